@@ -1,0 +1,41 @@
+# Quick start: `make demo` and `make test` from a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# torch/torchvision are pinned to the CPU-capable wheels this project is tested with.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+REFERENCE := pixeltable-yolox==0.4.3
+
+.PHONY: demo test install install-dev bundle benchmarks clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml
+	$(PIP) install -q $(TORCH_PINS)
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PIP) install -q -e ".[dev]"
+	# The parity reference: installed without its pinned dependencies.
+	$(PIP) install -q --no-deps $(REFERENCE)
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(VENV)/bin/yoloxkit predict --demo --save-dir runs/demo
+
+test: install-dev
+	$(PY) -m pytest -q -p no:cacheprovider
+
+benchmarks: install-dev
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs build dist src/*.egg-info

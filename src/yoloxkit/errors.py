@@ -1,0 +1,46 @@
+"""Exception classes of yoloxkit. Every message is one line naming the file or argument."""
+
+from __future__ import annotations
+
+__all__ = [
+    "YoloxkitError",
+    "UnknownModelError",
+    "WeightsError",
+    "WeightsMismatchError",
+    "ImageReadError",
+    "DatasetError",
+    "DownloadError",
+    "MissingDependencyError",
+]
+
+
+class YoloxkitError(Exception):
+    """Base class; the CLI prints ``error: <message>`` and exits with status 2."""
+
+
+class UnknownModelError(YoloxkitError, ValueError):
+    """A model name that is not in the zoo."""
+
+
+class WeightsError(YoloxkitError):
+    """A weights file that cannot be read."""
+
+
+class WeightsMismatchError(WeightsError):
+    """A weights file that belongs to another model size or class count."""
+
+
+class ImageReadError(YoloxkitError):
+    """An image file that is missing, not an image, or truncated."""
+
+
+class DatasetError(YoloxkitError):
+    """A dataset that is missing, malformed or inconsistent."""
+
+
+class DownloadError(YoloxkitError):
+    """A download of official weights that failed (e.g. offline)."""
+
+
+class MissingDependencyError(YoloxkitError, ImportError):
+    """An optional dependency that is not installed."""

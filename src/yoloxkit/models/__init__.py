@@ -1,0 +1,17 @@
+"""YOLOX model family."""
+
+from .head import DecoupledHead, decode_outputs, make_grid
+from .yolox import YOLOX
+from .zoo import MODEL_SPECS, ModelSpec, build_model, get_spec, model_names
+
+__all__ = [
+    "YOLOX",
+    "DecoupledHead",
+    "ModelSpec",
+    "MODEL_SPECS",
+    "build_model",
+    "get_spec",
+    "model_names",
+    "decode_outputs",
+    "make_grid",
+]

@@ -1,0 +1,114 @@
+"""The anchor-free decoupled head: forward pass and box decoding only.
+
+Assignment and losses live in :mod:`yoloxkit.assign` and :mod:`yoloxkit.losses`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .blocks import ConvBnAct, conv_block
+
+__all__ = ["DecoupledHead", "LevelOutput", "make_grid", "decode_outputs", "flatten_levels"]
+
+# Per level: (reg [B,4,H,W], obj logits [B,1,H,W], cls logits [B,C,H,W]).
+LevelOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class DecoupledHead(nn.Module):
+    """YOLOX head: per level a 1×1 stem, then two 3×3 convs for classification and two for
+    regression, with separate cls / reg / obj prediction convs."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        width: float = 1.0,
+        strides: tuple[int, ...] = (8, 16, 32),
+        in_channels: tuple[int, ...] = (256, 512, 1024),
+        act: str = "silu",
+        depthwise: bool = False,
+        prior_prob: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.strides = tuple(strides)
+        self.decode_in_inference = True
+        self.use_l1 = False
+        Conv = conv_block(depthwise)
+        hidden = int(256 * width)
+        self.cls_convs = nn.ModuleList()
+        self.reg_convs = nn.ModuleList()
+        self.cls_preds = nn.ModuleList()
+        self.reg_preds = nn.ModuleList()
+        self.obj_preds = nn.ModuleList()
+        self.stems = nn.ModuleList()
+        for channels in in_channels:
+            self.stems.append(ConvBnAct(int(channels * width), hidden, 1, 1, act=act))
+            self.cls_convs.append(nn.Sequential(Conv(hidden, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act)))
+            self.reg_convs.append(nn.Sequential(Conv(hidden, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act)))
+            self.cls_preds.append(nn.Conv2d(hidden, num_classes, 1, 1, 0))
+            self.reg_preds.append(nn.Conv2d(hidden, 4, 1, 1, 0))
+            self.obj_preds.append(nn.Conv2d(hidden, 1, 1, 1, 0))
+        self.initialize_biases(prior_prob)
+
+    def initialize_biases(self, prior_prob: float = 0.01) -> None:
+        """Set cls/obj prediction biases so that the initial sigmoid equals ``prior_prob``."""
+        value = -math.log((1 - prior_prob) / prior_prob)
+        for conv in list(self.cls_preds) + list(self.obj_preds):
+            nn.init.constant_(conv.bias, value)
+
+    def forward_levels(self, features: tuple[torch.Tensor, ...]) -> list[LevelOutput]:
+        """Raw per-level outputs (regression, objectness logits, class logits)."""
+        outputs = []
+        for k, x in enumerate(features):
+            x = self.stems[k](x)
+            cls_feat = self.cls_convs[k](x)
+            cls_logits = self.cls_preds[k](cls_feat)
+            reg_feat = self.reg_convs[k](x)
+            reg = self.reg_preds[k](reg_feat)
+            obj_logits = self.obj_preds[k](reg_feat)
+            outputs.append((reg, obj_logits, cls_logits))
+        return outputs
+
+    def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Inference output ``[B, A, 5 + C]``; decoded to input pixels unless
+        ``decode_in_inference`` is False (the official ONNX interface)."""
+        levels = self.forward_levels(features)
+        outputs = flatten_levels([(r, o.sigmoid(), c.sigmoid()) for r, o, c in levels])
+        if not self.decode_in_inference:
+            return outputs
+        shapes = [tuple(r.shape[-2:]) for r, _, _ in levels]
+        return decode_outputs(outputs, shapes, self.strides)
+
+
+def flatten_levels(levels: list[LevelOutput]) -> torch.Tensor:
+    """Concatenate per-level maps into ``[B, A, 5 + C]`` (stride order, row-major)."""
+    maps = [torch.cat(parts, dim=1).flatten(start_dim=2) for parts in levels]
+    return torch.cat(maps, dim=2).permute(0, 2, 1)
+
+
+def make_grid(
+    shapes: list[tuple[int, int]], strides: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anchor-point grid ``[A, 2]`` (x, y cell indices) and per-anchor stride ``[A, 1]``."""
+    grids, anchor_strides = [], []
+    for (h, w), stride in zip(shapes, strides):
+        ys, xs = torch.meshgrid(
+            torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype), indexing="ij"
+        )
+        grids.append(torch.stack((xs, ys), dim=2).reshape(-1, 2))
+        anchor_strides.append(torch.full((h * w, 1), float(stride), device=device, dtype=dtype))
+    return torch.cat(grids), torch.cat(anchor_strides)
+
+
+def decode_outputs(
+    outputs: torch.Tensor, shapes: list[tuple[int, int]], strides: tuple[int, ...]
+) -> torch.Tensor:
+    """Map raw regression ``(dx, dy, log w, log h)`` to ``(cx, cy, w, h)`` in input pixels."""
+    grid, stride = make_grid(shapes, strides, outputs.dtype, outputs.device)
+    centers = (outputs[..., :2] + grid) * stride
+    sizes = torch.exp(outputs[..., 2:4]) * stride
+    return torch.cat([centers, sizes, outputs[..., 4:]], dim=-1)

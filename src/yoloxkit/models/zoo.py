@@ -1,0 +1,115 @@
+"""Named model configurations (timm-style registry) and :func:`build_model`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..errors import UnknownModelError
+from .head import DecoupledHead
+from .necks import FPN, PAFPN
+from .yolox import YOLOX
+
+__all__ = ["ModelSpec", "MODEL_SPECS", "build_model", "model_names", "get_spec"]
+
+RELEASE_URL = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture and pretrained metadata of one named model."""
+
+    name: str
+    depth: float
+    width: float
+    depthwise: bool = False
+    act: str = "silu"
+    darknet: bool = False
+    input_size: int = 640
+    params: int = 0  # at 80 classes
+    gflops: float = 0.0  # paper table, at input_size
+    coco_ap: float = 0.0  # official release weights, COCO val2017
+    weights_url: str = ""
+    train_size_range: tuple[int, int] | None = None  # multi-scale range, None = size ± 5·32
+    mosaic_prob: float = 1.0
+    mosaic_scale: tuple[float, float] = (0.1, 2.0)
+    mixup_prob: float = 1.0
+    enable_mixup: bool = True
+    licence: str = "Apache-2.0"
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("yolox-nano", 0.33, 0.25, depthwise=True, input_size=416, params=912_159, gflops=1.08,
+                  coco_ap=25.8, weights_url=RELEASE_URL + "yolox_nano.pth", train_size_range=(320, 640),
+                  mosaic_prob=0.5, mosaic_scale=(0.5, 1.5), enable_mixup=False),
+        ModelSpec("yolox-tiny", 0.33, 0.375, input_size=416, params=5_055_855, gflops=6.45, coco_ap=32.8,
+                  weights_url=RELEASE_URL + "yolox_tiny.pth", train_size_range=(320, 640),
+                  mosaic_scale=(0.5, 1.5), enable_mixup=False),
+        ModelSpec("yolox-s", 0.33, 0.50, params=8_968_255, gflops=26.8, coco_ap=40.5,
+                  weights_url=RELEASE_URL + "yolox_s.pth"),
+        ModelSpec("yolox-m", 0.67, 0.75, params=25_326_495, gflops=73.8, coco_ap=46.9,
+                  weights_url=RELEASE_URL + "yolox_m.pth"),
+        ModelSpec("yolox-l", 1.0, 1.0, params=54_208_895, gflops=155.6, coco_ap=49.7,
+                  weights_url=RELEASE_URL + "yolox_l.pth"),
+        ModelSpec("yolox-x", 1.33, 1.25, params=99_071_455, gflops=281.9, coco_ap=51.1,
+                  weights_url=RELEASE_URL + "yolox_x.pth"),
+        ModelSpec("yolox-darknet53", 1.0, 1.0, act="lrelu", darknet=True, params=63_724_767, gflops=185.3,
+                  coco_ap=47.7, weights_url=RELEASE_URL + "yolox_darknet.pth"),
+    )
+}
+
+_ALIASES = {"darknet53": "yolox-darknet53", "yolov3": "yolox-darknet53", "yolox-darknet": "yolox-darknet53"}
+
+
+def model_names() -> list[str]:
+    """Names accepted by :func:`build_model`."""
+    return list(MODEL_SPECS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look up a named model (``yolox-s``, ``yolox_s`` and ``s`` are all accepted)."""
+    key = name.strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if not key.startswith("yolox-"):
+        key = _ALIASES.get("yolox-" + key, "yolox-" + key)
+    if key not in MODEL_SPECS:
+        raise UnknownModelError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_SPECS)}")
+    return MODEL_SPECS[key]
+
+
+def build_model(
+    name: str | None = "yolox-s",
+    num_classes: int = 80,
+    *,
+    depth: float | None = None,
+    width: float | None = None,
+    depthwise: bool | None = None,
+    act: str | None = None,
+) -> YOLOX:
+    """Build a YOLOX model by name, or by ``depth``/``width`` (``name=None``).
+
+    Keyword overrides replace the named configuration's values. BatchNorm uses eps 1e-3,
+    momentum 0.03; prediction biases start at prior 0.01, as in the official recipe.
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if name is None:
+        if depth is None or width is None:
+            raise ValueError("build_model(None, ...) needs both depth= and width=")
+        spec = ModelSpec("custom", depth, width)
+    else:
+        spec = get_spec(name)
+    depth = spec.depth if depth is None else depth
+    width = spec.width if width is None else width
+    depthwise = spec.depthwise if depthwise is None else depthwise
+    act = spec.act if act is None else act
+    if spec.darknet:
+        backbone: nn.Module = FPN(53)
+        head = DecoupledHead(num_classes, 1.0, in_channels=(128, 256, 512), act=act)
+    else:
+        backbone = PAFPN(depth, width, depthwise=depthwise, act=act)
+        head = DecoupledHead(num_classes, width, depthwise=depthwise, act=act)
+    return YOLOX(backbone, head)

@@ -1,0 +1,32 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"shared data not found at {SHARED} (CI lays ../shared beside the clone)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def coco_mini(shared_dir) -> Path:
+    return shared_dir / "data" / "coco-mini"
+
+
+@pytest.fixture(scope="session")
+def dog_jpg(shared_dir) -> Path:
+    return shared_dir / "images" / "dog.jpg"
+
+
+@pytest.fixture(scope="session")
+def nano_onnx(shared_dir) -> Path:
+    return shared_dir / "models" / "yolox_nano_coco.onnx"

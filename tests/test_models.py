@@ -1,0 +1,72 @@
+"""Model zoo: parameter counts, GFLOPs, custom sizes and name handling."""
+
+import pytest
+import torch
+
+import yoloxkit
+from yoloxkit.models import MODEL_SPECS, get_spec
+from yoloxkit.models.info import count_gflops, count_parameters
+
+
+@pytest.mark.parametrize("name", list(MODEL_SPECS))
+def test_parameter_count_is_exact(name):
+    assert count_parameters(yoloxkit.build_model(name)) == MODEL_SPECS[name].params
+
+
+@pytest.mark.parametrize("name", list(MODEL_SPECS))
+def test_gflops_within_3_percent_of_paper(name):
+    spec = MODEL_SPECS[name]
+    gflops = count_gflops(yoloxkit.build_model(name), spec.input_size)
+    assert abs(gflops - spec.gflops) / spec.gflops <= 0.03, gflops
+
+
+def test_custom_depth_width_and_class_count():
+    model = yoloxkit.build_model(None, num_classes=3, depth=0.33, width=0.125).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 128, 96))
+    assert out.shape == (1, 16 * 12 + 8 * 6 + 4 * 3, 8)
+    assert model.head.cls_preds[0].out_channels == 3
+
+
+def test_nano_uses_depthwise_convolutions_and_darknet_leaky_relu():
+    nano = yoloxkit.build_model("yolox-nano")
+    assert any(m.groups > 1 for m in nano.modules() if isinstance(m, torch.nn.Conv2d))
+    dark = yoloxkit.build_model("yolox-darknet53")
+    assert any(isinstance(m, torch.nn.LeakyReLU) for m in dark.modules())
+    assert not any(isinstance(m, torch.nn.SiLU) for m in dark.modules())
+
+
+def test_batchnorm_and_prior_initialisation():
+    model = yoloxkit.build_model("yolox-s")
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(bn.eps == 1e-3 and bn.momentum == 0.03 for bn in bns)
+    prior = torch.sigmoid(model.head.cls_preds[0].bias).mean().item()
+    assert prior == pytest.approx(0.01, rel=1e-4)
+
+
+def test_decode_maps_raw_outputs_to_input_pixels_row_major():
+    model = yoloxkit.build_model("yolox-nano", num_classes=2).eval()
+    images = torch.rand(1, 3, 64, 96) * 255
+    with torch.no_grad():
+        decoded = model(images)
+        model.head.decode_in_inference = False
+        raw = model(images)
+    assert decoded.shape == raw.shape == (1, 8 * 12 + 4 * 6 + 2 * 3, 7)
+    # stride-8 level first, cells in row-major order: anchor i sits at x = i % 12, y = i // 12
+    idx = torch.arange(96)
+    assert torch.allclose(decoded[0, :96, 0], (raw[0, :96, 0] + idx % 12) * 8, atol=1e-3)
+    assert torch.allclose(decoded[0, :96, 1], (raw[0, :96, 1] + idx // 12) * 8, atol=1e-3)
+    assert torch.allclose(decoded[0, :96, 2:4], torch.exp(raw[0, :96, 2:4]) * 8, rtol=1e-4)
+    # last level (stride 32): 2 x 3 cells
+    assert torch.allclose(decoded[0, -1, :2], (raw[0, -1, :2] + torch.tensor([2.0, 1.0])) * 32, atol=1e-3)
+    assert torch.equal(decoded[..., 4:], raw[..., 4:])
+
+
+@pytest.mark.parametrize("alias", ["yolox_s", "S", "yolox-s"])
+def test_name_aliases(alias):
+    assert get_spec(alias).name == "yolox-s"
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(yoloxkit.UnknownModelError, match="yolox-nano"):
+        yoloxkit.build_model("yolox-huge")

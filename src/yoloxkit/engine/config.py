@@ -1,0 +1,189 @@
+"""Typed training configuration with the official YOLOX defaults for each model size.
+
+Precedence: official defaults for ``model`` < YAML file (``--config``) < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import YoloxkitError
+from ..models import get_spec
+
+__all__ = ["TrainConfig", "ConfigError", "default_config", "load_config", "LR_PER_IMAGE"]
+
+LR_PER_IMAGE = 0.01 / 64  # the official "0.01 per 64 images"
+
+
+class ConfigError(YoloxkitError, ValueError):
+    """A training configuration value or file that is invalid."""
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run. ``None`` for a field derived from the model means
+    "use the official value for this model size"."""
+
+    data: str = ""
+    model: str = "yolox-s"
+    train_split: str | None = None
+    val_split: str | None = None
+    weights: str | None = None
+    names: list[str] | None = None
+    out: str = "runs/train"
+    resume: bool = False
+    device: str | None = None  # None: cuda if available, else cpu
+    seed: int = 0
+    # schedule
+    epochs: int = 300
+    batch_size: int = 64  # total over all processes
+    lr: float | None = None  # None: LR_PER_IMAGE * batch_size
+    min_lr_ratio: float = 0.05
+    warmup_epochs: float = 5
+    warmup_lr: float = 0.0
+    no_aug_epochs: int = 15
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    ema: bool = True
+    ema_decay: float = 0.9998
+    amp: bool = False
+    sync_bn: bool = False
+    # input size and multi-scale
+    size: int | None = None  # None: the model's input size (nano/tiny 416, others 640)
+    multiscale: bool = True
+    multiscale_range: int = 5  # size +- range*32 (nano/tiny: the spec's 320..640)
+    size_range: tuple[int, int] | None = None  # explicit (min, max); None: from the spec / range
+    # augmentation (None: from the model spec)
+    no_aug: bool = False
+    mosaic: bool = True
+    mixup: bool | None = None
+    mosaic_prob: float | None = None
+    mosaic_scale: tuple[float, float] | None = None
+    mixup_prob: float = 1.0
+    mixup_scale: tuple[float, float] = (0.5, 1.5)
+    hsv_prob: float = 1.0
+    flip_prob: float = 0.5
+    degrees: float = 10.0
+    translate: float = 0.1
+    shear: float = 2.0
+    # data loading
+    workers: int = 4
+    cache_ram: bool = False
+    max_iters_per_epoch: int | None = None  # for tests and quick runs
+    # evaluation and feedback
+    eval_interval: int = 10
+    eval_conf: float = 0.01
+    eval_nms: float = 0.65
+    visualize_assign: bool = False
+    plots: bool = True
+    tensorboard: bool = True
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every model-dependent ``None`` filled with the official value."""
+        spec = get_spec(self.model)
+        cfg = dataclasses.replace(self, model=spec.name)
+        if cfg.size is None:
+            cfg.size = spec.input_size
+        if cfg.mixup is None:
+            cfg.mixup = spec.enable_mixup
+        if cfg.mosaic_prob is None:
+            cfg.mosaic_prob = spec.mosaic_prob
+        if cfg.mosaic_scale is None:
+            cfg.mosaic_scale = tuple(spec.mosaic_scale)
+        if cfg.size_range is None:
+            if spec.train_size_range is not None and cfg.size == spec.input_size:
+                cfg.size_range = tuple(spec.train_size_range)
+            else:
+                cfg.size_range = (
+                    max(32, cfg.size - 32 * cfg.multiscale_range),
+                    cfg.size + 32 * cfg.multiscale_range,
+                )
+        if cfg.lr is None:
+            cfg.lr = LR_PER_IMAGE * cfg.batch_size
+        if cfg.device is None:
+            import torch
+
+            cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid value."""
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_interval": self.eval_interval}
+        for name, value in positive.items():
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.size is not None and (self.size < 32 or self.size % 32):
+            raise ConfigError(f"--size must be a positive multiple of 32, got {self.size}")
+        for name in ("no_aug_epochs", "warmup_epochs", "workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
+            raise ConfigError(f"--max-iters-per-epoch must be >= 1, got {self.max_iters_per_epoch}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        for name in ("mosaic_prob", "mixup_prob", "hsv_prob", "flip_prob", "eval_conf", "eval_nms", "min_lr_ratio"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {value}")
+        if self.device is not None and not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"--device must be cpu or cuda[:N], got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}
+_TUPLE_FIELDS = {"size_range", "mosaic_scale", "mixup_scale"}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    if name in _TUPLE_FIELDS and value is not None:
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ConfigError(f"{source}: {name} must be a pair [low, high], got {value!r}")
+        return tuple(value)
+    return value
+
+
+def default_config(model: str = "yolox-s", **overrides: Any) -> TrainConfig:
+    """The official recipe for ``model`` with ``overrides`` applied (not yet resolved)."""
+    return update_config(TrainConfig(model=model), overrides, "arguments")
+
+
+def update_config(cfg: TrainConfig, values: dict[str, Any], source: str) -> TrainConfig:
+    """Return ``cfg`` with ``values`` applied; unknown keys raise :class:`ConfigError`."""
+    changes = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(f"{source}: unknown training option {key!r}")
+        changes[name] = _coerce(name, value, source)
+    return dataclasses.replace(cfg, **changes)
+
+
+def load_config(path: str | os.PathLike, base: TrainConfig | None = None) -> TrainConfig:
+    """Apply the mapping in YAML file ``path`` on top of ``base`` (default: the defaults)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of option: value")
+    return update_config(base or TrainConfig(), values, str(path))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .issues import DataIssue
+
 __all__ = ["ImageRecord", "DetectionData"]
 
 
@@ -39,3 +41,6 @@ class DetectionData:
     # class index i corresponds to category id category_ids[i].
     annotation_file: Path | None = None
     category_ids: list[int] = field(default_factory=list)
+    # Problems the reader found (see :class:`yoloxkit.data.issues.DataIssue`); errors are raised
+    # by ``load_dataset`` unless it is called with ``strict=False`` (as ``check-data`` does).
+    issues: list[DataIssue] = field(default_factory=list)

@@ -1,0 +1,164 @@
+"""COCO-json reader: ``DIR/annotations/instances_SPLIT.json`` with images in ``DIR/SPLIT/``.
+
+Class index i is the i-th entry of the json's full ``categories`` list ordered by id (so a
+split that lacks some categories still numbers its classes like the others). Boxes are the json's
+``[x, y, w, h]`` turned into xyxy as written (no clipping: training repairs boxes with a counted
+warning, ``check-data`` reports them). ``iscrowd`` boxes are kept and flagged in ``ignore``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from .issues import ERROR, DataIssue
+from .records import DetectionData, ImageRecord
+from .validate import check_box
+
+__all__ = ["coco_splits", "coco_annotation_file", "read_coco"]
+
+_PREFIX = "instances_"
+
+
+def coco_splits(root: Path) -> list[str]:
+    """Split names of a COCO-layout directory (from ``annotations/instances_SPLIT.json``)."""
+    return sorted(p.stem[len(_PREFIX):] for p in (Path(root) / "annotations").glob(_PREFIX + "*.json"))
+
+
+def coco_annotation_file(root: Path, split: str) -> Path:
+    return Path(root) / "annotations" / f"{_PREFIX}{split}.json"
+
+
+def _load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DatasetError(f"{path}: annotation file does not exist")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise DatasetError(f"{path}: annotation file is empty")
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid json ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(content, dict):
+        raise DatasetError(f"{path}: expected a json object with images, annotations, categories")
+    for key in ("images", "categories"):
+        if not isinstance(content.get(key), list):
+            raise DatasetError(f"{path}: missing or invalid {key!r} list")
+    if not content["categories"]:
+        raise DatasetError(f"{path}: 'categories' is empty")
+    return content
+
+
+def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> DetectionData:
+    """Read one split. ``names``, if given, sets the class order: each category is mapped to the
+    class of the same name (a category whose name is not listed is an error)."""
+    root = Path(root)
+    ann_file = coco_annotation_file(root, split)
+    content = _load_json(ann_file)
+    file = str(ann_file)
+    issues: list[DataIssue] = []
+
+    try:
+        categories = sorted(content["categories"], key=lambda c: int(c["id"]))
+        cat_names = [str(c["name"]) for c in categories]
+        cat_ids = [int(c["id"]) for c in categories]
+    except (KeyError, TypeError, ValueError):
+        raise DatasetError(f"{file}: categories: every entry needs an integer 'id' and a 'name'") from None
+
+    if names is None:
+        class_names = cat_names
+        category_ids = cat_ids
+        cat_to_class = {cid: i for i, cid in enumerate(cat_ids)}
+    else:
+        class_names = list(names)
+        by_name = {name: cid for name, cid in zip(cat_names, cat_ids)}
+        category_ids = [by_name.get(name, -1) for name in class_names]
+        position = {name: i for i, name in enumerate(class_names)}
+        cat_to_class = {}
+        for name, cid in zip(cat_names, cat_ids):
+            if name in position:
+                cat_to_class[cid] = position[name]
+            else:
+                issues.append(DataIssue(ERROR, "unknown_class", file, f"categories id={cid}",
+                                        f"category {name!r} is not in the given class names"))
+
+    image_dir = root / split
+    images: dict[object, dict] = {}
+    order: list[object] = []
+    for index, image in enumerate(content["images"]):
+        try:
+            image_id = image["id"]
+            file_name = str(image["file_name"])
+        except (KeyError, TypeError):
+            issues.append(DataIssue(ERROR, "malformed", file, f"images[{index}]", "needs 'id' and 'file_name'"))
+            continue
+        width, height = image.get("width"), image.get("height")
+        if not isinstance(width, (int, float)) or not isinstance(height, (int, float)) or width <= 0 or height <= 0:
+            issues.append(DataIssue(ERROR, "missing_size", file, f"images id={image_id}",
+                                    f"{file_name} has no valid 'width'/'height'"))
+            continue
+        images[image_id] = {"file_name": file_name, "width": int(width), "height": int(height),
+                            "boxes": [], "classes": [], "ignore": []}
+        order.append(image_id)
+
+    for index, ann in enumerate(content.get("annotations") or []):
+        element = f"annotations id={ann.get('id', index)}" if isinstance(ann, dict) else f"annotations[{index}]"
+        try:
+            image = images.get(ann["image_id"])
+            category = int(ann["category_id"])
+            x, y, w, h = (float(v) for v in ann["bbox"])
+        except (KeyError, TypeError, ValueError):
+            issues.append(DataIssue(ERROR, "malformed", file, element,
+                                    "needs 'image_id', 'category_id' and a 4-number 'bbox'"))
+            continue
+        if image is None:
+            if ann["image_id"] not in images:
+                issues.append(DataIssue(ERROR, "malformed", file, element,
+                                        f"image_id {ann['image_id']} is not in 'images'"))
+            continue
+        if category not in cat_to_class:
+            if names is None or category not in cat_ids:
+                issues.append(DataIssue(ERROR, "unknown_class", file, element,
+                                        f"category_id {category} is not in 'categories'"))
+            continue
+        box = (x, y, x + w, y + h)
+        keep, found = check_box(file, f"{element} ({image['file_name']})", box, image["width"], image["height"])
+        issues.extend(found)
+        if not keep:
+            continue
+        image["boxes"].append(box)
+        image["classes"].append(cat_to_class[category])
+        image["ignore"].append(bool(ann.get("iscrowd", 0)))
+
+    records: list[ImageRecord] = []
+    for image_id in order:
+        image = images[image_id]
+        path = image_dir / image["file_name"]
+        if not path.is_file():
+            issues.append(DataIssue(ERROR, "missing_image", str(path), "",
+                                    f"image listed in {ann_file.name} (id={image_id}) does not exist"))
+            continue
+        records.append(
+            ImageRecord(
+                path=path,
+                width=image["width"],
+                height=image["height"],
+                boxes=np.asarray(image["boxes"], dtype=np.float64).reshape(-1, 4).astype(np.float32),
+                class_ids=np.asarray(image["classes"], dtype=np.int64),
+                image_id=image_id,
+                ignore=np.asarray(image["ignore"], dtype=bool),
+            )
+        )
+    return DetectionData(
+        names=class_names,
+        records=records,
+        format="coco",
+        split=split,
+        root=root,
+        annotation_file=ann_file,
+        category_ids=category_ids,
+        issues=issues,
+    )

@@ -1,0 +1,91 @@
+"""``yoloxkit train``: the official YOLOX recipe on a COCO, VOC or YOLO-txt dataset.
+
+Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m yoloxkit train ...`` (DDP).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# CLI flag -> TrainConfig field, for flags whose value maps 1:1.
+_VALUE_FLAGS = (
+    "data", "train_split", "val_split", "model", "weights", "epochs", "batch_size", "size", "device",
+    "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
+    "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
+    "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names",
+)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train or fine-tune a YOLOX model",
+        description=(
+            "Train or fine-tune a YOLOX model with the official recipe (SGD nesterov, lr 0.01 per 64 images,"
+            " 5 warm-up epochs, cosine to 5%%, last 15 epochs without Mosaic/MixUp and with L1, EMA, multi-scale)."
+            " Defaults follow the model size; a YAML --config and then the flags override them. Writes"
+            " OUT/last.pth (resumable), OUT/best.pth, TensorBoard logs and PNG plots."
+            " Multi-GPU: torchrun --nproc_per_node N -m yoloxkit train ..."
+        ),
+    )
+    p.add_argument("--data", help="dataset directory (COCO, VOC or YOLO-txt layout) or a data YAML")
+    p.add_argument("--train-split", help="training split (exact name or unique prefix; default: the split starting with 'train')")
+    p.add_argument("--val-split", help="validation split (default: the split starting with 'val')")
+    p.add_argument("--names", nargs="+", help="class names, for VOC data without a names file")
+    p.add_argument("--model", help="model name (default yolox-s): yolox-nano, -tiny, -s, -m, -l, -x, -darknet53")
+    p.add_argument("--weights", help="checkpoint to fine-tune from (.pth; any class count: prediction layers are re-initialised and classes map by name)")
+    p.add_argument("--config", help="YAML file of training options (keys as the flags, e.g. no_aug_epochs: 5)")
+    p.add_argument("--epochs", type=int, help="number of epochs (default 300)")
+    p.add_argument("--batch-size", type=int, help="total batch size over all processes (default 64)")
+    p.add_argument("--size", type=int, help="training and evaluation input size (default: the model's, 416 or 640)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--workers", type=int, help="data loader workers per process (default 4)")
+    p.add_argument("--out", help="output directory (default runs/train)")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--eval-interval", type=int, help="evaluate every N epochs (default 10; every epoch in the last no-aug epochs)")
+    p.add_argument("--no-aug-epochs", type=int, help="last epochs without Mosaic/MixUp, with L1 (default 15)")
+    p.add_argument("--warmup-epochs", type=float, help="quadratic warm-up epochs (default 5)")
+    p.add_argument("--lr", type=float, help="base learning rate (default 0.01 * batch / 64)")
+    p.add_argument("--min-lr-ratio", type=float, help="final lr as a fraction of the base lr (default 0.05)")
+    p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, help="weight decay on conv/linear weights (default 5e-4)")
+    p.add_argument("--no-mosaic", dest="mosaic", action="store_false", default=None, help="turn Mosaic off")
+    p.add_argument("--no-mixup", dest="mixup", action="store_false", default=None, help="turn MixUp off")
+    p.add_argument("--no-aug", dest="no_aug", action="store_true", default=None, help="no augmentation at all (letterbox only)")
+    p.add_argument("--mosaic-prob", type=float, help="Mosaic probability (default: 1.0; nano 0.5)")
+    p.add_argument("--mixup-prob", type=float, help="MixUp probability (default 1.0 where MixUp is on)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="EMA of the weights (default on)")
+    p.add_argument("--amp", action="store_true", default=None, help="mixed precision on CUDA")
+    p.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under DDP")
+    p.add_argument("--cache-ram", action="store_true", default=None, help="cache decoded images in RAM")
+    p.add_argument("--multiscale", action=argparse.BooleanOptionalAction, default=None, help="multi-scale training (default on)")
+    p.add_argument("--visualize-assign", action="store_true", default=None, help="write PNGs of the SimOTA positives for a few images to OUT/assign")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=None, help="PNG plots of losses and AP at the end (default on)")
+    p.add_argument("--eval-conf", type=float, help="confidence threshold of evaluation (default 0.01)")
+    p.add_argument("--eval-nms", type=float, help="NMS IoU threshold of evaluation (default 0.65)")
+    p.add_argument("--max-iters-per-epoch", type=int, help="cap iterations per epoch (quick runs and tests)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    """Defaults < --config YAML < flags."""
+    from ..engine.config import ConfigError, TrainConfig, load_config, update_config
+
+    cfg = TrainConfig()
+    if args.config:
+        cfg = load_config(args.config, cfg)
+    flags = {name: getattr(args, name) for name in _VALUE_FLAGS + ("resume", "mosaic", "mixup", "no_aug", "progress")}
+    cfg = update_config(cfg, {k: v for k, v in flags.items() if v is not None}, "command line")
+    if not cfg.data:
+        raise ConfigError("--data is required (a dataset directory or data YAML), on the command line or in --config")
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.trainer import train
+
+    cfg = config_from_args(args)
+    result = train(cfg)
+    return 0 if not result.interrupted else 130

@@ -1,0 +1,138 @@
+"""The trainer's view of the data: dataset loading, the training loader, per-epoch seeding.
+
+The readers, transforms and loader live in :mod:`yoloxkit.data`; this module only wires them
+to the training configuration. Seeding scheme: at the start of epoch ``e`` every generator
+(python, numpy, torch, the sampler) is seeded from ``(seed, e, rank)``, so an epoch yields the
+same batches whether or not the run was interrupted before it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..data.records import DetectionData
+from .config import TrainConfig
+
+__all__ = ["epoch_seed", "seed_everything", "load_splits", "TrainPipeline", "build_train_pipeline"]
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A 31-bit seed for epoch ``epoch`` of process ``rank``."""
+    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % (2**31 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def load_splits(cfg: TrainConfig, need_val: bool = True) -> tuple[DetectionData, DetectionData | None]:
+    """Read the training split and (when evaluation is on) the validation split; fatal data
+    problems raise :class:`~yoloxkit.errors.DatasetError` naming the file here, before training."""
+    from ..data import load_dataset
+
+    train = load_dataset(cfg.data, split=cfg.train_split, default_prefix="train", names=cfg.names)
+    val = None
+    if need_val:
+        val = load_dataset(cfg.data, split=cfg.val_split, default_prefix="val", names=cfg.names or train.names)
+    return train, val
+
+
+class _EpochSampler(Sampler[int]):
+    """Shuffled indices for one process, reproducible per epoch (``set_epoch``); splits the
+    data between ``world`` processes like DistributedSampler (padding to equal length)."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1, shuffle: bool = True) -> None:
+        self.size, self.seed, self.rank, self.world, self.shuffle = size, seed, rank, world, shuffle
+        self.epoch = 0
+        self.per_rank = -(-size // world)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+            order = torch.randperm(self.size, generator=g).tolist()
+        else:
+            order = list(range(self.size))
+        order += order[: self.per_rank * self.world - len(order)]
+        return iter(order[self.rank :: self.world])
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+@dataclass
+class TrainPipeline:
+    """A training loader plus the switches the trainer flips during the run."""
+
+    dataset: Dataset
+    loader: DataLoader
+    sampler: _EpochSampler
+    batch_size: int  # per process
+    warnings: list[str]
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def close_mosaic(self) -> None:
+        """Switch Mosaic and MixUp off (the last ``no_aug_epochs``)."""
+        for name in ("close_mosaic", "disable_mosaic"):
+            if hasattr(self.dataset, name):
+                getattr(self.dataset, name)()
+                return
+        if hasattr(self.dataset, "enable_mosaic"):
+            self.dataset.enable_mosaic = False
+
+
+def _worker_init(worker_id: int) -> None:
+    seed = torch.initial_seed() % (2**31)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def build_train_pipeline(cfg: TrainConfig, data: DetectionData, rank: int = 0, world: int = 1) -> TrainPipeline:
+    """The augmented training dataset of :mod:`yoloxkit.data` with this run's settings."""
+    from ..data import dataset as data_dataset  # the data helper's training Dataset
+    from ..data import loader as data_loader
+
+    if cfg.batch_size % world:
+        from .config import ConfigError
+
+        raise ConfigError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
+    per_rank = cfg.batch_size // world
+    dataset = data_dataset.build_train_dataset(data, cfg)
+    sampler = _EpochSampler(len(dataset), cfg.seed, rank, world)
+    loader = DataLoader(
+        dataset,
+        batch_size=per_rank,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        collate_fn=data_loader.collate,
+        drop_last=len(dataset) >= per_rank * world,
+        worker_init_fn=_worker_init,
+        persistent_workers=False,
+        pin_memory=cfg.device is not None and cfg.device.startswith("cuda"),
+    )
+    warnings = list(getattr(dataset, "warnings", []) or [])
+    return TrainPipeline(dataset, loader, sampler, per_rank, warnings)
+
+
+def batch_to_tensors(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images [B,3,S,S] float32, targets [B,M,5])`` from whatever the collate returns."""
+    if isinstance(batch, dict):
+        return batch["images"], batch["targets"]
+    return batch[0], batch[1]

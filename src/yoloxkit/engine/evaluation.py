@@ -1,0 +1,37 @@
+"""Evaluation during training: the EMA model wrapped as a Detector, scored by
+:func:`yoloxkit.evaluate.evaluate` with the metric of the data format."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.records import DetectionData
+
+__all__ = ["evaluate_model"]
+
+
+def evaluate_model(
+    model: nn.Module,
+    names: list[str],
+    data: DetectionData,
+    size: int,
+    conf: float = 0.01,
+    nms: float = 0.65,
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+) -> tuple[float, str, dict]:
+    """Return ``(primary metric in percent, its name, all metrics)``: COCO AP for COCO and
+    YOLO-txt data, VOC mAP50 for VOC data. ``model`` is put in eval mode and left there."""
+    from ..evaluate import evaluate
+    from ..infer import Detector
+
+    was_training = model.training
+    model.eval()
+    try:
+        detector = Detector.from_model(model, names, size, conf=conf, nms=nms, device=str(device))
+        result = evaluate(detector, data, names=names, batch_size=batch_size, progress=False)
+    finally:
+        model.train(was_training)
+    name = "mAP50" if result.kind == "voc" else "AP"
+    return float(result.primary), name, dict(result.metrics)

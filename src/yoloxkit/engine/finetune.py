@@ -1,0 +1,131 @@
+"""Initialising a model for fine-tuning from any checkpoint, whatever its class list.
+
+Backbone, neck and head tensors load when their shapes match. Class-prediction rows map by
+class name when both sides have names (a COCO checkpoint fine-tuned on a subset of COCO keeps
+the rows of the shared classes); rows without a match keep their fresh prior-0.01 initialisation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..coco_names import COCO_NAMES
+from ..errors import WeightsMismatchError
+from ..weights import read_checkpoint
+
+__all__ = ["FineTuneReport", "load_for_finetune", "map_classes"]
+
+_CLS_PRED = re.compile(r"^head\.cls_preds\.\d+\.(weight|bias)$")
+
+
+@dataclass
+class FineTuneReport:
+    """What :func:`load_for_finetune` did."""
+
+    source: str
+    loaded: int = 0
+    total: int = 0
+    skipped: list[str] = field(default_factory=list)
+    mapped_classes: list[str] = field(default_factory=list)
+    new_classes: list[str] = field(default_factory=list)
+    reinitialised: bool = False
+    assumed_coco: bool = False
+
+    def message(self) -> str:
+        text = f"loaded {self.loaded}/{self.total} tensors from {self.source}"
+        if self.assumed_coco:
+            text += " (checkpoint has no class names; its 80 classes are taken as COCO's)"
+        if self.reinitialised:
+            text += (
+                f"; class prediction layers re-initialised for {len(self.mapped_classes) + len(self.new_classes)}"
+                f" classes, {len(self.mapped_classes)} mapped by name from the checkpoint"
+            )
+            if self.new_classes:
+                shown = ", ".join(self.new_classes[:5]) + (" ..." if len(self.new_classes) > 5 else "")
+                text += f", {len(self.new_classes)} new ({shown})"
+        if self.skipped:
+            text += f"; {len(self.skipped)} tensors with other shapes kept their initialisation (e.g. {self.skipped[0]})"
+        return text
+
+
+def map_classes(target: list[str], source: list[str] | None) -> list[int | None]:
+    """For each target class, the index of the source class with the same name (or ``None``)."""
+    if not source:
+        return [None] * len(target)
+    index = {name: i for i, name in enumerate(source)}
+    return [index.get(name) for name in target]
+
+
+def _load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    if str(path).lower().endswith(".onnx"):
+        from .. import weights as weights_module
+
+        importer = getattr(weights_module, "read_onnx_state", None) or getattr(weights_module, "onnx_state_dict", None)
+        if importer is None:
+            raise WeightsMismatchError(f"{path}: fine-tuning from ONNX needs a converted checkpoint; run `yoloxkit convert {path} out.pth` first")
+        state, names = importer(path)
+        return state, names
+    ckpt = read_checkpoint(path)
+    names = ckpt.get("names")
+    return ckpt["model"], list(names) if names is not None else None
+
+
+def load_for_finetune(model: nn.Module, path: str | os.PathLike, names: list[str]) -> FineTuneReport:
+    """Load ``path`` into ``model`` (whose classes are ``names``) for fine-tuning."""
+    state, source_names = _load_state(path)
+    report = FineTuneReport(source=str(path))
+    own = model.state_dict()
+    report.total = len(own)
+    source_classes = None
+    cls_keys = [k for k in state if _CLS_PRED.match(k) and k.endswith("bias")]
+    if cls_keys:
+        source_classes = int(state[cls_keys[0]].shape[0])
+    if source_names is None and source_classes == len(COCO_NAMES):
+        source_names, report.assumed_coco = list(COCO_NAMES), True
+    same_classes = source_names is not None and list(source_names) == list(names)
+    if source_names is None and source_classes == len(names):
+        same_classes = True  # nothing to map by; same class count: take the rows as they are
+    rows = map_classes(list(names), source_names)
+
+    new_state: dict[str, torch.Tensor] = {}
+    trunk_total = trunk_loaded = 0
+    for key, value in own.items():
+        if _CLS_PRED.match(key):
+            if key not in state:
+                report.skipped.append(key)
+                continue
+            if same_classes and tuple(state[key].shape) == tuple(value.shape):
+                new_state[key] = state[key]
+                report.loaded += 1
+                continue
+            report.reinitialised = True
+            merged = value.clone()
+            src = state[key]
+            for j, i in enumerate(rows):
+                if i is not None and i < src.shape[0] and tuple(src[i].shape) == tuple(merged[j].shape):
+                    merged[j] = src[i]
+            new_state[key] = merged
+            report.loaded += 1
+            continue
+        trunk_total += 1
+        if key in state and tuple(state[key].shape) == tuple(value.shape):
+            new_state[key] = state[key]
+            report.loaded += 1
+            trunk_loaded += 1
+        else:
+            report.skipped.append(key)
+    if trunk_total and trunk_loaded < trunk_total // 2:
+        raise WeightsMismatchError(
+            f"{path} does not fit this model: only {trunk_loaded}/{trunk_total} tensors match"
+            " (it belongs to another model size; check --model)"
+        )
+    if report.reinitialised:
+        report.mapped_classes = [n for n, i in zip(names, rows) if i is not None]
+        report.new_classes = [n for n, i in zip(names, rows) if i is None]
+    model.load_state_dict(new_state, strict=False)
+    return report

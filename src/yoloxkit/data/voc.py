@@ -1,0 +1,175 @@
+"""Pascal VOC reader: ``Annotations/ID.xml``, ``ImageSets/Main/SPLIT.txt``, ``JPEGImages/``.
+
+Class names, in this order of precedence: the ``names`` argument; a ``labels.txt`` or
+``classes.txt`` in the dataset root (one name per line, in class-id order); otherwise the
+``object/name`` values found in all XML files under ``Annotations/``, sorted alphabetically.
+
+Coordinates: VOC stores 1-based pixel coordinates. Like the official YOLOX VOC reader, yoloxkit
+subtracts 1 from all four (``x1 = xmin - 1`` ... ``y2 = ymax - 1``), and :mod:`.convert` adds 1
+when writing, so a conversion round trip keeps every box exactly (fractional values are kept).
+``difficult`` objects are flagged in ``ignore``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError, ImageReadError
+from .images import IMAGE_SUFFIXES, image_size
+from .issues import ERROR, DataIssue
+from .names import NAMES_FILES, read_names
+from .records import DetectionData, ImageRecord
+from .validate import check_box
+
+__all__ = ["voc_splits", "voc_names", "read_voc", "VOC_OFFSET"]
+
+VOC_OFFSET = 1.0  # VOC coordinate = yoloxkit coordinate + 1
+
+
+def _split_dir(root: Path) -> Path:
+    return root / "ImageSets" / "Main"
+
+
+def voc_splits(root: Path) -> list[str]:
+    """Split names: the ``ImageSets/Main/*.txt`` files that list image ids (one token per line);
+    the per-class files (``dog_train.txt``, two columns) are not splits."""
+    splits = []
+    for path in sorted(_split_dir(Path(root)).glob("*.txt")):
+        first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "")
+        if len(first.split()) <= 1:
+            splits.append(path.stem)
+    return splits
+
+
+def voc_names(root: Path) -> list[str]:
+    """Class names of a VOC dataset without a names argument (see the module docstring)."""
+    root = Path(root)
+    for file_name in NAMES_FILES:
+        if (root / file_name).is_file():
+            return read_names(root / file_name)  # type: ignore[return-value]
+    found: set[str] = set()
+    for xml_path in (root / "Annotations").glob("*.xml"):
+        try:
+            tree = ET.parse(xml_path)
+        except ET.ParseError:
+            continue  # reported when the split that lists it is read
+        for obj in tree.getroot().iter("object"):
+            name = (obj.findtext("name") or "").strip()
+            if name:
+                found.add(name)
+    if not found:
+        raise DatasetError(
+            f"{root}: no class names: no object/name in Annotations/*.xml and no labels.txt; pass names"
+        )
+    return sorted(found)
+
+
+def _find_image(root: Path, image_id: str, file_name: str | None) -> Path | None:
+    image_dir = root / "JPEGImages"
+    if file_name and (image_dir / file_name).is_file():
+        return image_dir / file_name
+    candidate = image_dir / f"{image_id}.jpg"
+    if candidate.is_file():
+        return candidate
+    for suffix in IMAGE_SUFFIXES:
+        candidate = image_dir / f"{image_id}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _number(obj: ET.Element, tag: str) -> float | None:
+    text = obj.findtext(tag)
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def read_voc(root: str | Path, split: str, names: list[str] | None = None) -> DetectionData:
+    """Read one split of a VOC dataset; problems are collected in ``issues``."""
+    root = Path(root)
+    split_file = _split_dir(root) / f"{split}.txt"
+    if not split_file.is_file():
+        raise DatasetError(f"{split_file}: split file does not exist")
+    ids = [line.split()[0] for line in split_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not ids:
+        raise DatasetError(f"{split_file}: split file is empty")
+    class_names = names if names is not None else voc_names(root)
+    class_index = {name: i for i, name in enumerate(class_names)}
+    issues: list[DataIssue] = []
+    records: list[ImageRecord] = []
+
+    for image_id in ids:
+        xml_path = root / "Annotations" / f"{image_id}.xml"
+        file = str(xml_path)
+        if not xml_path.is_file():
+            issues.append(DataIssue(ERROR, "malformed", file, "",
+                                    f"annotation file listed in {split_file.name} does not exist"))
+            continue
+        try:
+            annotation = ET.parse(xml_path).getroot()
+        except ET.ParseError as exc:
+            issues.append(DataIssue(ERROR, "malformed", file, "", f"not valid XML ({exc})"))
+            continue
+        image_path = _find_image(root, image_id, (annotation.findtext("filename") or "").strip() or None)
+        if image_path is None:
+            issues.append(DataIssue(ERROR, "missing_image", file, "filename",
+                                    f"image {image_id} listed in {split_file} is missing from JPEGImages/"))
+            continue
+        size = annotation.find("size")
+        width = _number(size, "width") if size is not None else None
+        height = _number(size, "height") if size is not None else None
+        if not width or not height or width <= 0 or height <= 0:
+            element = "size" if size is None else "size/width, size/height"
+            issues.append(DataIssue(ERROR, "missing_size", file, element,
+                                    "missing or invalid image size element"))
+            try:
+                width, height = image_size(image_path)  # lets check-data go on counting
+            except ImageReadError:
+                continue
+        boxes, classes, ignore = [], [], []
+        for index, obj in enumerate(annotation.iter("object")):
+            name = (obj.findtext("name") or "").strip()
+            element = f"object[{index}]"
+            if name not in class_index:
+                issues.append(DataIssue(ERROR, "unknown_class", file, f"{element}/name",
+                                        f"class {name!r} is not one of the {len(class_names)} class names"))
+                continue
+            bndbox = obj.find("bndbox")
+            values = [_number(bndbox, tag) if bndbox is not None else None
+                      for tag in ("xmin", "ymin", "xmax", "ymax")]
+            if any(v is None for v in values):
+                issues.append(DataIssue(ERROR, "malformed", file, f"{element}/bndbox",
+                                        "needs numeric xmin, ymin, xmax, ymax"))
+                continue
+            xmin, ymin, xmax, ymax = values  # type: ignore[misc]
+            if xmin > xmax or ymin > ymax:
+                issues.append(DataIssue(ERROR, "inverted_box", file, f"{element}/bndbox",
+                                        f"xmin > xmax or ymin > ymax ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})"))
+                continue
+            box = (xmin - VOC_OFFSET, ymin - VOC_OFFSET, xmax - VOC_OFFSET, ymax - VOC_OFFSET)
+            keep, found = check_box(file, f"{element}/bndbox", box, int(width), int(height))
+            issues.extend(found)
+            if not keep:
+                continue
+            boxes.append(box)
+            classes.append(class_index[name])
+            difficult = (obj.findtext("difficult") or "0").strip()
+            ignore.append(difficult not in ("0", ""))
+        records.append(
+            ImageRecord(
+                path=image_path,
+                width=int(width),
+                height=int(height),
+                boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4).astype(np.float32),
+                class_ids=np.asarray(classes, dtype=np.int64),
+                image_id=image_id,
+                ignore=np.asarray(ignore, dtype=bool),
+            )
+        )
+    return DetectionData(names=list(class_names), records=records, format="voc", split=split, root=root,
+                         issues=issues)

@@ -1,0 +1,135 @@
+"""``yoloxkit serve``: an HTTP detection service with micro-batching and a web page."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import MissingDependencyError
+
+DEFAULT_MODEL = "yolox-nano"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 0..65535, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a detector over HTTP (REST API + web page)",
+        description="Serve a detector over HTTP: POST /v1/detect (multipart field 'file'), GET /v1/model, "
+        "GET /healthz, the OpenAPI schema at /openapi.json and a web page at /. Requests arriving together "
+        "are micro-batched into one forward pass. Ctrl-C or SIGTERM finishes in-flight requests, then exits.",
+    )
+    p.add_argument("--model", help=f"model name (default {DEFAULT_MODEL}, with its bundled COCO weights)")
+    p.add_argument("--weights", help="weights to serve: a .pth checkpoint (official or yoloxkit) or an .onnx export")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
+                   help="inference backend (default: torch, or onnxruntime for .onnx weights)")
+    p.add_argument("--size", type=_positive_int, help="input size (default: the model's, 416 or 640)")
+    p.add_argument("--device", help="cpu or cuda (default: the detector's default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="port to bind (default 8000; 0 picks a free one)")
+    p.add_argument("--max-batch", type=_positive_int, default=8,
+                   help="most requests run in one forward pass (default 8; 1 turns micro-batching off)")
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
+                   help="longest a request waits for others to share its batch (default 5)")
+    p.add_argument("--max-queue", type=_positive_int, default=64,
+                   help="requests allowed to wait; beyond it the server answers 503 with Retry-After (default 64)")
+    p.add_argument("--max-upload-mb", type=_positive_float, default=20.0,
+                   help="largest accepted upload in MiB (default 20; larger gets 413)")
+    p.add_argument("--max-pixels", type=_positive_int, default=40_000_000,
+                   help="largest accepted image, width x height (default 40000000; larger gets 413)")
+    p.add_argument("--conf", type=_unit_float, default=0.25, help="default confidence threshold (default 0.25)")
+    p.add_argument("--nms", type=_unit_float, default=0.45, help="default NMS IoU threshold (default 0.45)")
+    p.add_argument("--graceful-timeout", type=_positive_float, default=30.0,
+                   help="seconds to finish in-flight requests on shutdown (default 30)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                   help="server log level (default info)")
+    p.set_defaults(func=run)
+
+
+def build_detector(args: argparse.Namespace):
+    """The :class:`yoloxkit.Detector` the arguments describe."""
+    from ..infer import Detector
+
+    options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
+               "device": args.device, "backend": args.backend}
+    options = {key: value for key, value in options.items() if value is not None}
+    return Detector(args.model or DEFAULT_MODEL, **options)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from ..serve.app import create_app
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"serve needs fastapi, uvicorn and python-multipart ({exc.name} is missing): "
+            "pip install 'yoloxkit[serve]'"
+        ) from None
+    from ..serve.limits import UploadLimits
+
+    detector = build_detector(args)
+    limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
+    app = create_app(
+        detector,
+        conf=args.conf,
+        nms=args.nms,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        limits=limits,
+    )
+    print(
+        f"serving {detector.model_name} ({detector.backend}) on http://{args.host}:{args.port}/ "
+        f"max-batch {args.max_batch}, max-wait {args.max_wait_ms:g} ms, queue {args.max_queue}",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        access_log=args.log_level == "debug",
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        app.state.batcher.close(drain=True, timeout=args.graceful_timeout)
+    return 0

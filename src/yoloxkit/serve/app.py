@@ -1,0 +1,252 @@
+"""FastAPI application serving a :class:`yoloxkit.Detector` over HTTP.
+
+Routes: ``POST /v1/detect`` (multipart field ``file``), ``GET /v1/model``, ``GET /healthz``,
+the web page at ``/`` with its files under ``/static``, and the OpenAPI schema at
+``/openapi.json``. Errors are JSON ``{"detail": ...}`` with a 4xx/5xx status. The server
+never fetches URLs: images arrive only as uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+from time import perf_counter
+from typing import Any, Optional
+
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from .batcher import BatcherClosedError, MicroBatcher, QueueFullError
+from .detect import DetectJob, DetectorLike, run_jobs
+from .limits import ACCEPTED_FORMATS, BodySizeLimit, UploadLimits, UploadRejected, decode_upload
+
+__all__ = ["create_app", "parse_classes", "STATIC_DIR"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Multipart framing around the file (boundaries, part headers, the query-less form fields).
+MULTIPART_SLACK_BYTES = 64 * 1024
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class Detection(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in image pixels", min_length=4, max_length=4)
+    score: float = Field(description="objectness x class probability")
+    class_id: int
+    name: str
+
+
+class Timing(BaseModel):
+    queue_ms: float = Field(description="time waiting for a batch")
+    inference_ms: float = Field(description="time of the batched forward pass and post-processing")
+    total_ms: float = Field(description="time in the server, upload parsing and decoding included")
+    batch_size: int = Field(description="requests that shared the forward pass")
+
+
+class DetectResponse(BaseModel):
+    image: Optional[str] = Field(description="uploaded file name")
+    width: int
+    height: int
+    detections: list[Detection]
+    timing: Timing
+    model: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    backend: str
+    classes: list[str]
+    num_classes: int
+    input_size: list[int] = Field(description="model input height, width")
+    conf: float = Field(description="default confidence threshold")
+    nms: float = Field(description="default NMS IoU threshold")
+    max_batch: int
+    max_wait_ms: float
+    max_queue: int
+    max_upload_bytes: int
+    max_pixels: int
+    accepted_formats: list[str]
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    queued: int
+
+
+class ErrorBody(BaseModel):
+    detail: Any
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Empty, truncated or corrupt image"},
+    413: {"model": ErrorBody, "description": "Upload or image pixel count over the limit"},
+    415: {"model": ErrorBody, "description": "Not an image in an accepted format"},
+    422: {"model": ErrorBody, "description": "Invalid query value or unknown class name"},
+    503: {"model": ErrorBody, "description": "Queue full or shutting down; see Retry-After"},
+}
+
+
+def parse_classes(value: str | None, names: list[str]) -> frozenset[int] | None:
+    """Comma-separated class names -> class ids (``None``: no filter). Unknown names raise ``KeyError``."""
+    if value is None:
+        return None
+    wanted = [part.strip() for part in value.split(",") if part.strip()]
+    if not wanted:
+        return None
+    exact = {name: index for index, name in enumerate(names)}
+    folded: dict[str, int] = {}
+    for index, name in enumerate(names):
+        folded.setdefault(name.casefold(), index)
+    ids = set()
+    for name in wanted:
+        index = exact.get(name, folded.get(name.casefold()))
+        if index is None:
+            raise KeyError(name)
+        ids.add(index)
+    return frozenset(ids)
+
+
+def _upload_name(upload: UploadFile) -> str | None:
+    if not upload.filename:
+        return None
+    return os.path.basename(upload.filename.replace("\\", "/"))[:255] or None
+
+
+def create_app(
+    detector: DetectorLike,
+    *,
+    conf: float = 0.25,
+    nms: float = 0.45,
+    max_batch: int = 8,
+    max_wait_ms: float = 5.0,
+    max_queue: int = 64,
+    limits: UploadLimits = UploadLimits(),
+    retry_after_s: int = 1,
+) -> FastAPI:
+    """Build the app around ``detector``; its micro-batching worker starts now and is drained on shutdown."""
+    for label, value in (("conf", conf), ("nms", nms)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{label} must be in [0, 1], got {value}")
+    names = list(detector.names)
+    batcher: MicroBatcher[DetectJob, dict] = MicroBatcher(
+        lambda jobs: run_jobs(detector, jobs), max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        # uvicorn has already waited for in-flight requests; finish anything still queued.
+        await asyncio.to_thread(batcher.close, True)
+
+    app = FastAPI(
+        title="yoloxkit",
+        summary="YOLOX object detection over HTTP",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.batcher = batcher
+    app.state.detector = detector
+    app.state.limits = limits
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["service"])
+    async def healthz() -> Any:
+        """Readiness: 200 while the batching worker runs and accepts requests."""
+        ready = batcher.alive and not batcher.closed
+        body = {"status": "ok" if ready else "unavailable", "model": detector.model_name, "queued": batcher.queued}
+        return body if ready else JSONResponse(body, status_code=503)
+
+    @app.get("/v1/model", response_model=ModelInfo, tags=["service"])
+    async def model_info() -> Any:
+        """The served model: name, backend, class names, input size, defaults and limits."""
+        return {
+            "name": detector.model_name,
+            "backend": detector.backend,
+            "classes": names,
+            "num_classes": len(names),
+            "input_size": [int(v) for v in detector.size],
+            "conf": conf,
+            "nms": nms,
+            "max_batch": batcher.max_batch,
+            "max_wait_ms": batcher.max_wait * 1000.0,
+            "max_queue": batcher.max_queue,
+            "max_upload_bytes": limits.max_upload_bytes,
+            "max_pixels": limits.max_pixels,
+            "accepted_formats": list(ACCEPTED_FORMATS),
+        }
+
+    @app.post(
+        "/v1/detect",
+        response_model=DetectResponse,
+        responses=ERROR_RESPONSES,
+        tags=["detect"],
+    )
+    async def detect(
+        file: UploadFile = File(description="the image (JPEG, PNG, BMP, WebP, TIFF or GIF)"),
+        conf_: Optional[float] = Query(None, alias="conf", ge=0.0, le=1.0, description="confidence threshold"),
+        nms_: Optional[float] = Query(None, alias="nms", ge=0.0, le=1.0, description="NMS IoU threshold"),
+        classes: Optional[str] = Query(None, description="comma-separated class names to keep"),
+    ) -> Any:
+        """Detect objects in one uploaded image; requests arriving together share a forward pass."""
+        started = perf_counter()
+        try:
+            class_ids = parse_classes(classes, names)
+        except KeyError as exc:
+            raise HTTPException(422, f"classes: unknown class name {exc.args[0]!r} (GET /v1/model lists them)")
+        name = _upload_name(file)
+        data = await file.read(limits.max_upload_bytes + 1)
+        try:
+            image = await run_in_threadpool(decode_upload, data, limits, name or "file")
+        except UploadRejected as exc:
+            raise HTTPException(exc.status_code, exc.detail)
+        del data
+        job = DetectJob(
+            image=image,
+            conf=conf if conf_ is None else float(conf_),
+            nms=nms if nms_ is None else float(nms_),
+            class_ids=class_ids,
+            name=name,
+        )
+        try:
+            future = batcher.submit(job)
+        except QueueFullError as exc:
+            raise HTTPException(503, f"busy: {exc}; retry later", headers={"Retry-After": str(retry_after_s)})
+        except BatcherClosedError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": str(retry_after_s)})
+        del image, job
+        outcome = await asyncio.wrap_future(future)
+        body = outcome.result
+        body["timing"] = {
+            "queue_ms": round(outcome.queue_ms, 3),
+            "inference_ms": round(outcome.inference_ms, 3),
+            "total_ms": round((perf_counter() - started) * 1000.0, 3),
+            "batch_size": outcome.batch_size,
+        }
+        body["model"] = detector.model_name
+        return body
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_upload_bytes + MULTIPART_SLACK_BYTES)
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+

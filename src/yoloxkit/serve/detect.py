@@ -1,0 +1,70 @@
+"""Run a micro-batch of detection requests on a :class:`yoloxkit.Detector`.
+
+Requests in one batch may ask for different ``conf``, ``nms`` and ``classes``. Requests that
+share an NMS threshold run in one forward pass at the lowest ``conf`` among them; each
+request then keeps the detections at or above its own ``conf`` and in its own classes.
+This equals running each request alone: greedy NMS visits boxes by descending score, so
+boxes under a higher threshold never suppress boxes above it, and class-aware NMS treats
+each class independently. NMS thresholds differ in what they keep, so each distinct
+threshold gets its own pass (in practice nearly every request uses the default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+__all__ = ["DetectJob", "DetectorLike", "run_jobs", "select_detections"]
+
+
+class DetectorLike(Protocol):
+    """The part of :class:`yoloxkit.Detector` the server uses."""
+
+    names: list[str]
+    model_name: str
+    backend: str
+    size: tuple[int, int]
+
+    def predict(self, images: Sequence[np.ndarray], conf: float | None = None, nms: float | None = None,
+                classes: Sequence[int] | None = None) -> list[Any]:
+        """One ``Detections`` (with ``filter`` and ``to_json``) per image."""
+        ...
+
+
+@dataclass(frozen=True)
+class DetectJob:
+    """One request: a BGR image and its post-processing options."""
+
+    image: np.ndarray
+    conf: float
+    nms: float
+    class_ids: frozenset[int] | None = None
+    name: str | None = None
+
+
+def select_detections(result: Any, conf: float, class_ids: frozenset[int] | None,
+                      name: str | None = None) -> dict:
+    """JSON of ``result`` keeping detections with score >= ``conf`` and class in ``class_ids``."""
+    kept = result.filter(conf=conf, classes=None if class_ids is None else sorted(class_ids))
+    payload = kept.to_json()
+    payload["image"] = name
+    return payload
+
+
+def run_jobs(detector: DetectorLike, jobs: Sequence[DetectJob]) -> list[dict]:
+    """Detections JSON for each job, in order (see the module docstring for batching rules)."""
+    groups: dict[float, list[int]] = {}
+    for index, job in enumerate(jobs):
+        groups.setdefault(float(job.nms), []).append(index)
+    outputs: list[dict | None] = [None] * len(jobs)
+    for nms, indices in groups.items():
+        lowest_conf = min(jobs[i].conf for i in indices)
+        results = detector.predict([jobs[i].image for i in indices], conf=lowest_conf, nms=nms)
+        if len(results) != len(indices):
+            raise RuntimeError(f"detector returned {len(results)} results for {len(indices)} images")
+        for i, result in zip(indices, results):
+            job = jobs[i]
+            outputs[i] = select_detections(result, job.conf, job.class_ids, job.name)
+    return outputs  # type: ignore[return-value]

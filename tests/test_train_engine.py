@@ -1,0 +1,160 @@
+"""Unit tests of the training engine's pure parts, compared with the reference where it has one."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from yoloxkit.engine.checkpoint import capture_rng_state, restore_rng_state
+from yoloxkit.engine.config import ConfigError, TrainConfig, default_config, load_config
+from yoloxkit.engine.ema import ModelEMA
+from yoloxkit.engine.multiscale import resize_batch, size_for_iteration
+from yoloxkit.engine.optim import build_optimizer, parameter_groups
+from yoloxkit.engine.schedule import WarmupCosineSchedule
+from yoloxkit.models import build_model
+
+REFERENCE_CONFIGS = {
+    "yolox-nano": "YoloxNano",
+    "yolox-tiny": "YoloxTiny",
+    "yolox-s": "YoloxS",
+    "yolox-m": "YoloxM",
+    "yolox-l": "YoloxL",
+    "yolox-x": "YoloxX",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_CONFIGS))
+def test_defaults_match_reference_recipe(name):
+    import yolox.config
+
+    ref = getattr(yolox.config, REFERENCE_CONFIGS[name])()
+    cfg = default_config(name).resolved()
+    assert cfg.epochs == ref.max_epoch
+    assert cfg.warmup_epochs == ref.warmup_epochs
+    assert cfg.no_aug_epochs == ref.no_aug_epochs
+    assert cfg.min_lr_ratio == ref.min_lr_ratio
+    assert cfg.lr == pytest.approx(ref.basic_lr_per_img * cfg.batch_size)
+    assert cfg.weight_decay == ref.weight_decay and cfg.momentum == ref.momentum
+    assert cfg.warmup_lr == ref.warmup_lr
+    assert cfg.eval_interval == ref.eval_interval
+    assert (cfg.size, cfg.size) == tuple(ref.input_size)
+    assert cfg.mosaic_prob == ref.mosaic_prob and cfg.mixup == ref.enable_mixup
+    assert tuple(cfg.mosaic_scale) == tuple(ref.mosaic_scale)
+    assert tuple(cfg.mixup_scale) == tuple(ref.mixup_scale)
+    assert (cfg.degrees, cfg.translate, cfg.shear) == (ref.degrees, ref.translate, ref.shear)
+    assert (cfg.hsv_prob, cfg.flip_prob) == (ref.hsv_prob, ref.flip_prob)
+    assert (cfg.eval_conf, cfg.eval_nms) == (ref.test_conf, ref.nmsthre)
+    if ref.random_size is not None:
+        assert tuple(cfg.size_range) == (32 * ref.random_size[0], 32 * ref.random_size[1])
+    else:
+        span = 32 * ref.multiscale_range
+        assert tuple(cfg.size_range) == (cfg.size - span, cfg.size + span)
+
+
+def test_yaml_then_flags_override(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("model: yolox-nano\nepochs: 7\nno-aug-epochs: 2\nmosaic_scale: [0.6, 1.4]\n")
+    cfg = load_config(path)
+    assert (cfg.model, cfg.epochs, cfg.no_aug_epochs, cfg.mosaic_scale) == ("yolox-nano", 7, 2, (0.6, 1.4))
+    from yoloxkit.engine.config import update_config
+
+    cfg = update_config(cfg, {"epochs": 3}, "command line").resolved()
+    assert cfg.epochs == 3 and cfg.size == 416 and cfg.lr == pytest.approx(0.01)
+
+
+def test_config_errors_name_the_option(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("epoch: 3\n")
+    with pytest.raises(ConfigError, match="epoch"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="--size"):
+        TrainConfig(model="yolox-s", size=300).resolved()
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_schedule_matches_reference():
+    from yolox.utils import LRScheduler
+
+    ours = WarmupCosineSchedule(base_lr=0.02, iters_per_epoch=7, epochs=40, warmup_epochs=5, no_aug_epochs=15)
+    ref = LRScheduler("yoloxwarmcos", 0.02, 7, 40, warmup_epochs=5, warmup_lr_start=0, no_aug_epochs=15, min_lr_ratio=0.05)
+    for it in range(0, 7 * 40 + 1):
+        assert ours.lr(it) == pytest.approx(ref.update_lr(it), rel=1e-12, abs=1e-15), it
+    assert ours.lr(0) == 0.0
+    assert ours.lr(35) == pytest.approx(0.02)
+    assert ours.lr(7 * 25) == pytest.approx(0.001) and ours.lr(7 * 40 - 1) == pytest.approx(0.001)
+
+
+def test_optimizer_groups_match_reference():
+    from yolox.config import YoloxNano
+
+    from tests.parity.reference import build_reference
+
+    ours = build_model("yolox-nano", 80)
+    ref_cfg = YoloxNano()
+    ref_cfg.model = build_reference("yolox-nano", 80)
+    ref_opt = ref_cfg.get_optimizer(64)
+    ref_names = {id(p): n for n, p in ref_cfg.model.named_parameters()}
+    own_names = {id(p): n for n, p in ours.named_parameters()}
+    opt = build_optimizer(ours, 0.01)
+    assert len(opt.param_groups) == len(ref_opt.param_groups) == 3
+    for group, ref_group in zip(opt.param_groups, ref_opt.param_groups):
+        assert sorted(own_names[id(p)] for p in group["params"]) == sorted(ref_names[id(p)] for p in ref_group["params"])
+        assert group["weight_decay"] == ref_group.get("weight_decay", 0.0)
+        assert group["nesterov"] and group["momentum"] == 0.9
+    norm, weights, biases = parameter_groups(ours)
+    assert len(norm) + len(weights) + len(biases) == len(list(ours.parameters()))
+    assert all(p.dim() == 1 for p in norm + biases) and all(p.dim() == 4 for p in weights)
+
+
+def test_ema_matches_reference():
+    from yolox.utils import ModelEMA as RefEMA
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    ours, ref = ModelEMA(model, 0.9998), RefEMA(model, 0.9998)
+    for _ in range(5):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        model.train()(torch.randn(2, 3, 8, 8))  # moves BN statistics and num_batches_tracked
+        ours.update(model)
+        ref.update(model)
+    for (k, a), b in zip(ours.module.state_dict().items(), ref.ema.state_dict().values()):
+        if a.dtype.is_floating_point:  # the reference leaves integer buffers at their initial value
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=k)
+    assert ours.current_decay() == pytest.approx(0.9998 * (1 - np.exp(-5 / 2000)))
+    assert not torch.equal(ours.module[0].weight, model[0].weight)
+
+
+def test_rng_state_roundtrip_weights_only():
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    buf = io.BytesIO()
+    torch.save(capture_rng_state(), buf)
+    first = (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist())
+    buf.seek(0)
+    restore_rng_state(torch.load(buf, weights_only=True))
+    assert (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist()) == first
+
+
+def test_multiscale_sizes_and_resize():
+    sizes = [size_for_iteration(i, 416, (320, 640), seed=5) for i in range(0, 400)]
+    assert sizes[:10] == [416] * 10
+    assert all(320 <= s <= 640 and s % 32 == 0 for s in sizes)
+    assert len(set(sizes)) > 3
+    assert all(sizes[i] == sizes[i - i % 10] for i in range(10, 400))  # constant within 10 iterations
+    assert sizes == [size_for_iteration(i, 416, (320, 640), seed=5) for i in range(0, 400)]
+    assert size_for_iteration(55, 416, (320, 640), 5, enabled=False) == 416
+    images = torch.rand(2, 3, 64, 64)
+    targets = torch.tensor([[[1, 32, 16, 8, 4]], [[0, 0, 0, 0, 0]]], dtype=torch.float32)
+    out, t = resize_batch(images, targets, 96)
+    assert out.shape == (2, 3, 96, 96)
+    torch.testing.assert_close(t[0, 0], torch.tensor([1, 48, 24, 12, 6.0]))
+    assert t[1].abs().sum() == 0

@@ -11,6 +11,7 @@ __all__ = [
     "DatasetError",
     "DownloadError",
     "MissingDependencyError",
+    "ExportError",
 ]
 
 
@@ -44,3 +45,7 @@ class DownloadError(YoloxkitError):
 
 class MissingDependencyError(YoloxkitError, ImportError):
     """An optional dependency that is not installed."""
+
+
+class ExportError(YoloxkitError):
+    """An export that cannot be made (bad format or opset) or that its runtime does not reproduce."""

@@ -1,0 +1,87 @@
+"""``yoloxkit export``: ONNX (official interface), TorchScript or OpenVINO IR, verified."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..export.options import DEFAULT_OPSET, FORMATS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX, TorchScript or OpenVINO (verified against PyTorch)",
+        description=(
+            "Export a YOLOX model for deployment. The default ONNX interface is the official one: input"
+            " 'images' [B,3,H,W] (BGR, 0-255, letterboxed), output 'output' [B,A,5+C], undecoded. --decode"
+            " decodes boxes in the graph; --nms adds best-class selection and class-aware NMS (ONNX"
+            " NonMaxSuppression) with outputs num_dets [B,1], boxes [B,K,4] (xyxy, input pixels),"
+            " scores [B,K], class_ids [B,K]. Every export is run in its runtime and compared with"
+            " PyTorch; the max abs difference is printed."
+        ),
+    )
+    p.add_argument("--model", required=True, help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53")
+    p.add_argument("--weights", help="weights (.pth or .onnx; default: bundled for yolox-nano, official release otherwise)")
+    p.add_argument("--format", default="onnx", help=f"one of: {', '.join(FORMATS)} (default onnx)")
+    p.add_argument("--size", type=int, help="input size (default: the model's, 416 or 640)")
+    p.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1; see --dynamic)")
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch and spatial dimensions")
+    p.add_argument("--decode", action="store_true", help="decode boxes to input pixels inside the graph")
+    p.add_argument("--nms", action="store_true", help="add decoding and class-aware NMS to the graph")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--conf", type=float, default=0.25, help="--nms score threshold (default 0.25)")
+    p.add_argument("--nms-iou", type=float, default=0.45, help="--nms IoU threshold (default 0.45)")
+    p.add_argument("--max-dets", type=int, default=100, help="--nms detections kept per image (default 100)")
+    p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
+    p.add_argument("--out", help="output file (default: MODEL[-nms|-decoded].onnx / .torchscript / _openvino/*.xml)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ExportError
+    from ..export import ExportOptions, default_output_path, export_model
+    from ..infer.preprocess import to_size
+    from ..weights import build_model_with_weights
+
+    fmt = args.format.lower()
+    if fmt not in FORMATS:
+        raise ExportError(f"unsupported --format {args.format!r}; choose one of: {', '.join(FORMATS)}")
+    if fmt == "openvino":
+        from ..export.openvino import import_openvino
+
+        import_openvino()  # fail before any work when openvino is missing
+    if fmt in ("onnx", "openvino"):
+        from ..export.onnx import check_opset
+
+        check_opset(args.opset)
+    for flag, value, ok in (
+        ("--batch-size", args.batch_size, args.batch_size >= 1),
+        ("--conf", args.conf, 0 <= args.conf <= 1),
+        ("--nms-iou", args.nms_iou, 0 <= args.nms_iou <= 1),
+        ("--max-dets", args.max_dets, args.max_dets >= 1),
+    ):
+        if not ok:
+            raise ExportError(f"invalid {flag} {value}")
+    model, _names, model_name = build_model_with_weights(args.model, args.weights)
+    from ..models import get_spec
+
+    try:
+        size = to_size(args.size or get_spec(model_name).input_size)
+    except ValueError as exc:
+        raise ExportError(f"invalid --size: {exc}") from None
+    options = ExportOptions(
+        size=size,
+        batch=args.batch_size,
+        dynamic=args.dynamic,
+        decode=args.decode,
+        nms=args.nms,
+        opset=args.opset,
+        conf=args.conf,
+        nms_iou=args.nms_iou,
+        max_dets=args.max_dets,
+        simplify=not args.no_simplify,
+    )
+    out = args.out or default_output_path(model_name, fmt, options)
+    result = export_model(model, fmt, out, options)
+    print(result.summary())
+    return 0

@@ -1,0 +1,145 @@
+"""Decode + per-anchor best class + class-aware NMS as an exportable graph.
+
+The NMS step is the standard ONNX ``NonMaxSuppression`` operator, so the exported file runs in
+any ONNX runtime (and OpenVINO) without custom ops. It behaves like :class:`yoloxkit.Detector`:
+
+1. score = objectness * best class probability (one class per anchor, ``ArgMax``);
+2. boxes of different classes are moved apart by ``class_id * (max coordinate + 1)`` so that a
+   single-class NMS becomes class-aware (the same trick as ``torchvision.ops.batched_nms``);
+3. ``NonMaxSuppression`` with ``score_threshold=conf``, ``iou_threshold=nms_iou`` and at most
+   ``max_dets`` boxes per image;
+4. the kept boxes are sorted by score per image and scattered into fixed-size outputs
+   ``num_dets [B,1]``, ``boxes [B,K,4]`` (xyxy, input pixels), ``scores [B,K]``,
+   ``class_ids [B,K]`` (int64), zero past ``num_dets``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.ops import batched_nms
+
+__all__ = ["NMS_OUTPUT_NAMES", "DetectionsGraph", "non_max_suppression", "select_best_class", "cxcywh_to_xyxy"]
+
+NMS_OUTPUT_NAMES = ("num_dets", "boxes", "scores", "class_ids")
+
+
+def _nms_eager(
+    boxes: torch.Tensor, scores: torch.Tensor, max_output: int, iou_threshold: float, score_threshold: float
+) -> torch.Tensor:
+    """What ONNX ``NonMaxSuppression`` computes for one class, with torchvision (traceable)."""
+    batch, _, num = scores.shape
+    flat_scores = scores[:, 0, :].reshape(-1)
+    flat_boxes = boxes.reshape(-1, 4)
+    batch_index = torch.arange(batch, device=boxes.device).repeat_interleave(num)
+    keep = torch.nonzero(flat_scores > score_threshold).flatten()
+    kept = keep[batched_nms(flat_boxes[keep], flat_scores[keep], batch_index[keep], iou_threshold)]
+    kept_batch = batch_index[kept]
+    # batched_nms returns kept boxes by decreasing score; keep the first max_output per image.
+    order = torch.argsort(kept_batch, stable=True)
+    kept, kept_batch = kept[order], kept_batch[order]
+    within = _rank_within_group(kept_batch, batch) < max_output
+    kept, kept_batch = kept[within], kept_batch[within]
+    return torch.stack([kept_batch, torch.zeros_like(kept_batch), kept - kept_batch * num], dim=1)
+
+
+class _NonMaxSuppressionOp(torch.autograd.Function):
+    """Exported as the ONNX ``NonMaxSuppression`` operator; runs :func:`_nms_eager` otherwise."""
+
+    @staticmethod
+    def forward(ctx, boxes, scores, max_output, iou_threshold, score_threshold):  # noqa: D102
+        return _nms_eager(boxes, scores, int(max_output), float(iou_threshold), float(score_threshold))
+
+    @staticmethod
+    def symbolic(g, boxes, scores, max_output, iou_threshold, score_threshold):  # noqa: D102
+        return g.op(
+            "NonMaxSuppression", boxes, scores, max_output, iou_threshold, score_threshold, center_point_box_i=0
+        )
+
+
+def non_max_suppression(
+    boxes: torch.Tensor, scores: torch.Tensor, max_output: int, iou_threshold: float, score_threshold: float
+) -> torch.Tensor:
+    """Single-class NMS: ``boxes [B,N,4]`` xyxy, ``scores [B,1,N]`` -> selected ``[M,3]`` rows
+    ``(batch, 0, index)``, ``max_output`` at most per image, by decreasing score. Becomes the ONNX
+    ``NonMaxSuppression`` operator under ``torch.onnx.export``; torchvision ops otherwise (so it
+    also traces to TorchScript)."""
+    if not torch.onnx.is_in_onnx_export():
+        return _nms_eager(boxes, scores, max_output, iou_threshold, score_threshold)
+    return _NonMaxSuppressionOp.apply(
+        boxes,
+        scores,
+        torch.tensor([max_output], dtype=torch.int64),
+        torch.tensor([iou_threshold], dtype=torch.float32),
+        torch.tensor([score_threshold], dtype=torch.float32),
+    )
+
+
+def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    """``(cx, cy, w, h)`` -> ``(x1, y1, x2, y2)`` on the last dimension."""
+    centers, sizes = boxes[..., :2], boxes[..., 2:4]
+    return torch.cat([centers - sizes / 2, centers + sizes / 2], dim=-1)
+
+
+def select_best_class(decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """From decoded ``[B, A, 5 + C]``: xyxy boxes ``[B,A,4]``, scores ``obj * best cls`` ``[B,A]``
+    and best class ids ``[B,A]`` (int64)."""
+    boxes = cxcywh_to_xyxy(decoded[..., :4])
+    class_scores, class_ids = decoded[..., 5:].max(dim=-1)
+    return boxes, decoded[..., 4] * class_scores, class_ids
+
+
+def _rank_within_group(groups: torch.Tensor, num_groups: torch.Tensor | int) -> torch.Tensor:
+    """Position of each element inside its group, for ``groups`` sorted ascending."""
+    group_range = torch.arange(num_groups, device=groups.device)
+    counts = (groups.unsqueeze(1) == group_range.unsqueeze(0)).sum(dim=0)
+    starts = torch.cumsum(counts, dim=0) - counts
+    return torch.arange(groups.shape[0], device=groups.device) - starts[groups]
+
+
+class DetectionsGraph(nn.Module):
+    """Wrap a YOLOX model so that its forward returns padded final detections (see module doc)."""
+
+    def __init__(self, model: nn.Module, conf: float = 0.25, nms_iou: float = 0.45, max_dets: int = 100) -> None:
+        super().__init__()
+        if not 0.0 <= conf <= 1.0:
+            raise ValueError(f"--conf must be in [0, 1], got {conf}")
+        if not 0.0 <= nms_iou <= 1.0:
+            raise ValueError(f"--nms-iou must be in [0, 1], got {nms_iou}")
+        if max_dets < 1:
+            raise ValueError(f"--max-dets must be >= 1, got {max_dets}")
+        self.model = model
+        self.conf = float(conf)
+        self.nms_iou = float(nms_iou)
+        self.max_dets = int(max_dets)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        decoded = self.model(images)
+        batch, anchors = decoded.shape[0], decoded.shape[1]
+        boxes, scores, class_ids = select_best_class(decoded)
+        offsets = class_ids.to(boxes.dtype) * (boxes.max() + 1)
+        selected = non_max_suppression(
+            boxes + offsets.unsqueeze(-1), scores.unsqueeze(1), self.max_dets, self.nms_iou, self.conf
+        )
+        flat_index = selected[:, 0] * anchors + selected[:, 2]
+        kept_batch = selected[:, 0]
+        kept_scores = scores.reshape(-1)[flat_index]
+        # Sort by image, then by decreasing score (scores lie in [0, 1]).
+        order = torch.argsort(kept_batch.to(scores.dtype) * 2 + (1 - kept_scores))
+        flat_index, kept_batch, kept_scores = flat_index[order], kept_batch[order], kept_scores[order]
+        slot = kept_batch * self.max_dets + _rank_within_group(kept_batch, batch)
+
+        slots = batch * self.max_dets
+        out_boxes = torch.zeros(slots, 4, dtype=boxes.dtype, device=boxes.device)
+        out_boxes = out_boxes.index_put((slot,), boxes.reshape(-1, 4)[flat_index])
+        out_scores = torch.zeros(slots, dtype=scores.dtype, device=scores.device)
+        out_scores = out_scores.index_put((slot,), kept_scores)
+        out_ids = torch.zeros(slots, dtype=torch.int64, device=class_ids.device)
+        out_ids = out_ids.index_put((slot,), class_ids.reshape(-1)[flat_index])
+        num_dets = (kept_batch.unsqueeze(1) == torch.arange(batch, device=images.device).unsqueeze(0)).sum(0)
+        return (
+            num_dets.reshape(-1, 1),
+            out_boxes.reshape(-1, self.max_dets, 4),
+            out_scores.reshape(-1, self.max_dets),
+            out_ids.reshape(-1, self.max_dets),
+        )

@@ -1,0 +1,100 @@
+"""ONNX export through torch's TorchScript-based exporter, simplified with onnxslim and
+verified in onnxruntime.
+
+The default interface is the official YOLOX one: input ``images`` ``[B,3,H,W]`` (BGR, 0-255,
+letterboxed) and output ``output`` ``[B, A, 5+C]``, undecoded, so existing YOLOX deployment
+code works unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ExportError
+from ..io import atomic_path
+from .graph import export_module
+from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, output_names
+from .verify import check_close, sample_input, torch_outputs
+
+__all__ = ["export_onnx", "write_onnx", "run_onnxruntime", "check_opset"]
+
+
+def check_opset(opset: int) -> None:
+    """Raise :class:`ExportError` unless ``opset`` is one this exporter writes."""
+    if opset < MIN_OPSET:
+        raise ExportError(f"--opset {opset} is too old: the minimum is {MIN_OPSET} (the default is 11)")
+    if opset > MAX_OPSET:
+        raise ExportError(f"--opset {opset} is too new for the TorchScript-based exporter: the maximum is {MAX_OPSET}")
+
+
+def _dynamic_axes(options: ExportOptions) -> dict[str, dict[int, str]] | None:
+    if not options.dynamic:
+        return None
+    axes: dict[str, dict[int, str]] = {"images": {0: "batch", 2: "height", 3: "width"}}
+    for name in output_names(options):
+        axes[name] = {0: "batch"} if options.nms else {0: "batch", 1: "anchors"}
+    return axes
+
+
+def write_onnx(module: nn.Module, images: torch.Tensor, path: Path, options: ExportOptions) -> None:
+    """Trace ``module`` on ``images`` into ``path`` (not atomic; callers write to a temp path)."""
+    check_opset(options.opset)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (images,),
+            str(path),
+            dynamo=False,
+            opset_version=options.opset,
+            input_names=["images"],
+            output_names=list(output_names(options)),
+            dynamic_axes=_dynamic_axes(options),
+            do_constant_folding=True,
+        )
+    if options.simplify:
+        import onnx
+        import onnxslim
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            slim = onnxslim.slim(str(path))
+        onnx.save(slim, str(path))
+
+
+def run_onnxruntime(path: str | os.PathLike, images: np.ndarray, threads: int | None = None) -> list[np.ndarray]:
+    """Run an exported file once in onnxruntime (CPU) on ``images`` ``[B,3,H,W]``."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: images})
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, options: ExportOptions) -> ExportResult:
+    """Export ``model`` to ONNX at ``path`` (written atomically) and verify it in onnxruntime.
+
+    Raises :class:`ExportError` for an unsupported opset or when onnxruntime does not reproduce
+    the PyTorch outputs (in which case nothing is written).
+    """
+    check_opset(options.opset)
+    module = export_module(model, options)
+    batch = max(options.batch, 2) if options.dynamic else options.batch
+    images = sample_input(options.size, options.batch)
+    expected_images = sample_input(options.size, batch)
+    expected = torch_outputs(module, expected_images)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        write_onnx(module, images, tmp, options)
+        actual = run_onnxruntime(tmp, expected_images.numpy())
+        diff = check_close(expected, actual, "onnxruntime", detections=options.nms)
+    return ExportResult(path, "onnx", output_names(options), diff, "onnxruntime")

@@ -1,0 +1,39 @@
+"""TorchScript export (``torch.jit.trace``), verified by reloading it with ``torch.jit.load``."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..io import atomic_path
+from .graph import export_module
+from .options import ExportOptions, ExportResult, output_names
+from .verify import check_close, sample_input, torch_outputs
+
+__all__ = ["export_torchscript"]
+
+
+def export_torchscript(model: nn.Module, path: str | os.PathLike, options: ExportOptions) -> ExportResult:
+    """Trace ``model`` (with the same decode / NMS options as ONNX) into ``path`` atomically.
+
+    The traced module keeps the batch dimension dynamic; with ``nms`` it needs ``torchvision``
+    imported at load time (for ``torchvision::nms``).
+    """
+    module = export_module(model, options)
+    images = sample_input(options.size, options.batch)
+    check_images = sample_input(options.size, max(options.batch, 2) if options.dynamic else options.batch)
+    expected = torch_outputs(module, check_images)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(module, (images,), check_trace=False)
+            traced.save(str(tmp))
+        reloaded = torch.jit.load(str(tmp), map_location="cpu")
+        actual = torch_outputs(reloaded, check_images)
+        diff = check_close(expected, actual, "TorchScript", detections=options.nms)
+    return ExportResult(path, "torchscript", output_names(options), diff, "TorchScript")

@@ -136,15 +136,19 @@ def create_app(
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{label} must be in [0, 1], got {value}")
     names = list(detector.names)
-    batcher: MicroBatcher[DetectJob, dict] = MicroBatcher(
-        lambda jobs: run_jobs(detector, jobs), max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue
-    )
+
+    def new_batcher() -> MicroBatcher[DetectJob, dict]:
+        return MicroBatcher(
+            lambda jobs: run_jobs(detector, jobs), max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue
+        )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
+    async def lifespan(app: FastAPI):
+        if app.state.batcher.closed:  # the app is started again after a shutdown
+            app.state.batcher = new_batcher()
         yield
         # uvicorn has already waited for in-flight requests; finish anything still queued.
-        await asyncio.to_thread(batcher.close, True)
+        await asyncio.to_thread(app.state.batcher.close, True)
 
     app = FastAPI(
         title="yoloxkit",
@@ -152,7 +156,8 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
     )
-    app.state.batcher = batcher
+    # Started now so that the app also works without lifespan events (e.g. httpx.ASGITransport).
+    app.state.batcher = new_batcher()
     app.state.detector = detector
     app.state.limits = limits
 
@@ -163,6 +168,7 @@ def create_app(
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["service"])
     async def healthz() -> Any:
         """Readiness: 200 while the batching worker runs and accepts requests."""
+        batcher = app.state.batcher
         ready = batcher.alive and not batcher.closed
         body = {"status": "ok" if ready else "unavailable", "model": detector.model_name, "queued": batcher.queued}
         return body if ready else JSONResponse(body, status_code=503)
@@ -170,6 +176,7 @@ def create_app(
     @app.get("/v1/model", response_model=ModelInfo, tags=["service"])
     async def model_info() -> Any:
         """The served model: name, backend, class names, input size, defaults and limits."""
+        batcher = app.state.batcher
         return {
             "name": detector.model_name,
             "backend": detector.backend,
@@ -219,7 +226,7 @@ def create_app(
             name=name,
         )
         try:
-            future = batcher.submit(job)
+            future = app.state.batcher.submit(job)
         except QueueFullError as exc:
             raise HTTPException(503, f"busy: {exc}; retry later", headers={"Retry-After": str(retry_after_s)})
         except BatcherClosedError as exc:

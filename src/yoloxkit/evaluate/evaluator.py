@@ -1,0 +1,150 @@
+"""``evaluate()``: predictions over a split, then COCO or VOC metrics, optional plots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data.records import DetectionData
+from .coco import coco_category_ids, coco_detections, coco_evaluate, coco_ground_truth, coco_image_ids, summary_lines
+from .predictions import ImagePredictions
+from .report import EvalResult
+from .runner import ClassMapping, class_mapping, collect_predictions
+from .voc import voc_evaluate
+
+__all__ = ["METRICS", "default_metric", "evaluate", "evaluate_predictions"]
+
+METRICS = ("auto", "coco", "voc")
+
+
+def default_metric(data: DetectionData) -> str:
+    """VOC data is scored the Pascal VOC way; COCO and YOLO-txt data the COCO way."""
+    return "voc" if data.format == "voc" else "coco"
+
+
+def _gt_counts(data: DetectionData) -> np.ndarray:
+    counts = np.zeros(len(data.names), dtype=np.int64)
+    for record in data.records:
+        ids = record.class_ids if record.ignore is None else record.class_ids[~record.ignore.astype(bool)]
+        np.add.at(counts, ids, 1)
+    return counts
+
+
+def _percent(value: float) -> float | None:
+    return None if np.isnan(value) else float(value) * 100.0
+
+
+def evaluate_predictions(
+    data: DetectionData,
+    predictions: Sequence[ImagePredictions],
+    metric: str = "auto",
+    classes: Sequence[int] | None = None,
+    engine: str = "faster-coco-eval",
+    unknown_classes: Sequence[str] = (),
+) -> EvalResult:
+    """Score ``predictions`` (one per record, dataset class indices) on ``data``.
+
+    ``metric``: ``"coco"``, ``"voc"`` or ``"auto"`` (:func:`default_metric`). ``classes`` restricts
+    the evaluation to those dataset classes (the others are reported as ``None``).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+    if len(predictions) != len(data.records):
+        raise ValueError(f"{len(predictions)} predictions for {len(data.records)} images")
+    metric = default_metric(data) if metric == "auto" else metric
+    classes = list(range(len(data.names))) if classes is None else sorted(set(int(c) for c in classes))
+    counts = _gt_counts(data)
+    per_class: dict[str, float | None] = {}
+    detail: dict[str, dict[str, Any]] = {}
+    if metric == "coco":
+        gt = coco_ground_truth(data)
+        category_ids = coco_category_ids(data)
+        image_ids = coco_image_ids(data, gt)
+        detections = coco_detections(predictions, image_ids, category_ids)
+        result = coco_evaluate(gt, detections, image_ids, [category_ids[k] for k in classes], engine=engine)
+        position = {k: i for i, k in enumerate(classes)}
+        for k, name in enumerate(data.names):
+            i = position.get(k)
+            ap = None if i is None else _percent(result.per_class_ap[i])
+            ap50 = None if i is None else _percent(result.per_class_ap50[i])
+            per_class[name] = ap
+            detail[name] = {"gt": int(counts[k]), "AP50": ap50}
+        metrics = {
+            key: (float(v) * 100.0 if v >= 0 else 0.0)
+            for key, v in zip(("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"),
+                              result.stats)
+        }
+        summary = summary_lines(result.stats)
+    else:
+        voc = voc_evaluate(data.records, predictions, len(data.names), classes=classes)
+        for k, name in enumerate(data.names):
+            per_class[name] = _percent(voc.ap50[k])
+            detail[name] = {
+                "gt": int(counts[k]),
+                "AP50_voc07": _percent(voc.ap50_voc07[k]),
+                "AP50_95": _percent(voc.ap50_95[k]),
+            }
+        metrics = voc.summary()
+        summary = [
+            f" VOC mAP@0.5 (area under PR)      = {metrics['mAP50']:.2f}",
+            f" VOC mAP@0.5 (VOC07 11-point)     = {metrics['mAP50_voc07']:.2f}",
+            f" VOC mAP@[0.5:0.95] (area)        = {metrics['mAP50_95']:.2f}",
+        ]
+    return EvalResult(
+        kind=metric,
+        metrics=metrics,
+        per_class=per_class,
+        per_class_detail=detail,
+        summary=summary,
+        num_images=len(data.records),
+        num_predictions=int(sum(len(p) for p in predictions)),
+        unknown_classes=list(unknown_classes),
+    )
+
+
+def _predict_fn(predictor: Any, conf: float | None, nms: float | None):
+    if (conf is not None or nms is not None) and hasattr(predictor, "predict"):
+        return lambda batch: predictor.predict(batch, conf=conf, nms=nms)
+    if not callable(predictor):
+        raise TypeError(f"predictor must be callable (a Detector or a function), got {type(predictor).__name__}")
+    return predictor
+
+
+def evaluate(
+    predictor: Any,
+    data: DetectionData,
+    *,
+    names: Sequence[str] | None = None,
+    metric: str = "auto",
+    batch_size: int = 8,
+    conf: float | None = None,
+    nms: float | None = None,
+    engine: str = "faster-coco-eval",
+    plots_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Evaluate a detector on a dataset split.
+
+    ``predictor`` is a :class:`yoloxkit.Detector` or any callable mapping a list of image paths to
+    one result per image (with ``boxes`` xyxy in image pixels, ``scores``, ``class_ids``). Model
+    classes are matched to ``data.names`` by name (``names``, else ``predictor.names``, else the
+    dataset's own names). ``conf``/``nms`` override a Detector's thresholds (official evaluation:
+    0.01 / 0.65). ``plots_dir`` writes PR curves, a confusion matrix and a worst-images gallery.
+    """
+    model_names = list(names) if names is not None else getattr(predictor, "names", None) or list(data.names)
+    mapping: ClassMapping = class_mapping(model_names, data)
+    predictions = collect_predictions(
+        _predict_fn(predictor, conf, nms), data, mapping, batch_size=batch_size, progress=progress
+    )
+    result = evaluate_predictions(
+        data, predictions, metric=metric, classes=mapping.known, engine=engine,
+        unknown_classes=mapping.unknown_names,
+    )
+    if plots_dir is not None:
+        from .plots import write_plots
+
+        result.plots = write_plots(data, predictions, Path(plots_dir), classes=mapping.known)
+    return result

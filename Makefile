@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 REFERENCE := pixeltable-yolox==0.4.3
 
-.PHONY: demo test install install-dev bundle benchmarks clean
+.PHONY: demo test install install-dev browser-deps bundle benchmarks clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,18 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(VENV)/bin/yoloxkit predict --demo --save-dir runs/demo
 
-test: install-dev
+test: install-dev browser-deps
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The browser test drives Debian's chromium through its chromedriver: install both when missing.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing chromium and chromium-driver (apt-get) for the browser test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null; \
+	fi
 
 benchmarks: install-dev
 	$(PY) benchmarks/run_all.py

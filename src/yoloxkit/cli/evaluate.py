@@ -1,0 +1,86 @@
+"""``yoloxkit eval``: COCO AP or Pascal VOC mAP of a model on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+DEFAULT_MODEL = "yolox-nano"
+
+DESCRIPTION = """\
+Evaluate a model on one split of a COCO, Pascal VOC or YOLO-txt dataset (format detected).
+
+Metrics (--metric auto): COCO data -> the 12 COCO numbers (faster-coco-eval, identical to
+pycocotools) and a per-class AP table; VOC data -> mAP50 (area under the PR curve), mAP50_voc07
+(11-point) and mAP50_95, difficult boxes ignored, plus a per-class table; YOLO-txt data is scored
+the COCO way (boxes from the label files, areas = box areas). --metric coco|voc forces either.
+Model classes are matched to dataset classes by name; dataset classes the model does not know are
+left out (warning) and reported as null.
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval", help="COCO AP / VOC mAP of a model on a dataset split", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, help="dataset directory (COCO, VOC or YOLO-txt) or a YOLO data YAML")
+    p.add_argument("--split", help="split name or unique prefix (default: the unique split starting with 'val')")
+    p.add_argument("--names", help="class names for VOC/YOLO data without a names file (comma list or .txt/.yaml)")
+    p.add_argument("--model", help=f"model name (default {DEFAULT_MODEL}, with its bundled COCO weights)")
+    p.add_argument("--weights", help="weights: a .pth checkpoint (official or yoloxkit) or an .onnx export")
+    p.add_argument("--size", type=_positive_int, help="input size (default: the model's, 416 or 640)")
+    p.add_argument("--conf", type=_unit_float, default=0.01, help="score threshold (default 0.01, as official)")
+    p.add_argument("--nms", type=_unit_float, default=0.65, help="NMS IoU threshold (default 0.65, as official)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), help="inference backend (default: from weights)")
+    p.add_argument("--device", help="cpu or cuda (default: the detector's default)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="images per inference batch (default 8)")
+    p.add_argument("--metric", choices=("auto", "coco", "voc"), default="auto",
+                   help="auto: COCO for COCO and YOLO-txt data, VOC for VOC data")
+    p.add_argument("--json-out", help="write the metrics (percent) and per-class AP to this JSON file")
+    p.add_argument("--plots", metavar="DIR", help="write PR curves, a confusion matrix and a worst-images gallery")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import load_dataset
+    from ..evaluate import evaluate
+    from ..infer import Detector
+
+    data = load_dataset(args.data, split=args.split, default_prefix="val", names=args.names)
+    options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
+               "device": args.device, "backend": args.backend}
+    detector = Detector(args.model or DEFAULT_MODEL, **{k: v for k, v in options.items() if v is not None})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate(
+            detector, data, batch_size=args.batch_size, metric=args.metric, conf=args.conf, nms=args.nms,
+            plots_dir=args.plots, progress=not args.no_progress,
+        )
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"{data.format} data {data.root} split {data.split}: {result.num_images} images, "
+          f"{result.num_predictions} predictions")
+    print(result.format())
+    if args.json_out:
+        result.save_json(args.json_out)
+        print(f"metrics written to {args.json_out}")
+    for path in result.plots:
+        print(f"plot written to {path}")
+    return 0

@@ -61,9 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..evaluate import evaluate
-    from ..infer import Detector
 
     data = load_dataset(args.data, split=args.split, default_prefix="val", names=args.names)
+    from ..infer import Detector
+
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
                "device": args.device, "backend": args.backend}
     detector = Detector(args.model or DEFAULT_MODEL, **{k: v for k, v in options.items() if v is not None})

@@ -12,6 +12,7 @@ __all__ = [
     "DownloadError",
     "MissingDependencyError",
     "ExportError",
+    "InferenceError",
 ]
 
 
@@ -49,3 +50,8 @@ class MissingDependencyError(YoloxkitError, ImportError):
 
 class ExportError(YoloxkitError):
     """An export that cannot be made (bad format or opset) or that its runtime does not reproduce."""
+
+
+class InferenceError(YoloxkitError, ValueError):
+    """Bad inference settings: an unknown backend, an unavailable device, an invalid threshold or
+    size, or a network file that is not a YOLOX export."""

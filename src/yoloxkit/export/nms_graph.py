@@ -4,9 +4,10 @@ The NMS step is the standard ONNX ``NonMaxSuppression`` operator, so the exporte
 any ONNX runtime (and OpenVINO) without custom ops. It behaves like :class:`yoloxkit.Detector`:
 
 1. score = objectness * best class probability (one class per anchor, ``ArgMax``);
-2. boxes of different classes are moved apart by ``class_id * (max coordinate + 1)`` so that a
-   single-class NMS becomes class-aware (the same trick as ``torchvision.ops.batched_nms``);
-3. ``NonMaxSuppression`` with ``score_threshold=conf``, ``iou_threshold=nms_iou`` and at most
+2. boxes of different classes are moved apart by ``class_id * (max coordinate + 1)`` (the largest
+   coordinate of the image's boxes that pass ``conf``) so that a single-class NMS becomes
+   class-aware (the same trick as ``torchvision.ops.batched_nms``);
+3. ``NonMaxSuppression`` keeping ``score >= conf``, ``iou_threshold=nms_iou`` and at most
    ``max_dets`` boxes per image;
 4. the kept boxes are sorted by score per image and scattered into fixed-size outputs
    ``num_dets [B,1]``, ``boxes [B,K,4]`` (xyxy, input pixels), ``scores [B,K]``,
@@ -15,6 +16,7 @@ any ONNX runtime (and OpenVINO) without custom ops. It behaves like :class:`yolo
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.ops import batched_nms
@@ -117,10 +119,13 @@ class DetectionsGraph(nn.Module):
         decoded = self.model(images)
         batch, anchors = decoded.shape[0], decoded.shape[1]
         boxes, scores, class_ids = select_best_class(decoded)
-        offsets = class_ids.to(boxes.dtype) * (boxes.max() + 1)
-        selected = non_max_suppression(
-            boxes + offsets.unsqueeze(-1), scores.unsqueeze(1), self.max_dets, self.nms_iou, self.conf
-        )
+        # Like batched_nms on each image's candidates: offset by the largest candidate coordinate.
+        candidates = (scores >= self.conf).unsqueeze(-1)
+        max_coordinate = torch.where(candidates, boxes, torch.zeros_like(boxes)).amax(dim=(1, 2), keepdim=True)
+        offsets = class_ids.to(boxes.dtype).unsqueeze(-1) * (max_coordinate + 1)
+        # NonMaxSuppression keeps score > threshold; the float32 just below conf keeps score >= conf.
+        threshold = float(np.nextafter(np.float32(self.conf), np.float32(0)))
+        selected = non_max_suppression(boxes + offsets, scores.unsqueeze(1), self.max_dets, self.nms_iou, threshold)
         flat_index = selected[:, 0] * anchors + selected[:, 2]
         kept_batch = selected[:, 0]
         kept_scores = scores.reshape(-1)[flat_index]

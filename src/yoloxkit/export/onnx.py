@@ -21,6 +21,7 @@ from torch import nn
 from ..errors import ExportError
 from ..io import atomic_path
 from .graph import export_module
+from .node_order import restore_node_order
 from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
 
@@ -64,8 +65,10 @@ def write_onnx(module: nn.Module, images: torch.Tensor, path: Path, options: Exp
         import onnx
         import onnxslim
 
+        original = onnx.load(str(path))
         with contextlib.redirect_stdout(io.StringIO()):
-            slim = onnxslim.slim(str(path))
+            slim = onnxslim.slim(original)
+        restore_node_order(slim.graph, original.graph)
         onnx.save(slim, str(path))
 
 

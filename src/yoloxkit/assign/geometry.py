@@ -1,0 +1,90 @@
+"""Geometry of the SimOTA prior: anchor centres, the centre-radius prior and batched IoU.
+
+All functions are pure and batched over leading dimensions; boxes are ``(cx, cy, w, h)``.
+The arithmetic follows the official YOLOX order of operations so that boundary cases
+(an anchor exactly on the edge of the prior, touching boxes) are decided identically.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..models.head import make_grid
+
+__all__ = ["anchor_centers", "center_prior", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
+
+
+def anchor_centers(
+    shapes: list[tuple[int, int]],
+    strides: tuple[int, ...],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Anchor grid for feature maps of ``shapes`` (h, w) at ``strides``.
+
+    Returns ``(grid [A, 2], stride [A], centers [A, 2])``: the cell indices (x, y), the
+    stride of each anchor and the cell centres ``(grid + 0.5) * stride`` in input pixels.
+    Anchors are ordered level by level, row-major, as in the model's outputs.
+    """
+    grid, stride = make_grid(shapes, strides, dtype, torch.device(device))
+    stride = stride[:, 0]
+    centers = (grid + 0.5) * stride[:, None]
+    return grid, stride, centers
+
+
+def center_prior(
+    gt_boxes: torch.Tensor, centers: torch.Tensor, strides: torch.Tensor, radius: float = 1.5
+) -> torch.Tensor:
+    """Whether each anchor centre lies strictly within ``radius`` strides of each gt centre.
+
+    ``gt_boxes`` ``[..., G, 4]`` (cx, cy, w, h), ``centers`` ``[A, 2]``, ``strides`` ``[A]``.
+    Returns a bool tensor ``[..., G, A]``. The region is the open square of half-side
+    ``radius * stride`` (the anchor's own stride) around the gt centre; the gt's size
+    does not matter.
+    """
+    reach = strides * radius  # [A]
+    gx = gt_boxes[..., 0:1]  # [..., G, 1]
+    gy = gt_boxes[..., 1:2]
+    ax, ay = centers[:, 0], centers[:, 1]
+    inside = (ax - (gx - reach)) > 0
+    inside &= ((gx + reach) - ax) > 0
+    inside &= (ay - (gy - reach)) > 0
+    inside &= ((gy + reach) - ay) > 0
+    return inside
+
+
+def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    half = boxes[..., 2:] / 2
+    return boxes[..., :2] - half, boxes[..., :2] + half
+
+
+def pairwise_iou_cxcywh(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
+    """IoU of every box of ``boxes_a`` ``[..., N, 4]`` with every box of ``boxes_b`` ``[..., M, 4]``.
+
+    Boxes are (cx, cy, w, h); leading dimensions broadcast. Returns ``[..., N, M]``.
+    Boxes that do not overlap (or only touch) have IoU 0; no epsilon is added to the union.
+    """
+    a_lo, a_hi = _corners(boxes_a.unsqueeze(-2))  # [..., N, 1, 2]
+    b_lo, b_hi = _corners(boxes_b.unsqueeze(-3))  # [..., 1, M, 2]
+    lo = torch.maximum(a_lo, b_lo)
+    hi = torch.minimum(a_hi, b_hi)
+    overlaps = (lo < hi).all(dim=-1)
+    area_inter = (hi - lo).prod(dim=-1) * overlaps
+    area_a = boxes_a[..., 2:].prod(dim=-1).unsqueeze(-1)
+    area_b = boxes_b[..., 2:].prod(dim=-1).unsqueeze(-2)
+    return area_inter / (area_a + area_b - area_inter)
+
+
+def aligned_iou_cxcywh(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
+    """IoU of matching rows of ``pred`` and ``target`` ``[N, 4]`` (cx, cy, w, h), differentiable.
+
+    ``eps`` is added to the union, as in the official IoU loss.
+    """
+    p_lo, p_hi = _corners(pred)
+    t_lo, t_hi = _corners(target)
+    lo = torch.maximum(p_lo, t_lo)
+    hi = torch.minimum(p_hi, t_hi)
+    overlaps = (lo < hi).all(dim=-1)
+    area_inter = (hi - lo).prod(dim=-1) * overlaps
+    area_union = pred[..., 2:].prod(dim=-1) + target[..., 2:].prod(dim=-1) - area_inter
+    return area_inter / (area_union + eps)

@@ -1,0 +1,153 @@
+"""SimOTA label assignment, computed for the whole batch at once.
+
+Semantics follow the official YOLOX (0.3+) head, which the reference package reproduces:
+
+* candidates of an image: anchors whose centre lies within 1.5 strides of the centre of
+  any of its gts (:func:`~yoloxkit.assign.geometry.center_prior`);
+* pairwise cost between gt ``g`` and candidate anchor ``a`` (computed in float32, no grad):
+  ``BCE(sqrt(sigmoid(cls) * sigmoid(obj)), one_hot(class_g))`` summed over classes
+  ``+ 3 * -log(IoU + 1e-8) + 1e6 * (a not within the centre prior of g)``;
+* dynamic k of a gt: the integer part of the sum of its 10 largest IoUs over the image's
+  candidates, at least 1; each gt takes its k lowest-cost candidates;
+* an anchor taken by several gts goes to the gt of lowest cost (over all the image's gts).
+
+Padding gts (``gt_valid`` False) and images without gts take no part; nothing loops over
+images in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .geometry import center_prior, pairwise_iou_cxcywh
+
+__all__ = [
+    "Assignment",
+    "simota_assign",
+    "pairwise_class_cost",
+    "dynamic_k",
+    "lowest_cost_matches",
+    "resolve_conflicts",
+]
+
+OUTSIDE_PRIOR_COST = 1e6
+
+
+@dataclass
+class Assignment:
+    """Result of :func:`simota_assign` for a batch of ``B`` images with ``A`` anchors."""
+
+    fg_mask: torch.Tensor  # [B, A] bool: the positive anchors
+    matched_gt: torch.Tensor  # [B, A] int64: index of the matched gt (0 where not positive)
+    matched_iou: torch.Tensor  # [B, A] float32: IoU with the matched gt (0 where not positive)
+    num_fg: torch.Tensor  # scalar int64: number of positives in the batch
+    num_gt: torch.Tensor  # scalar int64: number of valid gts in the batch
+
+
+def pairwise_class_cost(cls_logits: torch.Tensor, obj_logits: torch.Tensor, gt_classes: torch.Tensor) -> torch.Tensor:
+    """Class cost ``[B, G, A]``: BCE of the joint score ``sqrt(sigmoid(cls) * sigmoid(obj))``
+    against the one-hot class of each gt, summed over classes.
+
+    ``cls_logits`` ``[B, A, C]``, ``obj_logits`` ``[B, A]``, ``gt_classes`` ``[B, G]`` int64.
+    The sum over classes is split into the all-negative sum per anchor plus a per-gt
+    correction for its own class, so no ``[B, G, A, C]`` tensor is built.
+    """
+    scores = (cls_logits.float().sigmoid() * obj_logits.float().sigmoid().unsqueeze(-1)).sqrt()
+    negative = F.binary_cross_entropy(scores, torch.zeros_like(scores), reduction="none")  # [B, A, C]
+    total_negative = negative.sum(dim=-1)  # [B, A]
+    num_anchors = scores.shape[1]
+    index = gt_classes.unsqueeze(-1).expand(-1, -1, num_anchors)  # [B, G, A]
+    gt_scores = scores.transpose(1, 2).gather(1, index)
+    gt_negative = negative.transpose(1, 2).gather(1, index)
+    gt_positive = F.binary_cross_entropy(gt_scores, torch.ones_like(gt_scores), reduction="none")
+    return total_negative.unsqueeze(1) - gt_negative + gt_positive
+
+
+def dynamic_k(ious: torch.Tensor, top: int = 10) -> torch.Tensor:
+    """Number of positives per gt: ``max(1, int(sum of its top-``top`` IoUs))``.
+
+    ``ious`` ``[..., G, A]`` with non-candidate anchors set to 0. Returns int64 ``[..., G]``.
+    """
+    top = min(top, ious.shape[-1])
+    return ious.topk(top, dim=-1).values.sum(dim=-1).int().clamp(min=1).long()
+
+
+def lowest_cost_matches(cost: torch.Tensor, ks: torch.Tensor, max_k: int = 10) -> torch.Tensor:
+    """Bool matrix ``[..., G, A]`` marking, for each gt, its ``ks`` lowest-cost anchors.
+
+    ``ks`` ``[..., G]`` must not exceed ``max_k``; one top-k over ``max_k`` serves every gt.
+    """
+    max_k = min(max_k, cost.shape[-1])
+    order = cost.topk(max_k, dim=-1, largest=False).indices  # [..., G, max_k]
+    take = torch.arange(max_k, device=cost.device) < ks.unsqueeze(-1)
+    matching = torch.zeros(cost.shape, dtype=torch.bool, device=cost.device)
+    return matching.scatter_(-1, order, take)
+
+
+def resolve_conflicts(matching: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
+    """Give each anchor taken by several gts to the gt with the lowest cost for it.
+
+    ``matching`` bool ``[..., G, A]``, ``cost`` ``[..., G, A]``; the argmin runs over all
+    gts of the image (ties go to the lowest gt index). Returns the new matching.
+    """
+    shared = matching.sum(dim=-2, keepdim=True) > 1  # [..., 1, A]
+    best = F.one_hot(cost.argmin(dim=-2), cost.shape[-2]).transpose(-1, -2).bool()  # [..., G, A]
+    return torch.where(shared, best, matching)
+
+
+@torch.no_grad()
+def simota_assign(
+    pred_boxes: torch.Tensor,
+    obj_logits: torch.Tensor,
+    cls_logits: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    gt_classes: torch.Tensor,
+    gt_valid: torch.Tensor,
+    centers: torch.Tensor,
+    strides: torch.Tensor,
+    center_radius: float = 1.5,
+    iou_weight: float = 3.0,
+    topk_ious: int = 10,
+) -> Assignment:
+    """Assign gts to anchors with SimOTA for a whole batch.
+
+    Args:
+        pred_boxes: ``[B, A, 4]`` decoded predictions (cx, cy, w, h) in input pixels.
+        obj_logits: ``[B, A]`` objectness logits.
+        cls_logits: ``[B, A, C]`` class logits.
+        gt_boxes: ``[B, G, 4]`` gt boxes (cx, cy, w, h), padded.
+        gt_classes: ``[B, G]`` int64 class ids (any value where padded).
+        gt_valid: ``[B, G]`` bool, False for padding rows.
+        centers: ``[A, 2]`` anchor cell centres; ``strides``: ``[A]`` anchor strides.
+    """
+    batch, num_anchors = pred_boxes.shape[:2]
+    device = pred_boxes.device
+    if gt_boxes.shape[1] == 0:
+        empty = torch.zeros(batch, num_anchors, dtype=torch.bool, device=device)
+        zero = torch.zeros((), dtype=torch.long, device=device)
+        return Assignment(empty, empty.long(), empty.float(), zero, zero)
+    gt_boxes = gt_boxes.float()
+    gt_classes = gt_classes.long().clamp(min=0)
+    in_prior = center_prior(gt_boxes, centers.float(), strides.float(), center_radius)
+    in_prior &= gt_valid.unsqueeze(-1)  # [B, G, A]
+    candidates = in_prior.any(dim=1, keepdim=True)  # [B, 1, A]
+    pair_mask = candidates & gt_valid.unsqueeze(-1)  # gt valid and anchor a candidate of its image
+
+    ious = pairwise_iou_cxcywh(gt_boxes, pred_boxes.float())  # [B, G, A]
+    ious = ious.masked_fill(~pair_mask, 0.0)
+    cost = pairwise_class_cost(cls_logits, obj_logits, gt_classes)
+    cost = cost + iou_weight * -torch.log(ious + 1e-8)
+    cost = cost + OUTSIDE_PRIOR_COST * (~in_prior)
+    cost = cost.masked_fill(~pair_mask, float("inf"))
+
+    ks = dynamic_k(ious, topk_ious)
+    matching = lowest_cost_matches(cost, ks, max_k=topk_ious) & pair_mask
+    matching = resolve_conflicts(matching, cost) & pair_mask
+
+    fg_mask = matching.any(dim=1)  # [B, A]
+    matched_gt = matching.to(torch.uint8).argmax(dim=1)  # [B, A]
+    matched_iou = ious.gather(1, matched_gt.unsqueeze(1)).squeeze(1) * fg_mask
+    return Assignment(fg_mask, matched_gt, matched_iou, fg_mask.sum(), gt_valid.sum())

@@ -1,0 +1,158 @@
+"""YOLOX training losses: IoU, objectness, class and L1 terms over SimOTA positives.
+
+:func:`yolox_loss` is what the model's train-mode forward returns. Every term is summed
+over its elements and divided by the number of positives in the batch (on this rank), as
+the official head does; the IoU term is weighted by 5.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .assign.geometry import aligned_iou_cxcywh, anchor_centers
+from .assign.simota import Assignment, simota_assign
+from .errors import DatasetError
+from .models.head import LevelOutput
+
+__all__ = [
+    "REG_WEIGHT",
+    "FlatPredictions",
+    "flatten_predictions",
+    "split_targets",
+    "assign_targets",
+    "iou_loss",
+    "l1_targets",
+    "yolox_loss",
+]
+
+REG_WEIGHT = 5.0
+
+
+class FlatPredictions:
+    """Head outputs flattened over levels: ``A`` anchors in model output order."""
+
+    def __init__(self, levels: list[LevelOutput], strides: tuple[int, ...]) -> None:
+        reg = [r.flatten(2) for r, _, _ in levels]
+        obj = [o.flatten(2) for _, o, _ in levels]
+        cls = [c.flatten(2) for _, _, c in levels]
+        self.raw_reg = torch.cat(reg, dim=2).transpose(1, 2).float()  # [B, A, 4]
+        self.obj_logits = torch.cat(obj, dim=2)[:, 0].float()  # [B, A]
+        self.cls_logits = torch.cat(cls, dim=2).transpose(1, 2).float()  # [B, A, C]
+        shapes = [tuple(r.shape[-2:]) for r, _, _ in levels]
+        self.grid, self.strides, self.centers = anchor_centers(shapes, strides, torch.float32, self.raw_reg.device)
+        stride = self.strides[:, None]
+        self.boxes = torch.cat(
+            [(self.raw_reg[..., :2] + self.grid) * stride, torch.exp(self.raw_reg[..., 2:]) * stride], dim=-1
+        )  # [B, A, 4] decoded (cx, cy, w, h)
+
+    @property
+    def num_classes(self) -> int:
+        return self.cls_logits.shape[-1]
+
+
+def flatten_predictions(levels: list[LevelOutput], strides: tuple[int, ...]) -> FlatPredictions:
+    """Flatten per-level head outputs and decode the boxes (gradients flow through)."""
+    return FlatPredictions(levels, strides)
+
+
+def split_targets(targets: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split padded targets ``[B, max_labels, 5]`` into boxes, classes and a validity mask.
+
+    A row counts when the image's first ``n`` rows have a non-zero sum (``n`` = number of
+    such rows), the padding convention of the official loader. The label axis is trimmed
+    to the largest ``n`` in the batch. Raises :class:`DatasetError` for class ids outside
+    ``[0, num_classes)``.
+    """
+    if targets.dim() != 3 or targets.shape[-1] != 5:
+        raise DatasetError(f"targets: expected shape [B, max_labels, 5], got {list(targets.shape)}")
+    counts = (targets.sum(dim=2) > 0).sum(dim=1)  # [B]
+    max_count = int(counts.max()) if counts.numel() else 0
+    targets = targets[:, :max_count].float()
+    valid = torch.arange(max_count, device=targets.device) < counts.unsqueeze(1)
+    classes = targets[..., 0].long()
+    if valid.any():
+        bad = classes[valid]
+        if (bad < 0).any() or (bad >= num_classes).any():
+            raise DatasetError(
+                f"targets: class id {int(bad[(bad < 0) | (bad >= num_classes)][0])} outside 0..{num_classes - 1}"
+            )
+    return targets[..., 1:5], classes, valid
+
+
+def assign_targets(preds: FlatPredictions, targets: torch.Tensor) -> tuple[Assignment, torch.Tensor, torch.Tensor]:
+    """SimOTA assignment for a batch; returns it with the trimmed gt boxes and classes."""
+    gt_boxes, gt_classes, valid = split_targets(targets, preds.num_classes)
+    assignment = simota_assign(
+        preds.boxes.detach(),
+        preds.obj_logits.detach(),
+        preds.cls_logits.detach(),
+        gt_boxes,
+        gt_classes,
+        valid,
+        preds.centers,
+        preds.strides,
+    )
+    return assignment, gt_boxes, gt_classes
+
+
+def iou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-box IoU loss ``1 - IoU**2`` of matching (cx, cy, w, h) rows."""
+    return 1 - aligned_iou_cxcywh(pred, target) ** 2
+
+
+def l1_targets(gt: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Regression targets in the raw output space: cell offsets and log sizes in strides.
+
+    ``gt`` ``[N, 4]`` (cx, cy, w, h), ``grid`` ``[N, 2]``, ``stride`` ``[N]``.
+    """
+    stride = stride[:, None]
+    return torch.cat([gt[:, :2] / stride - grid, torch.log(gt[:, 2:] / stride + eps)], dim=1)
+
+
+def yolox_loss(
+    levels: list[LevelOutput], targets: torch.Tensor, strides: tuple[int, ...], use_l1: bool = False
+) -> dict[str, torch.Tensor]:
+    """The YOLOX training loss for one batch.
+
+    Args:
+        levels: the head's ``forward_levels`` output, per level
+            ``(reg [B,4,H,W], obj_logits [B,1,H,W], cls_logits [B,C,H,W])``.
+        targets: ``[B, max_labels, 5]`` rows ``(class, cx, cy, w, h)`` in input pixels,
+            all-zero rows are padding.
+        strides: the stride of each level.
+        use_l1: add the L1 term on raw regression outputs (the no-augmentation phase).
+
+    Returns ``total_loss, iou_loss`` (already weighted by 5), ``conf_loss, cls_loss,
+    l1_loss`` (zero when ``use_l1`` is off) and ``num_fg`` (positives per gt, detached),
+    all as tensors. Terms are summed and divided by ``max(1, number of positives)``.
+    """
+    preds = flatten_predictions(levels, strides)
+    assignment, gt_boxes, gt_classes = assign_targets(preds, targets)
+    fg = assignment.fg_mask
+    batch_index, anchor_index = fg.nonzero(as_tuple=True)
+    gt_index = assignment.matched_gt[batch_index, anchor_index]
+    matched_boxes = gt_boxes[batch_index, gt_index]  # [F, 4]
+    matched_classes = gt_classes[batch_index, gt_index]
+    num_fg = assignment.num_fg.clamp(min=1).float()
+
+    loss_iou = iou_loss(preds.boxes[fg], matched_boxes).sum() / num_fg
+    loss_obj = F.binary_cross_entropy_with_logits(preds.obj_logits, fg.float(), reduction="sum") / num_fg
+    cls_target = F.one_hot(matched_classes, preds.num_classes).float() * assignment.matched_iou[fg].unsqueeze(-1)
+    loss_cls = F.binary_cross_entropy_with_logits(preds.cls_logits[fg], cls_target, reduction="sum") / num_fg
+    if use_l1:
+        target = l1_targets(matched_boxes, preds.grid[anchor_index], preds.strides[anchor_index])
+        loss_l1 = F.l1_loss(preds.raw_reg[fg], target, reduction="sum") / num_fg
+    else:
+        loss_l1 = preds.raw_reg.new_zeros(())
+
+    weighted_iou = REG_WEIGHT * loss_iou
+    total = weighted_iou + loss_obj + loss_cls + loss_l1
+    return {
+        "total_loss": total,
+        "iou_loss": weighted_iou,
+        "conf_loss": loss_obj,
+        "cls_loss": loss_cls,
+        "l1_loss": loss_l1,
+        "num_fg": (assignment.num_fg.float() / assignment.num_gt.clamp(min=1).float()).detach(),
+    }

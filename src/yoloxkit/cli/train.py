@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="output directory (default runs/train)")
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--eval-interval", type=int, help="evaluate every N epochs (default 10; every epoch in the last no-aug epochs)")
+    p.add_argument("--eval-interval", type=int, help="evaluate every N epochs (default 10; every epoch in the last no-aug epochs; 0: never)")
     p.add_argument("--no-aug-epochs", type=int, help="last epochs without Mosaic/MixUp, with L1 (default 15)")
     p.add_argument("--warmup-epochs", type=float, help="quadratic warm-up epochs (default 5)")
     p.add_argument("--lr", type=float, help="base learning rate (default 0.01 * batch / 64)")

@@ -77,7 +77,7 @@ class TrainConfig:
     cache_ram: bool = False
     max_iters_per_epoch: int | None = None  # for tests and quick runs
     # evaluation and feedback
-    eval_interval: int = 10
+    eval_interval: int = 10  # 0: never evaluate
     eval_conf: float = 0.01
     eval_nms: float = 0.65
     visualize_assign: bool = False
@@ -117,13 +117,13 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid value."""
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_interval": self.eval_interval}
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size}
         for name, value in positive.items():
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.size is not None and (self.size < 32 or self.size % 32):
             raise ConfigError(f"--size must be a positive multiple of 32, got {self.size}")
-        for name in ("no_aug_epochs", "warmup_epochs", "workers"):
+        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:

@@ -106,8 +106,12 @@ def _worker_init(worker_id: int) -> None:
 
 def build_train_pipeline(cfg: TrainConfig, data: DetectionData, rank: int = 0, world: int = 1) -> TrainPipeline:
     """The augmented training dataset of :mod:`yoloxkit.data` with this run's settings."""
-    from ..data import dataset as data_dataset  # the data helper's training Dataset
-    from ..data import loader as data_loader
+    try:
+        from ..data import dataset as data_dataset  # the data helper's training Dataset
+        from ..data import loader as data_loader
+    except ImportError:  # TEMPORARY until yoloxkit.data's training pipeline lands
+        from . import _interim_data as data_dataset
+        from . import _interim_data as data_loader
 
     if cfg.batch_size % world:
         from .config import ConfigError

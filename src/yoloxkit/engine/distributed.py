@@ -22,6 +22,7 @@ __all__ = [
     "convert_sync_bn",
     "all_reduce_mean",
     "broadcast_object",
+    "sync_norm_buffers",
 ]
 
 
@@ -113,3 +114,17 @@ def broadcast_object(obj, src: int = 0):
     holder = [obj]
     dist.broadcast_object_list(holder, src=src)
     return holder[0]
+
+
+@torch.no_grad()
+def sync_norm_buffers(model: nn.Module) -> None:
+    """Average BatchNorm running statistics over processes (DDP does not broadcast buffers
+    here, so each rank's statistics follow its own data until this is called)."""
+    if not is_distributed():
+        return
+    world = dist.get_world_size()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            for buffer in (module.running_mean, module.running_var):
+                dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+                buffer.div_(world)

@@ -47,8 +47,14 @@ class TrainResult:
 class Trainer:
     """Runs :class:`TrainConfig` end to end. ``log`` receives one-line messages (rank 0 only)."""
 
-    def __init__(self, cfg: TrainConfig, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        log: Callable[[str], None] | None = None,
+        on_iteration_end: Callable[["Trainer"], None] | None = None,
+    ) -> None:
         self.cfg = cfg.resolved()
+        self.on_iteration_end = on_iteration_end
         self._log = log or print
         self.dist = dist_utils.init_distributed(self.cfg.device)
         self.device = self.dist.device
@@ -61,6 +67,8 @@ class Trainer:
         self.iter_in_epoch = 0
         self.global_iter = 0
         self.writer = None
+        self._resume_rng = None
+        self.current_lr = 0.0
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -254,6 +262,8 @@ class Trainer:
                 self._resume_rng = None
             losses, size = self.train_one_iter(batch)
             self.iter_in_epoch = index + 1
+            if self.on_iteration_end is not None:
+                self.on_iteration_end(self)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             count += 1
@@ -304,9 +314,12 @@ class Trainer:
     def after_epoch(self) -> None:
         cfg = self.cfg
         row = self._epoch_row
+        dist_utils.sync_norm_buffers(unwrap_model(self.model))
+        if self.ema:
+            dist_utils.sync_norm_buffers(self.ema.module)
         self.epoch += 1
         self.iter_in_epoch = 0
-        evaluate_now = self.val_data is not None and (
+        evaluate_now = self.val_data is not None and cfg.eval_interval > 0 and (
             self.epoch % cfg.eval_interval == 0 or self.epoch == cfg.epochs or self.in_no_aug_phase(self.epoch - 1) and not cfg.no_aug
         )
         improved = False

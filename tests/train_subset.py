@@ -1,0 +1,46 @@
+"""Small COCO-layout subsets of ../shared/data/coco-mini for the training tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def make_subset(coco_mini: Path, dest: Path, count: int, split: str = "train2017", splits: tuple[str, ...] = ("train2017",)) -> Path:
+    """Write ``dest/annotations/instances_S.json`` for each name in ``splits``, holding the first
+    ``count`` annotated images of coco-mini ``split`` (full categories list kept), and link
+    ``dest/S`` to the image folder. Returns ``dest``."""
+    source = json.loads((coco_mini / "annotations" / f"instances_{split}.json").read_text())
+    annotated = sorted({a["image_id"] for a in source["annotations"] if not a.get("iscrowd")})
+    keep = set(annotated[:count])
+    subset = {
+        **{k: v for k, v in source.items() if k not in ("images", "annotations")},
+        "images": [im for im in source["images"] if im["id"] in keep],
+        "annotations": [a for a in source["annotations"] if a["image_id"] in keep],
+    }
+    (dest / "annotations").mkdir(parents=True, exist_ok=True)
+    for name in splits:
+        (dest / "annotations" / f"instances_{name}.json").write_text(json.dumps(subset))
+        link = dest / name
+        if not link.exists():
+            os.symlink((coco_mini / split).resolve(), link, target_is_directory=True)
+    return dest
+
+
+class one_thread:
+    """Context manager: run torch on one thread (small training batches gain nothing from more,
+    and on a shared 2-core machine oversubscribed OpenMP threads slow them down many times)."""
+
+    def __enter__(self):
+        import torch
+
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.previous)
+        return False

@@ -251,14 +251,16 @@ class Detector:
             raise InferenceError(f"{len(image_names)} image_names given for {len(arrays)} arrays")
         return self._run(arrays, image_names, arrays, conf, nms, classes)
 
-    def _class_ids(self, classes: Sequence[int | str] | None) -> list[int] | None:
+    def resolve_classes(self, classes: Sequence[int | str] | None) -> list[int] | None:
+        """Class ids for class names or ids; :class:`InferenceError` for an unknown one."""
         if classes is None:
             return None
         ids = []
         for item in classes:
             if isinstance(item, str) and not item.isdigit():
                 if item not in self.names:
-                    raise InferenceError(f"unknown class {item!r}; the model's classes are: {', '.join(self.names)}")
+                    known = ", ".join(self.names[:20]) + (", ..." if len(self.names) > 20 else "")
+                    raise InferenceError(f"unknown class {item!r}; the model's classes are: {known}")
                 ids.append(self.names.index(item))
             else:
                 index = int(item)
@@ -280,7 +282,7 @@ class Detector:
             return []
         conf = self.conf if conf is None else _threshold(conf, "conf")
         nms = self.nms if nms is None else _threshold(nms, "nms")
-        class_ids = self._class_ids(classes)
+        class_ids = self.resolve_classes(classes)
         batch, ratios = letterbox_batch(arrays, self.size)
         predictions = self._backend.infer(batch)
         sizes = [a.shape[:2] for a in arrays]

@@ -1,0 +1,154 @@
+"""Detection on videos and webcams, frame by frame, with an annotated output video."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import ImageReadError
+from ..io import atomic_path
+from .detections import Detections
+from .sources import Source
+
+__all__ = ["VideoInfo", "open_capture", "read_frames", "video_writer", "predict_video"]
+
+DEFAULT_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Frame rate, frame size and frame count (None when unknown, e.g. a webcam)."""
+
+    fps: float
+    width: int
+    height: int
+    frames: int | None
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what OpenCV and FFmpeg print from native code (they bypass ``sys.stderr``)."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (embedded interpreters)
+        saved = None
+    try:
+        if saved is not None:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+        cv2.utils.logging.setLogLevel(previous)
+
+
+def open_capture(source: Source) -> tuple[cv2.VideoCapture, VideoInfo]:
+    """Open a video file or webcam; :class:`ImageReadError` naming it if that fails."""
+    with _quiet_native_stderr():
+        if source.kind == "webcam":
+            capture = cv2.VideoCapture(int(source.index))
+            what = f"webcam {source.index}"
+        else:
+            capture = cv2.VideoCapture(str(source.path))
+            what = f"video {source.path}"
+    if not capture.isOpened():
+        capture.release()
+        reason = " (no such camera?)" if source.kind == "webcam" else " (not a video file or an unsupported codec)"
+        raise ImageReadError(f"cannot open {what}{reason}")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    info = VideoInfo(
+        fps=float(fps) if fps and 0 < fps < 1000 else DEFAULT_FPS,
+        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        frames=frames if source.kind != "webcam" and frames > 0 else None,
+    )
+    return capture, info
+
+
+def read_frames(capture: cv2.VideoCapture, batch_size: int) -> Iterator[list[np.ndarray]]:
+    """Yield lists of up to ``batch_size`` BGR frames until the capture ends."""
+    batch: list[np.ndarray] = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        batch.append(frame)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextlib.contextmanager
+def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> Iterator[cv2.VideoWriter]:
+    """An mp4v ``cv2.VideoWriter`` for frames of ``size`` ``(w, h)`` writing atomically to ``path``."""
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not writer.isOpened():
+            raise ImageReadError(f"cannot write video {path} (OpenCV has no mp4v encoder?)")
+        try:
+            yield writer
+        finally:
+            writer.release()
+
+
+def predict_video(
+    predict: Callable[[list[np.ndarray]], list[Detections]],
+    source: Source,
+    save_path: str | os.PathLike | None = None,
+    batch_size: int = 1,
+    progress: bool = True,
+    on_frames: Callable[[int, Sequence[Detections]], None] | None = None,
+) -> tuple[list[Detections], VideoInfo]:
+    """Run ``predict`` (e.g. ``detector.predict_arrays``) on every frame of a video or webcam.
+
+    Writes the annotated video to ``save_path`` (atomically) if given. Returns one
+    :class:`Detections` per frame (without the frame pixels) and the video's info. A webcam
+    runs until it stops delivering frames or Ctrl-C; the video written so far is kept.
+    """
+    from tqdm import tqdm
+
+    capture, info = open_capture(source)
+    results: list[Detections] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            writer = None
+            if save_path is not None:
+                writer = stack.enter_context(video_writer(save_path, info.fps, (info.width, info.height)))
+            bar = stack.enter_context(
+                tqdm(total=info.frames, desc=source.name, unit="frame", disable=not progress, leave=False)
+            )
+            try:
+                for frames in read_frames(capture, max(1, batch_size)):
+                    detections = predict(frames)
+                    for frame, det in zip(frames, detections):
+                        if writer is not None:
+                            annotated = det.plot(frame)
+                            if annotated.shape[1::-1] != (info.width, info.height):
+                                annotated = cv2.resize(annotated, (info.width, info.height))
+                            writer.write(annotated)
+                        det.source = None  # do not keep every frame in memory
+                        det.image = source.name
+                    if on_frames is not None:
+                        on_frames(len(results), detections)
+                    results.extend(detections)
+                    bar.update(len(frames))
+            except KeyboardInterrupt:
+                if source.kind != "webcam":
+                    raise
+    finally:
+        capture.release()
+    return results, info
+

@@ -1,0 +1,33 @@
+"""Atomic writes: complete files only, ordinary permissions, nothing left behind on failure."""
+
+import os
+import stat
+
+import pytest
+
+from yoloxkit.io import atomic_path, atomic_write_text
+
+
+def test_atomic_write_creates_file_with_umask_permissions(tmp_path):
+    target = atomic_write_text("hello", tmp_path / "sub" / "out.txt")
+    assert target.read_text() == "hello"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_temp_file_keeps_the_suffix(tmp_path):
+    with atomic_path(tmp_path / "video.mp4") as tmp:
+        assert tmp.suffix == ".mp4"
+        tmp.write_bytes(b"x")

@@ -2,19 +2,22 @@
 
 The readers, transforms and loader live in :mod:`yoloxkit.data`; this module only wires them
 to the training configuration. Seeding scheme: at the start of epoch ``e`` every generator
-(python, numpy, torch, the sampler) is seeded from ``(seed, e, rank)``, so an epoch yields the
-same batches whether or not the run was interrupted before it.
+(python, numpy, torch) is seeded from ``(seed, e, rank)``, the sampler shuffles with
+``seed + e`` and each sample draws its augmentation from ``(seed, e, index)``
+(:class:`yoloxkit.data.dataset.TrainingDataset`), so an epoch yields the same batches whether or
+not the run was interrupted before it.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 
 from ..data.records import DetectionData
 from .config import TrainConfig
@@ -45,38 +48,13 @@ def load_splits(cfg: TrainConfig, need_val: bool = True) -> tuple[DetectionData,
     return train, val
 
 
-class _EpochSampler(Sampler[int]):
-    """Shuffled indices for one process, reproducible per epoch (``set_epoch``); splits the
-    data between ``world`` processes like DistributedSampler (padding to equal length)."""
-
-    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1, shuffle: bool = True) -> None:
-        self.size, self.seed, self.rank, self.world, self.shuffle = size, seed, rank, world, shuffle
-        self.epoch = 0
-        self.per_rank = -(-size // world)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-            order = torch.randperm(self.size, generator=g).tolist()
-        else:
-            order = list(range(self.size))
-        order += order[: self.per_rank * self.world - len(order)]
-        return iter(order[self.rank :: self.world])
-
-    def __len__(self) -> int:
-        return self.per_rank
-
-
 @dataclass
 class TrainPipeline:
     """A training loader plus the switches the trainer flips during the run."""
 
     dataset: Dataset
     loader: DataLoader
-    sampler: _EpochSampler
+    sampler: DistributedSampler
     batch_size: int  # per process
     warnings: list[str]
 
@@ -98,37 +76,25 @@ class TrainPipeline:
             self.dataset.enable_mosaic = False
 
 
-def _worker_init(worker_id: int) -> None:
-    seed = torch.initial_seed() % (2**31)
-    random.seed(seed)
-    np.random.seed(seed)
-
-
 def build_train_pipeline(cfg: TrainConfig, data: DetectionData, rank: int = 0, world: int = 1) -> TrainPipeline:
-    """The augmented training dataset of :mod:`yoloxkit.data` with this run's settings."""
-    try:
-        from ..data import dataset as data_dataset  # the data helper's training Dataset
-        from ..data import loader as data_loader
-    except ImportError:  # TEMPORARY until yoloxkit.data's training pipeline lands
-        from . import _interim_data as data_dataset
-        from . import _interim_data as data_loader
+    """The augmented :class:`yoloxkit.data.dataset.TrainingDataset` with this run's settings and
+    its loader for process ``rank`` of ``world`` (the batch size is the total over processes)."""
+    from ..data.dataset import build_train_dataset
+    from ..data.loader import build_loader
 
     if cfg.batch_size % world:
         from .config import ConfigError
 
         raise ConfigError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
     per_rank = cfg.batch_size // world
-    dataset = data_dataset.build_train_dataset(data, cfg)
-    sampler = _EpochSampler(len(dataset), cfg.seed, rank, world)
-    loader = DataLoader(
+    dataset = build_train_dataset(data, cfg)
+    loader, sampler = build_loader(
         dataset,
-        batch_size=per_rank,
-        sampler=sampler,
-        num_workers=cfg.workers,
-        collate_fn=data_loader.collate,
-        drop_last=len(dataset) >= per_rank * world,
-        worker_init_fn=_worker_init,
-        persistent_workers=False,
+        per_rank,
+        workers=cfg.workers,
+        seed=cfg.seed,
+        rank=rank,
+        world_size=world,
         pin_memory=cfg.device is not None and cfg.device.startswith("cuda"),
     )
     warnings = list(getattr(dataset, "warnings", []) or [])

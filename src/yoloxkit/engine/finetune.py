@@ -61,23 +61,30 @@ def map_classes(target: list[str], source: list[str] | None) -> list[int | None]
     return [index.get(name) for name in target]
 
 
-def _load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str] | None]:
-    if str(path).lower().endswith(".onnx"):
-        from .. import weights as weights_module
+def _load_state(path: str | os.PathLike, model_name: str | None) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    from ..weights import is_onnx_file, load_weights
 
-        importer = getattr(weights_module, "read_onnx_state", None) or getattr(weights_module, "onnx_state_dict", None)
-        if importer is None:
-            raise WeightsMismatchError(f"{path}: fine-tuning from ONNX needs a converted checkpoint; run `yoloxkit convert {path} out.pth` first")
-        state, names = importer(path)
-        return state, names
+    if is_onnx_file(path):
+        from ..models import build_model
+        from ..onnx_import import read_onnx_weights
+
+        if model_name is None:
+            raise WeightsMismatchError(f"{path}: fine-tuning from ONNX needs the model name (--model)")
+        onnx_weights = read_onnx_weights(path)
+        source = build_model(model_name, onnx_weights.num_classes)
+        names = load_weights(source, path)  # BN un-folded and calibrated by the importer
+        return source.state_dict(), names
     ckpt = read_checkpoint(path)
     names = ckpt.get("names")
     return ckpt["model"], list(names) if names is not None else None
 
 
-def load_for_finetune(model: nn.Module, path: str | os.PathLike, names: list[str]) -> FineTuneReport:
-    """Load ``path`` into ``model`` (whose classes are ``names``) for fine-tuning."""
-    state, source_names = _load_state(path)
+def load_for_finetune(
+    model: nn.Module, path: str | os.PathLike, names: list[str], model_name: str | None = None
+) -> FineTuneReport:
+    """Load ``path`` (a ``.pth`` checkpoint, or an ``.onnx`` export of ``model_name``) into
+    ``model`` (whose classes are ``names``) for fine-tuning."""
+    state, source_names = _load_state(path, model_name)
     report = FineTuneReport(source=str(path))
     own = model.state_dict()
     report.total = len(own)

@@ -107,7 +107,7 @@ class Trainer:
 
         model = build_model(cfg.model, num_classes=len(self.names))
         if cfg.weights and not cfg.resume:
-            report = load_for_finetune(model, cfg.weights, self.names)
+            report = load_for_finetune(model, cfg.weights, self.names, cfg.model)
             self.log(f"fine-tuning: {report.message()}")
         if cfg.sync_bn and self.dist.distributed:
             model = dist_utils.convert_sync_bn(model)
@@ -260,6 +260,9 @@ class Trainer:
             if index == skip and skip and getattr(self, "_resume_rng", None):
                 restore_rng_state(self._resume_rng)
                 self._resume_rng = None
+            if self.cfg.visualize_assign and self.is_main and self.global_iter == 0:
+                self._visual_batch = batch_to_tensors(batch)
+                self.write_assignments("start")
             losses, size = self.train_one_iter(batch)
             self.iter_in_epoch = index + 1
             if self.on_iteration_end is not None:
@@ -360,6 +363,21 @@ class Trainer:
             result = (primary, metrics)
         return dist_utils.broadcast_object(result)
 
+    def write_assignments(self, stage: str, count: int = 4) -> None:
+        """PNGs of the SimOTA positives on the first training batch (``OUT/assign``), drawn with
+        the current weights at the ``start`` and the ``end`` of training."""
+        batch = getattr(self, "_visual_batch", None)
+        if batch is None:
+            return
+        from ..assign.visualize import write_assignment_images
+
+        images, targets = batch
+        model = unwrap_model(self.model)
+        images = images[:count].to(self.device).float()
+        targets = targets[:count].to(self.device).float()
+        paths = write_assignment_images(model, images, targets, self.out_dir / "assign", prefix=f"{stage}")
+        self.log(f"SimOTA positives ({stage}): {len(paths)} images in {self.out_dir / 'assign'}")
+
     def finish(self) -> None:
         if not self.is_main:
             return
@@ -371,10 +389,7 @@ class Trainer:
                 if path is not None:
                     self.log(f"plot: {path}")
         if self.cfg.visualize_assign:
-            from .assign_vis import write_assignment_images
-
-            for path in write_assignment_images(self):
-                self.log(f"assignment: {path}")
+            self.write_assignments("end")
         self.log(f"done: last checkpoint {self.out_dir / 'last.pth'}" + (f", best {self.out_dir / 'best.pth'} ({self.metric_name} {self.best_metric:.2f})" if self.best_metric is not None else ""))
 
 

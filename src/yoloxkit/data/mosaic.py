@@ -150,5 +150,6 @@ def mixup(
     boxes[:, 0::2] = (boxes[:, 0::2] - x_off).clip(0, out_w)
     boxes[:, 1::2] = (boxes[:, 1::2] - y_off).clip(0, out_h)
 
-    blended = ((image.astype(np.uint16) + window) >> 1).astype(np.uint8)
+    # floor((a + b) / 2) without widening: a//2 + b//2 + (1 if both are odd)
+    blended = (image >> 1) + (window >> 1) + (image & window & 1)
     return blended, boxes

@@ -216,7 +216,7 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, model_source: str | os.PathLike | bytes, device: str | torch.device = "cpu",
-                 label: str = "model") -> None:
+                 label: str = "model", size: tuple[int, int] | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -248,10 +248,17 @@ class OnnxRuntimeBackend(Backend):
         if _static_dim(height) and _static_dim(width):
             self.fixed_size = (int(height), int(width))
         out_shape = outputs[0].shape
-        classes = out_shape[-1] if len(out_shape) == 3 else None
-        if not isinstance(classes, int) or classes < 6:
+        channels = out_shape[-1] if len(out_shape) == 3 else None
+        if len(out_shape) == 3 and not isinstance(channels, int):
+            # Symbolic output dims (dynamic exports): run once on a blank input to learn them.
+            probe_size = self.fixed_size or size
+            if probe_size is None:
+                raise InferenceError(f"{label} has dynamic input and output sizes; give the input size")
+            blank = np.full((self.static_batch or 1, 3, *probe_size), 114.0, dtype=np.float32)
+            channels = self.session.run([self.output_name], {self.input_name: blank})[0].shape[-1]
+        if not isinstance(channels, int) or channels < 6:
             raise InferenceError(f"{label} is not a YOLOX export: expected an output [B, A, 5 + C], got {out_shape}")
-        self.num_classes = classes - 5
+        self.num_classes = channels - 5
 
     def infer(self, batch: np.ndarray) -> torch.Tensor:
         images = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
@@ -266,8 +273,8 @@ class OnnxRuntimeBackend(Backend):
 
 def _onnxruntime_factory(*, model=None, onnx_path=None, size=None, device="cpu") -> Backend:
     if onnx_path is not None:
-        return OnnxRuntimeBackend(Path(onnx_path), device, label=str(onnx_path))
-    return OnnxRuntimeBackend(onnx_bytes_from_model(model, size), device, label="the exported model")
+        return OnnxRuntimeBackend(Path(onnx_path), device, label=str(onnx_path), size=size)
+    return OnnxRuntimeBackend(onnx_bytes_from_model(model, size), device, label="the exported model", size=size)
 
 
 register_backend("torch", _torch_factory)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
                "device": args.device, "backend": args.backend}
-    detector = Detector(args.model or DEFAULT_MODEL, **{k: v for k, v in options.items() if v is not None})
+    detector = Detector(args.model, **{k: v for k, v in options.items() if v is not None})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate(

@@ -15,7 +15,7 @@ FAKE_NAMES = ["person", "dog", "bicycle", "traffic light"]
 
 
 class FakeDetector:
-    """Stands in for ``yoloxkit.Detector``: three fixed boxes per image, optional delay or failure.
+    """Stands in for ``yoloxkit.Detector``: three fixed boxes per image, optional delay, gate or failure.
 
     Detections scale with the image: dog 0.9, bicycle 0.5, person 0.1 (classes 1, 2, 0).
     Every call is recorded as ``(batch size, conf, nms)``.
@@ -25,11 +25,12 @@ class FakeDetector:
     backend = "fake"
     size = (416, 416)
 
-    def __init__(self, delay_s: float = 0.0, fail: bool = False) -> None:
+    def __init__(self, delay_s: float = 0.0, fail: bool = False, gate: threading.Event | None = None) -> None:
         self.names = list(FAKE_NAMES)
         self.num_classes = len(self.names)
         self.delay_s = delay_s
         self.fail = fail
+        self.gate = gate  # when given, predict() waits for it to be set
         self.calls: list[tuple[int, float, float]] = []
         self.lock = threading.Lock()
 
@@ -39,6 +40,8 @@ class FakeDetector:
         nms = 0.45 if nms is None else nms
         with self.lock:
             self.calls.append((len(images), conf, nms))
+        if self.gate is not None:
+            self.gate.wait(30)
         if self.delay_s:
             time.sleep(self.delay_s)
         if self.fail:

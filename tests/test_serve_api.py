@@ -210,25 +210,41 @@ def test_concurrent_requests_share_a_forward_pass_with_their_own_conf():
 
 
 def test_full_queue_answers_503_with_retry_after():
-    slow = FakeDetector(delay_s=0.4)
-    app = create_app(slow, max_batch=1, max_wait_ms=0.0, max_queue=2)
+    import threading
+
+    gate = threading.Event()
+    blocked = FakeDetector(gate=gate)
+    app = create_app(blocked, max_batch=1, max_wait_ms=0.0, max_queue=2)
     data = encode(sample_image())
 
     async def overload():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-            responses = await asyncio.gather(*[
-                http.post("/v1/detect", files={"file": ("a.png", data)}) for _ in range(8)
-            ])
-            health = await http.get("/healthz")
-            return responses, health
+            def post():
+                return asyncio.create_task(http.post("/v1/detect", files={"file": ("a.png", data)}))
 
-    responses, health = asyncio.run(overload())
-    statuses = sorted(r.status_code for r in responses)
-    # one running + two waiting are served; the rest are turned away at once
-    assert statuses.count(200) >= 3 and statuses.count(503) >= 1 and set(statuses) == {200, 503}
-    for r in responses:
-        if r.status_code == 503:
-            assert int(r.headers["retry-after"]) >= 1 and "queue full" in r.json()["detail"]
-    assert health.status_code == 200
+            tasks = [post()]
+            for _ in range(3000):  # the first request is held in the detector...
+                if blocked.calls:
+                    break
+                await asyncio.sleep(0.01)
+            tasks += [post() for _ in range(7)]
+            # ...two more wait in the queue, and the other five are turned away at once
+            for _ in range(3000):
+                if sum(t.done() for t in tasks) == 5:
+                    break
+                await asyncio.sleep(0.01)
+            health = await http.get("/healthz")
+            rejected = [t.result() for t in tasks if t.done()]
+            pending = [t for t in tasks if not t.done()]
+            gate.set()
+            served = await asyncio.gather(*pending)
+            return rejected, served, health
+
+    rejected, served, health = asyncio.run(overload())
+    assert len(rejected) == 5 and {r.status_code for r in rejected} == {503}
+    for r in rejected:
+        assert int(r.headers["retry-after"]) >= 1 and "queue full" in r.json()["detail"]
+    assert health.status_code == 200 and health.json()["queued"] == 2
+    assert len(served) == 3 and all(r.status_code == 200 for r in served)
     app.state.batcher.close()

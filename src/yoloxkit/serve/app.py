@@ -123,15 +123,20 @@ def _upload_name(upload: UploadFile) -> str | None:
 def create_app(
     detector: DetectorLike,
     *,
-    conf: float = 0.25,
-    nms: float = 0.45,
+    conf: float | None = None,
+    nms: float | None = None,
     max_batch: int = 8,
     max_wait_ms: float = 5.0,
     max_queue: int = 64,
     limits: UploadLimits = UploadLimits(),
     retry_after_s: int = 1,
 ) -> FastAPI:
-    """Build the app around ``detector``; its micro-batching worker starts now and is drained on shutdown."""
+    """Build the app around ``detector``; its micro-batching worker starts now and is drained on shutdown.
+
+    ``conf``/``nms`` are the defaults for requests that do not set them (default: the detector's).
+    """
+    conf = float(getattr(detector, "conf", 0.25) if conf is None else conf)
+    nms = float(getattr(detector, "nms", 0.45) if nms is None else nms)
     for label, value in (("conf", conf), ("nms", nms)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{label} must be in [0, 1], got {value}")

@@ -61,7 +61,12 @@ def run_jobs(detector: DetectorLike, jobs: Sequence[DetectJob]) -> list[dict]:
     outputs: list[dict | None] = [None] * len(jobs)
     for nms, indices in groups.items():
         lowest_conf = min(jobs[i].conf for i in indices)
-        results = detector.predict([jobs[i].image for i in indices], conf=lowest_conf, nms=nms)
+        images = [jobs[i].image for i in indices]
+        predict_arrays = getattr(detector, "predict_arrays", None)
+        if predict_arrays is not None:  # yoloxkit.Detector: the arrays as one batch, no re-validation
+            results = predict_arrays(images, conf=lowest_conf, nms=nms)
+        else:
+            results = detector.predict(images, conf=lowest_conf, nms=nms)
         if len(results) != len(indices):
             raise RuntimeError(f"detector returned {len(results)} results for {len(indices)} images")
         for i, result in zip(indices, results):

@@ -19,9 +19,15 @@
 
   const state = { model: null, result: null, bitmap: null, hidden: new Set(), roundTripMs: 0 };
 
+  // 20 well-separated colours, dark enough for white label text; classes cycle through them.
+  const PALETTE = [
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080", "#f032e6", "#9a6324",
+    "#800000", "#808000", "#000075", "#d62728", "#2ca02c", "#1f77b4", "#8c564b", "#e377c2",
+    "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e",
+  ];
+
   function classColor(classId) {
-    const hue = (classId * 137.508) % 360;
-    return `hsl(${hue.toFixed(1)}, 85%, 45%)`;
+    return PALETTE[classId % PALETTE.length];
   }
 
   function setStatus(text, isError) {
@@ -67,7 +73,8 @@
     const fontSize = Math.max(12, Math.round(Math.max(width, height) / 55));
     ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
     ctx.textBaseline = "top";
-    for (const d of detections) {
+    // Lowest score first, so the labels of the most confident boxes end up on top.
+    for (const d of [...detections].reverse()) {
       const [x1, y1, x2, y2] = d.box;
       const color = classColor(d.class_id);
       ctx.strokeStyle = color;

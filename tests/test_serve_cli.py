@@ -1,0 +1,101 @@
+"""`yoloxkit serve` as a process: argument errors, and SIGTERM draining in-flight requests."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from yoloxkit.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--max-batch", "0"],
+        ["serve", "--max-queue", "-3"],
+        ["serve", "--conf", "1.5"],
+        ["serve", "--port", "70000"],
+        ["serve", "--backend", "tensorrt"],
+        ["serve", "--max-wait-ms", "abc"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("yoloxkit serve: error:")
+
+
+def test_unknown_model_is_a_one_line_error(capsys):
+    assert main(["serve", "--model", "yolox-huge", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "yolox-huge" in err[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_sigterm_drains_in_flight_requests(dog_jpg):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yoloxkit", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--max-batch", "1", "--max-wait-ms", "0", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline, "server did not start"
+            time.sleep(0.1)
+
+        data = dog_jpg.read_bytes()
+        statuses: list[int] = []
+        names: list[list[str]] = []
+        lock = threading.Lock()
+
+        def client() -> None:
+            response = httpx.post(url + "/v1/detect", files={"file": ("dog.jpg", data)}, timeout=60)
+            with lock:
+                statuses.append(response.status_code)
+                names.append([d["name"] for d in response.json().get("detections", [])])
+
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for t in threads:
+            t.start()
+        # wait until requests are queued behind the one running (max-batch 1), then ask to stop
+        while httpx.get(url + "/healthz", timeout=5).json()["queued"] < 2:
+            assert time.time() < deadline + 30, "requests never queued"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(60)
+        # uvicorn finishes the in-flight requests, runs the shutdown (which drains the batcher), then
+        # re-raises the signal it captured, so the exit status is "terminated by SIGTERM" (0 on older uvicorn).
+        assert proc.wait(60) in (0, -signal.SIGTERM)
+        assert statuses == [200] * 6
+        assert all("dog" in found for found in names)
+        assert "Traceback" not in proc.stderr.read()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/healthz", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

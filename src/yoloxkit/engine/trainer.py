@@ -110,7 +110,11 @@ class Trainer:
             report = load_for_finetune(model, cfg.weights, self.names, cfg.model)
             self.log(f"fine-tuning: {report.message()}")
         if cfg.sync_bn and self.dist.distributed:
-            model = dist_utils.convert_sync_bn(model)
+            if self.device.type == "cuda":
+                model = dist_utils.convert_sync_bn(model)
+                self.log("SyncBatchNorm on")
+            else:
+                self.log("warning: --sync-bn needs CUDA devices; BatchNorm statistics are averaged at each epoch end instead")
         model.to(self.device)
         self.model = model
         self.ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None

@@ -207,3 +207,51 @@ def test_loader_with_dataloader_padding_rows(scenes):
 def test_multiscale_sizes():
     assert multiscale_sizes(640) == list(range(480, 801, 32))
     assert multiscale_sizes(416, (320, 640)) == list(range(320, 641, 32))
+
+
+def test_ram_cache_gives_the_same_samples(scenes):
+    augment = AugmentConfig.for_model("yolox-s")
+    cached = TrainingDataset(scenes, 128, augment, seed=2, cache=True, progress=False)
+    plain = TrainingDataset(scenes, 128, augment, seed=2)
+    assert cached._cache is not None and all(image is not None for image in cached._cache)
+    for index in range(3):
+        a, b = cached[index], plain[index]
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_distributed_ranks_split_the_epoch(scenes):
+    dataset = TrainingDataset(scenes, 64, AugmentConfig.off())
+    seen = []
+    for rank in range(2):
+        loader, sampler = build_loader(dataset, batch_size=1, workers=0, seed=9, rank=rank, world_size=2)
+        sampler.set_epoch(4)
+        seen.append(list(sampler))
+    assert len(seen[0]) == len(seen[1]) == 3
+    assert sorted(seen[0] + seen[1]) == list(range(6))
+
+
+def test_show_batch_writes_labelled_grid(scenes, tmp_path, capsys):
+    from yoloxkit.cli import main
+
+    out = tmp_path / "grid.png"
+    assert main(["show-batch", "--data", str(scenes.root), "--model", "yolox-nano", "--size", "128",
+                 "--count", "4", "--out", str(out)]) == 0
+    import cv2
+
+    grid = cv2.imread(str(out))
+    assert grid.shape == (2 * 128 + 3 * 4, 2 * 128 + 3 * 4, 3)
+    assert "wrote" in capsys.readouterr().out
+    assert main(["show-batch", "--data", str(scenes.root), "--size", "100", "--out", str(out)]) == 2
+
+
+def test_draw_sample_draws_boxes_and_skips_padding():
+    from yoloxkit.data.show_batch import draw_sample
+
+    image = np.zeros((100, 120, 3), np.uint8)
+    targets = np.zeros((5, 5), np.float32)
+    targets[0] = [2, 60, 50, 40, 30]  # box 40..80 x 35..65
+    drawn = draw_sample(image, targets, NAMES)
+    assert drawn[65, 60].any() and drawn[50, 40].any()  # bottom and left edges
+    assert not drawn[50, 60].any() and not drawn[90, 100].any()  # inside and far outside stay black
+    assert drawn[20:35, 40:70].any()  # the name label above the box
+    assert not image.any()  # the input is not modified

@@ -137,9 +137,15 @@ def test_opset_too_old_and_unknown_format_are_rejected(nano, tmp_path):
 def test_failed_verification_leaves_nothing_behind(nano, tmp_path, monkeypatch):
     from yoloxkit.export import onnx as onnx_export
 
+    def fake_write(module, images, path, options):
+        path.write_bytes(b"half-verified graph")
+        assert path.parent == tmp_path and path.name != "bad.onnx"  # written beside, under a temp name
+
     def broken(*args, **kwargs):
         raise ExportError("the export does not reproduce PyTorch in onnxruntime: max abs diff 1")
 
+    monkeypatch.setattr(onnx_export, "write_onnx", fake_write)
+    monkeypatch.setattr(onnx_export, "run_onnxruntime", lambda path, images: [])
     monkeypatch.setattr(onnx_export, "check_close", broken)
     with pytest.raises(ExportError):
         export_model(nano, "onnx", tmp_path / "bad.onnx", ExportOptions(size=SIZE))

@@ -11,6 +11,13 @@ whatever the number of workers, the order of the sampler or an interruption. Cal
 persistent, so that they see the new epoch), and :meth:`close_mosaic` to drop Mosaic/MixUp for
 the last epochs.
 
+Differences from the official pipeline, on purpose: when the box filter removes every box of a
+sample, the official code falls back to the un-augmented image with all its unfiltered boxes
+(after Mosaic these can be zero-size boxes clipped away at the border); here the augmented
+image is kept as a background sample. The official code also skips HSV and flip for images
+without boxes; here every sample gets them. Randomness comes from per-sample generators
+instead of the global ``random``/``numpy`` state (same distributions).
+
 Bad data does not stop training mid-epoch: boxes reaching outside their image are clipped and
 boxes of zero size are dropped (counted in :attr:`TrainingDataset.warnings`); an image that
 cannot be decoded is replaced by the next readable one, with a warning naming it. Problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from .issues import DataIssue, raise_first_error
-from .layout import COCO, VOC, YOLO, Layout, detect_layout, resolve_split
+from .layout import COCO, VOC, Layout, detect_layout, resolve_split
 from .names import NamesArg, read_names
 from .records import DetectionData, ImageRecord
 

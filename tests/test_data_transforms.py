@@ -174,6 +174,11 @@ def test_close_mosaic_and_no_aug(scenes):
     image, targets = dataset[0]
     assert image.shape == (200, 200, 3)
     assert (targets[:, 3] > 0).sum() == 3  # one image's three objects, no mosaic
+    scheduled = TrainingDataset(scenes, 200, AugmentConfig.for_model("yolox-s"), seed=0, close_mosaic_at=3)
+    scheduled.set_epoch(2)
+    assert scheduled.mosaic_enabled
+    scheduled.set_epoch(3)
+    assert not scheduled.mosaic_enabled and (scheduled[0][1][:, 3] > 0).sum() == 3
     plain = TrainingDataset(scenes, 200, AugmentConfig.off(), seed=0)
     assert plain.max_labels == 50
     image, targets = plain[0]

@@ -94,6 +94,8 @@ class TrainingDataset(Dataset):
         seed: base seed of the per-sample generators.
         max_labels: rows of the padded targets (official: 120 with Mosaic, 50 without).
         cache: decode and resize every image once, up front, and keep it in RAM.
+        close_mosaic_at: first epoch without Mosaic/MixUp (official: ``epochs - 15``);
+            :meth:`set_epoch` then switches them off by itself, also after a resume.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class TrainingDataset(Dataset):
         max_labels: int | None = None,
         cache: bool = False,
         progress: bool = True,
+        close_mosaic_at: int | None = None,
     ) -> None:
         if not data.records:
             raise DatasetError(f"{data.root}: split {data.split!r} has no images to train on")
@@ -116,6 +119,7 @@ class TrainingDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.mosaic_enabled = self.augment.mosaic_prob > 0
+        self.close_mosaic_at = close_mosaic_at
         if max_labels is None:
             max_labels = MOSAIC_MAX_LABELS if self.mosaic_enabled else DEFAULT_MAX_LABELS
         self.max_labels = int(max_labels)
@@ -147,6 +151,8 @@ class TrainingDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose samples ``__getitem__`` produces."""
         self.epoch = int(epoch)
+        if self.close_mosaic_at is not None:
+            self.mosaic_enabled = self.augment.mosaic_prob > 0 and self.epoch < self.close_mosaic_at
 
     def close_mosaic(self) -> None:
         """Stop using Mosaic and MixUp (HSV and flip stay, as in the official last epochs)."""

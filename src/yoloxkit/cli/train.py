@@ -12,7 +12,7 @@ _VALUE_FLAGS = (
     "data", "train_split", "val_split", "model", "weights", "epochs", "batch_size", "size", "device",
     "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
     "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
-    "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names",
+    "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs",
 )
 
 
@@ -34,6 +34,9 @@ def register(subparsers) -> None:
     p.add_argument("--names", nargs="+", help="class names, for VOC data without a names file")
     p.add_argument("--model", help="model name (default yolox-s): yolox-nano, -tiny, -s, -m, -l, -x, -darknet53")
     p.add_argument("--weights", help="checkpoint to fine-tune from (.pth; any class count: prediction layers are re-initialised and classes map by name)")
+    p.add_argument("--rescale-convs", action=argparse.BooleanOptionalAction, default=None,
+                   help="rescale conv kernels whose BatchNorm was folded into them to ordinary norms before fine-tuning"
+                   " (same function; default: on for weights converted from ONNX, such as the bundled nano weights)")
     p.add_argument("--config", help="YAML file of training options (keys as the flags, e.g. no_aug_epochs: 5)")
     p.add_argument("--epochs", type=int, help="number of epochs (default 300)")
     p.add_argument("--batch-size", type=int, help="total batch size over all processes (default 64)")

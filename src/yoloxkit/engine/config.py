@@ -35,6 +35,7 @@ class TrainConfig:
     train_split: str | None = None
     val_split: str | None = None
     weights: str | None = None
+    rescale_convs: bool | None = None  # None: when the weights were un-folded from an ONNX export
     names: list[str] | None = None
     out: str = "runs/train"
     resume: bool = False

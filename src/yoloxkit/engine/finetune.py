@@ -18,7 +18,7 @@ from ..coco_names import COCO_NAMES
 from ..errors import WeightsMismatchError
 from ..weights import read_checkpoint
 
-__all__ = ["FineTuneReport", "load_for_finetune", "map_classes"]
+__all__ = ["FineTuneReport", "load_for_finetune", "map_classes", "rescale_folded_convs", "came_from_onnx"]
 
 _CLS_PRED = re.compile(r"^head\.cls_preds\.\d+\.(weight|bias)$")
 
@@ -35,6 +35,7 @@ class FineTuneReport:
     new_classes: list[str] = field(default_factory=list)
     reinitialised: bool = False
     assumed_coco: bool = False
+    from_onnx: bool = False
 
     def message(self) -> str:
         text = f"loaded {self.loaded}/{self.total} tensors from {self.source}"
@@ -48,6 +49,8 @@ class FineTuneReport:
             if self.new_classes:
                 shown = ", ".join(self.new_classes[:5]) + (" ..." if len(self.new_classes) > 5 else "")
                 text += f", {len(self.new_classes)} new ({shown})"
+        if self.from_onnx:
+            text += "; weights un-folded from an ONNX export"
         if self.skipped:
             text += f"; {len(self.skipped)} tensors with other shapes kept their initialisation (e.g. {self.skipped[0]})"
         return text
@@ -59,6 +62,44 @@ def map_classes(target: list[str], source: list[str] | None) -> list[int | None]
         return [None] * len(target)
     index = {name: i for i, name in enumerate(source)}
     return [index.get(name) for name in target]
+
+
+def came_from_onnx(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ONNX export or a checkpoint converted from one (its BatchNorms
+    were un-folded from the export's convolutions)."""
+    from ..weights import is_onnx_file
+
+    if is_onnx_file(path):
+        return True
+    source = read_checkpoint(path).get("source")
+    return isinstance(source, str) and "onnx" in source.lower()
+
+
+@torch.no_grad()
+def rescale_folded_convs(model: nn.Module, target_norm: float = 3 ** -0.5) -> int:
+    """Scale up, per output channel, every conv weight followed by BatchNorm whose norm is below
+    ``target_norm`` (PyTorch's default initialisation norm), adjusting the BN running statistics
+    so that the network computes the same function. Returns the number of convs changed.
+
+    Weights un-folded from an ONNX export keep the folded kernels, which are shrunk by
+    ``gamma / sqrt(var)`` (the stem, fed 0-255 pixels, by ~100x). BatchNorm makes the loss
+    invariant to that scale but the gradient grows as its inverse, so SGD at the official
+    learning rate would wreck those layers in a few steps; this restores ordinary scales."""
+    from ..models.blocks import ConvBnAct
+
+    changed = 0
+    for module in model.modules():
+        if not isinstance(module, ConvBnAct):
+            continue
+        weight, bn = module.conv.weight, module.bn
+        norms = weight.flatten(1).norm(dim=1)
+        scale = (target_norm / norms.clamp_min(1e-12)).clamp_min(1.0)
+        if bool((scale > 1.0).any()):
+            weight.mul_(scale.view(-1, 1, 1, 1))
+            bn.running_mean.mul_(scale)
+            bn.running_var.copy_(scale.square() * (bn.running_var + bn.eps) - bn.eps)
+            changed += 1
+    return changed
 
 
 def _load_state(path: str | os.PathLike, model_name: str | None) -> tuple[dict[str, torch.Tensor], list[str] | None]:

@@ -20,7 +20,7 @@ from .checkpoint import capture_rng_state, read_training_state, restore_rng_stat
 from .config import ConfigError, TrainConfig
 from .data import TrainPipeline, batch_to_tensors, build_train_pipeline, epoch_seed, load_splits, seed_everything
 from .ema import ModelEMA, unwrap_model
-from .finetune import load_for_finetune
+from .finetune import came_from_onnx, load_for_finetune, rescale_folded_convs
 from .multiscale import resize_batch, size_for_iteration
 from .optim import build_optimizer, set_lr
 from .schedule import WarmupCosineSchedule
@@ -96,6 +96,9 @@ class Trainer:
             f" {self.train_data.split})" + (f", {len(self.val_data.records)} validation images (split {self.val_data.split})" if self.val_data else "")
             + f", {len(self.names)} classes"
         )
+        data_issues = [i for i in getattr(self.train_data, "issues", []) or [] if getattr(i, "severity", "") == "warning"]
+        if data_issues:
+            self.log(f"warning: {len(data_issues)} problems in the training data will be repaired (boxes clipped or dropped); e.g. {data_issues[0]}")
         self.pipeline: TrainPipeline = build_train_pipeline(cfg, self.train_data, self.dist.rank, self.dist.world_size)
         for warning in self.pipeline.warnings:
             self.log(f"warning: {warning}")
@@ -109,6 +112,13 @@ class Trainer:
         if cfg.weights and not cfg.resume:
             report = load_for_finetune(model, cfg.weights, self.names, cfg.model)
             self.log(f"fine-tuning: {report.message()}")
+            rescale = cfg.rescale_convs if cfg.rescale_convs is not None else came_from_onnx(cfg.weights)
+            if rescale:
+                changed = rescale_folded_convs(model)
+                self.log(
+                    f"fine-tuning: rescaled {changed} BN-folded conv kernels to ordinary norms (same function;"
+                    " keeps SGD at the official lr from wrecking them; --no-rescale-convs turns this off)"
+                )
         if cfg.sync_bn and self.dist.distributed:
             if self.device.type == "cuda":
                 model = dist_utils.convert_sync_bn(model)

@@ -304,8 +304,9 @@ class _Unreadable(Exception):
 def build_train_dataset(data: DetectionData, cfg) -> TrainingDataset:
     """The training dataset for a :class:`~yoloxkit.engine.config.TrainConfig`-like ``cfg``
     (fields ``model, size, no_aug, mosaic, mixup, mosaic_prob, mosaic_scale, mixup_prob,
-    mixup_scale, hsv_prob, flip_prob, degrees, translate, shear, seed, cache_ram``; a ``None``
-    takes the official value for the model)."""
+    mixup_scale, hsv_prob, flip_prob, degrees, translate, shear, seed, cache_ram, epochs,
+    no_aug_epochs``; a ``None`` takes the official value for the model). Mosaic/MixUp stop at
+    epoch ``epochs - no_aug_epochs``."""
     from ..models import get_spec
 
     spec = get_spec(getattr(cfg, "model", "yolox-s"))
@@ -330,6 +331,9 @@ def build_train_dataset(data: DetectionData, cfg) -> TrainingDataset:
             hsv_prob=pick("hsv_prob", 1.0),
             flip_prob=pick("flip_prob", 0.5),
         )
+    close_at = None
+    if getattr(cfg, "epochs", None) is not None and getattr(cfg, "no_aug_epochs", None) is not None:
+        close_at = int(cfg.epochs) - int(cfg.no_aug_epochs)
     return TrainingDataset(data, size, augment, seed=getattr(cfg, "seed", 0),
                            cache=bool(getattr(cfg, "cache_ram", False)),
-                           progress=bool(getattr(cfg, "progress", True)))
+                           progress=bool(getattr(cfg, "progress", True)), close_mosaic_at=close_at)

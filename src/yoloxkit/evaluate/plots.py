@@ -147,20 +147,26 @@ def plot_confusion_matrix(
     return _save(fig, path)
 
 
-def _draw(image: np.ndarray, record: ImageRecord, match: ImageMatch, names: Sequence[str]) -> np.ndarray:
-    canvas = image.copy()
-    thickness = max(1, round(max(image.shape[:2]) / 320))
-    for box in record.boxes.astype(int).tolist():
-        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), GT_COLOR, thickness)
+def _draw(
+    image: np.ndarray, record: ImageRecord, match: ImageMatch, names: Sequence[str], longest: int = 640
+) -> np.ndarray:
+    """Resize so the longest side is at most ``longest``, then draw boxes and labels at that scale."""
+    scale = min(1.0, longest / max(image.shape[:2]))
+    canvas = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image.copy()
+    for box in (record.boxes * scale).astype(int).tolist():
+        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), GT_COLOR, 2)
     pred = match.predictions
     for box, class_id, score, ok in zip(
-        pred.boxes.astype(int).tolist(), pred.class_ids.tolist(), pred.scores.tolist(), match.pred_is_tp.tolist()
+        (pred.boxes * scale).astype(int).tolist(), pred.class_ids.tolist(), pred.scores.tolist(),
+        match.pred_is_tp.tolist(),
     ):
         color = TP_COLOR if ok else FP_COLOR
-        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), color, thickness)
+        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), color, 2)
         label = f"{names[class_id]} {score:.2f}"
-        origin = (box[0], max(box[1] - 3, 10))
-        cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, color, thickness, cv2.LINE_AA)
+        (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        x, y = max(box[0], 0), max(box[1], h + base + 2)
+        cv2.rectangle(canvas, (x, y - h - base - 2), (x + w + 4, y), color, -1)
+        cv2.putText(canvas, label, (x + 2, y - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return canvas
 
 
@@ -186,10 +192,7 @@ def plot_worst_images(
         image = cv2.imread(str(records[i].path), cv2.IMREAD_COLOR)
         if image is None:
             image = np.full((max(records[i].height, 1), max(records[i].width, 1), 3), 200, np.uint8)
-        scale = 480 / max(image.shape[:2])
         drawn = _draw(image, records[i], matches[i], names)
-        if scale < 1:
-            drawn = cv2.resize(drawn, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         ax.imshow(cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB))
         m = matches[i]
         ax.set_title(f"{Path(records[i].path).name}\nF1 {m.f1:.2f}  TP {m.tp}  FP {m.fp}  FN {m.fn}", fontsize=9)

@@ -101,7 +101,8 @@ class EvalResult:
             rows.append([name, detail.get("gt", "")] + values)
         title = "per-class AP (%)" if self.kind == "coco" else "per-class VOC AP (%)"
         parts = list(self.summary)
-        parts += ["", f"{title}, {self.num_images} images:", format_table(headers, rows, groups=3 if len(rows) > 12 else 1)]
+        groups = (3 if self.kind == "coco" else 2) if len(rows) > 12 else 1
+        parts += ["", f"{title}, {self.num_images} images:", format_table(headers, rows, groups=groups)]
         if self.unknown_classes:
             parts.append(f"not evaluated (unknown to the model): {', '.join(self.unknown_classes)}")
         return "\n".join(parts)

@@ -84,6 +84,10 @@ def test_layout_detection(tmp_path, coco_mini):
     yolo = make_yolo(tmp_path / "yolo", {"train": {"x": [(0, 1, 1, 10, 10)]}}, ["bird", "cat", "dog"])
     assert detect_layout(yolo).format == "yolo"
     assert detect_layout(yolo / "data.yaml").yaml_file == yolo / "data.yaml"
+    assert detect_layout(tmp_path).root == voc  # a VOCdevkit-style parent with one VOC dataset
+    make_voc(tmp_path / "voc2", {"train": {"x": [("cat", 1, 1, 10, 10, 0)]}})
+    with pytest.raises(DatasetError, match="several VOC datasets"):
+        detect_layout(tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="unknown dataset layout"):
         detect_layout(tmp_path / "empty")

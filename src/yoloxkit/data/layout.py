@@ -3,7 +3,8 @@
 Layouts (detected in this order):
 
 - COCO: ``DIR/annotations/instances_SPLIT.json`` with images in ``DIR/SPLIT/``.
-- Pascal VOC: ``DIR/Annotations/*.xml``, ``DIR/ImageSets/Main/SPLIT.txt``, ``DIR/JPEGImages/``.
+- Pascal VOC: ``DIR/Annotations/*.xml``, ``DIR/ImageSets/Main/SPLIT.txt``, ``DIR/JPEGImages/``
+  (or a ``VOCdevkit``-style parent holding exactly one such directory).
 - YOLO-txt: a data YAML (``path``, ``train``, ``val``, ``names``), or a directory holding
   ``images/SPLIT/`` and ``labels/SPLIT/`` (names from a ``*.yaml`` beside them, a ``classes.txt``
   / ``labels.txt``, or the ``names`` argument).
@@ -49,15 +50,27 @@ def detect_layout(path: str | os.PathLike) -> Layout:
         raise DatasetError(f"{path}: not a dataset directory or a data YAML")
     if any((path / "annotations").glob("instances_*.json")):
         return Layout(COCO, path)
-    if (path / "Annotations").is_dir() and (path / "ImageSets" / "Main").is_dir():
+    if _is_voc(path):
         return Layout(VOC, path)
     if (path / "images").is_dir():
         yamls = sorted(p for p in path.iterdir() if p.suffix.lower() in YAML_SUFFIXES and p.is_file())
         return Layout(YOLO, path, yamls[0] if len(yamls) == 1 else None)
+    # a VOCdevkit-style parent: VOCdevkit/VOC2007/{Annotations,ImageSets,JPEGImages}
+    nested = sorted(p for p in path.iterdir() if p.is_dir() and _is_voc(p))
+    if len(nested) == 1:
+        return Layout(VOC, nested[0])
+    if nested:
+        raise DatasetError(
+            f"{path}: holds several VOC datasets ({', '.join(p.name for p in nested)}); pass one of them"
+        )
     raise DatasetError(
         f"{path}: unknown dataset layout; expected COCO (annotations/instances_SPLIT.json), "
         "VOC (Annotations/, ImageSets/Main/, JPEGImages/) or YOLO (images/SPLIT/, labels/SPLIT/ or a data YAML)"
     )
+
+
+def _is_voc(path: Path) -> bool:
+    return (path / "Annotations").is_dir() and (path / "ImageSets" / "Main").is_dir()
 
 
 def resolve_split(

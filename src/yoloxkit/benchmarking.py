@@ -1,0 +1,92 @@
+"""Latency and throughput of a :class:`~yoloxkit.Detector`: end to end (decoded images to
+detections) and the network alone. Used by ``yoloxkit benchmark`` and ``benchmarks/``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["TimingStats", "time_calls", "summarize", "detector_timers", "BenchmarkRow", "format_table"]
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Per-call wall times of one workload (milliseconds), and images per second."""
+
+    median_ms: float
+    p90_ms: float
+    images_per_s: float
+    calls: int
+
+
+def time_calls(fn: Callable[[], object], iters: int, warmup: int = 0) -> np.ndarray:
+    """Run ``fn`` ``warmup`` times untimed, then ``iters`` times; return seconds per call."""
+    for _ in range(warmup):
+        fn()
+    times = np.empty(iters, dtype=np.float64)
+    for i in range(iters):
+        start = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - start
+    return times
+
+
+def summarize(seconds: Sequence[float] | np.ndarray, batch_size: int) -> TimingStats:
+    """Median and 90th percentile latency per call; throughput from the median."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    if seconds.size == 0:
+        raise ValueError("no timings to summarize")
+    median = float(np.median(seconds))
+    return TimingStats(median * 1e3, float(np.percentile(seconds, 90)) * 1e3, batch_size / median, int(seconds.size))
+
+
+def detector_timers(detector, images: Sequence[np.ndarray]) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Two callables for ``images`` (decoded BGR arrays, one batch): the whole pipeline
+    (letterbox, network, decode, NMS, :class:`Detections`) and the network alone on a
+    pre-letterboxed batch."""
+    from .infer.preprocess import letterbox_batch
+
+    arrays = list(images)
+    batch, _ = letterbox_batch(arrays, detector.size)
+    backend = detector._backend  # the network runner the detector uses
+
+    def end_to_end() -> object:
+        return detector.predict_arrays(arrays)
+
+    def network() -> object:
+        return backend.infer(batch)
+
+    return end_to_end, network
+
+
+@dataclass(frozen=True)
+class BenchmarkRow:
+    """One line of a benchmark table."""
+
+    label: str
+    model: str
+    size: int
+    batch: int
+    end_to_end: TimingStats
+    network: TimingStats | None = None
+    baseline_ms: float | None = None  # end-to-end median of the baseline, for a speed-up column
+
+
+def format_table(rows: Sequence[BenchmarkRow]) -> str:
+    """A Markdown table of the rows (speed-up vs ``baseline_ms`` where given)."""
+    lines = [
+        "| model | size | batch | path | end-to-end median ms | p90 ms | images/s | network-only median ms | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        network = f"{row.network.median_ms:.1f}" if row.network else "-"
+        speedup = f"{row.baseline_ms / row.end_to_end.median_ms:.2f}x" if row.baseline_ms else "-"
+        e2e = row.end_to_end
+        lines.append(
+            f"| {row.model} | {row.size} | {row.batch} | {row.label} | {e2e.median_ms:.1f} | {e2e.p90_ms:.1f} |"
+            f" {e2e.images_per_s:.1f} | {network} | {speedup} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""``yoloxkit benchmark``: latency (median, p90) and throughput per backend, end to end and
+network only."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "benchmark",
+        help="measure inference latency and throughput per backend",
+        description=(
+            "Time the detector from a decoded image to detections (letterbox, network, decode, NMS) and the"
+            " network alone, for each backend; prints median and p90 latency per batch and images per second."
+            " Uses the bundled demo picture unless --image is given."
+        ),
+    )
+    p.add_argument("--model", default="yolox-nano", help="model name (default yolox-nano)")
+    p.add_argument("--weights", help="weights (.pth or .onnx); default: bundled (nano) or official release")
+    p.add_argument("--random-init", action="store_true", help="time freshly initialised weights (no download)")
+    p.add_argument("--size", type=int, help="input size (default: the model's)")
+    p.add_argument("--backend", nargs="+", default=["torch", "onnxruntime"], help="backends to time (default: torch onnxruntime)")
+    p.add_argument("--batch-size", type=int, default=1, help="images per call (default 1)")
+    p.add_argument("--iters", type=int, default=20, help="timed calls per backend (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's default)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--image", help="image to run on (default: the bundled demo picture)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..benchmarking import BenchmarkRow, detector_timers, format_table, summarize, time_calls
+    from ..errors import InferenceError
+    from ..infer import Detector
+    from ..infer.backends import backend_names
+    from ..infer.images import load_images
+    from ..models import build_model, get_spec
+    from ..weights import bundled_demo_image
+
+    for flag, value in (("--batch-size", args.batch_size), ("--iters", args.iters), ("--threads", args.threads or 1)):
+        if value < 1:
+            raise InferenceError(f"{flag} must be >= 1, got {value}")
+    if args.warmup < 0:
+        raise InferenceError(f"--warmup must be >= 0, got {args.warmup}")
+    unknown = [b for b in args.backend if b.lower() not in backend_names()]
+    if unknown:
+        raise InferenceError(f"unknown backend {unknown[0]!r}; choose from: {', '.join(backend_names())}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = get_spec(args.model)
+    size = args.size or spec.input_size
+    arrays, _ = load_images([args.image or str(bundled_demo_image())])
+    images = arrays * args.batch_size
+    rows = []
+    for backend in args.backend:
+        if args.random_init:
+            model = build_model(spec.name).eval()
+            detector = Detector.from_model(model, None, size, device=args.device, backend=backend, model_name=spec.name)
+        else:
+            detector = Detector(spec.name, weights=args.weights, size=size, device=args.device, backend=backend)
+        detector.batch_size = max(detector.batch_size, args.batch_size)
+        end_to_end, network = detector_timers(detector, images)
+        e2e = summarize(time_calls(end_to_end, args.iters, args.warmup), args.batch_size)
+        net = summarize(time_calls(network, args.iters, args.warmup), args.batch_size)
+        rows.append(BenchmarkRow(backend, spec.name, size, args.batch_size, e2e, net))
+    print(f"{torch.get_num_threads()} threads, device {args.device}")
+    print(format_table(rows))
+    return 0

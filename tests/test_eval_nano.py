@@ -9,6 +9,7 @@ boxes to the image, which moves AP by +0.06 on this split; the tolerance is 0.2.
 import dataclasses
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -103,7 +104,7 @@ def test_cli_onnxruntime_matches_official_ap(tmp_path, coco_mini, nano_onnx, cap
     out = tmp_path / "metrics.json"
     code = main([
         "eval", "--data", str(coco_mini), "--split", "val2017", "--backend", "onnxruntime",
-        "--weights", str(nano_onnx), "--json-out", str(out), "--no-progress",
+        "--weights", str(nano_onnx), "--json-out", str(out), "--plots", str(tmp_path / "plots"), "--no-progress",
     ])
     assert code == 0
     printed = capsys.readouterr().out
@@ -113,3 +114,6 @@ def test_cli_onnxruntime_matches_official_ap(tmp_path, coco_mini, nano_onnx, cap
     assert doc["AP"] == pytest.approx(OFFICIAL_AP, abs=0.2)
     assert {"AP", "AP50", "AP75", "APs", "APm", "APl"} <= set(doc)
     assert len(doc["per_class"]) == 80 and sum(v is None for v in doc["per_class"].values()) == 2
+    for name in ("pr_curves.png", "pr_per_class.png", "confusion_matrix.png", "worst_images.png"):
+        image = cv2.imread(str(tmp_path / "plots" / name))
+        assert image is not None and image.std() > 10, name

@@ -115,9 +115,10 @@ def test_batchnorm_is_calibrated_not_identity(imported):
     assert (variances - 1.0).abs().median() > 0.05  # real statistics, not var 1
 
 
-def _train_step_drift(model: nn.Module, train_batch: np.ndarray, dog_batch: np.ndarray) -> tuple[float, float]:
-    """One train-mode forward (BN running stats updated), then (mean |d obj| on dog, max obj)."""
-    before = raw_output(model, dog_batch)[0, :, 4]
+def _train_step_drift(
+    model: nn.Module, train_batch: np.ndarray, dog_batch: np.ndarray, before: np.ndarray
+) -> tuple[float, float]:
+    """One train-mode forward (BN running stats updated), then (mean |obj - before| on dog, max obj)."""
     model.train()
     with torch.no_grad():
         model(torch.from_numpy(train_batch))
@@ -125,14 +126,15 @@ def _train_step_drift(model: nn.Module, train_batch: np.ndarray, dog_batch: np.n
     return float(np.abs(after - before).mean()), float(after.max())
 
 
-def test_stays_stable_in_train_mode(imported, coco_mini, dog_batch):
+def test_stays_stable_in_train_mode(imported, coco_mini, dog_batch, ort_dog):
     """A train-mode pass on real images keeps the model working; an identity BN collapses."""
     model, _ = imported
     images = sorted((coco_mini / "train2017").glob("*.jpg"))[:2]
     train_batch = np.concatenate([letterboxed(p) for p in images])
 
     calibrated = copy.deepcopy(model)
-    drift, top = _train_step_drift(calibrated, train_batch, dog_batch)
+    before = ort_dog[0, :, 4]  # the imported model reproduces it (test above)
+    drift, top = _train_step_drift(calibrated, train_batch, dog_batch, before)
     assert drift < 0.01 and top > 0.7
 
     identity = copy.deepcopy(model)  # the naive un-folding: mean 0, var 1, gamma 1, beta = folded bias
@@ -142,7 +144,7 @@ def test_stays_stable_in_train_mode(imported, coco_mini, dog_batch):
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0)
             bn.weight.fill_(1.0)
-    identity_drift, identity_top = _train_step_drift(identity, train_batch, dog_batch)
+    identity_drift, identity_top = _train_step_drift(identity, train_batch, dog_batch, before)
     assert identity_drift > 10 * drift
     assert identity_top < top - 0.2
 
@@ -212,3 +214,23 @@ def test_channel_stats_merge_batches_exactly():
     everything = torch.cat(parts).double()
     assert torch.allclose(stats.mean, everything.mean(dim=(0, 2, 3)), atol=1e-9)
     assert torch.allclose(stats.var, everything.var(dim=(0, 2, 3), unbiased=False), rtol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["yolox-nano", "yolox-tiny", "yolox-s", "yolox-m", "yolox-l", "yolox-x", "yolox-darknet53"])
+def test_guesses_every_zoo_model_from_conv_shapes(name):
+    """Size inference on conv layouts shaped like each zoo model's export (zero-copy dummy weights)."""
+    from pathlib import Path
+
+    from yoloxkit.onnx_import import OnnxConv, OnnxWeights
+
+    with torch.device("meta"):
+        model = build_model(name, num_classes=20)
+    convs = [
+        OnnxConv(i, f"Conv_{i}", np.broadcast_to(np.zeros((), np.float32), tuple(m.weight.shape)), None,
+                 m.groups, tuple(m.stride), tuple(m.padding) * 2, tuple(m.dilation), frozenset({i - 1}) if i else frozenset())
+        for i, m in enumerate(x for x in model.modules() if isinstance(x, nn.Conv2d))
+    ]
+    weights = OnnxWeights(Path(f"{name}.onnx"), convs, "images", (1, 3, None, None), {"output": (1, None, 25)})
+    assert guess_model_name(weights) == name
+    with pytest.raises(WeightsMismatchError, match="match no zoo model"):
+        guess_model_name(OnnxWeights(weights.path, convs[:-3], "images", (1, 3, None, None), {}))

@@ -87,6 +87,10 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         cfg = self.cfg
+        if cfg.weights and not cfg.resume and not Path(cfg.weights).is_file():
+            from ..errors import WeightsError
+
+            raise WeightsError(f"weights file not found: {cfg.weights}")
         seed_everything(epoch_seed(cfg.seed, -1, 0))  # identical initial weights on every rank
         need_val = cfg.eval_interval > 0
         self.train_data, self.val_data = load_splits(cfg, need_val=need_val)

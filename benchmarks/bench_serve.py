@@ -112,13 +112,21 @@ def load(url: str, data: bytes, concurrency: int, seconds: float, max_requests: 
     for t in threads:
         t.join()
     wall = time.perf_counter() - began
+    return {"latencies": latencies, "errors": errors, "batch_sizes": batch_sizes, "wall": wall}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Pool alternating runs of one setting: throughput over their summed time, pooled latencies."""
+    latencies = [x for r in runs for x in r["latencies"]]
+    errors = [x for r in runs for x in r["errors"]]
+    batch_sizes = [x for r in runs for x in r["batch_sizes"]]
     lat_ms = np.array(latencies) * 1000
     return {
         "requests": len(latencies) + len(errors),
         "ok": len(latencies),
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
-        "throughput": len(latencies) / wall,
+        "throughput": len(latencies) / sum(r["wall"] for r in runs),
         "p50": float(np.percentile(lat_ms, 50)) if len(lat_ms) else float("nan"),
         "p99": float(np.percentile(lat_ms, 99)) if len(lat_ms) else float("nan"),
         "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else float("nan"),
@@ -156,8 +164,10 @@ def bad_uploads(url: str, count: int) -> dict[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="yolox-nano")
-    parser.add_argument("--seconds", type=float, default=12.0, help="duration of each load run")
-    parser.add_argument("--max-requests", type=int, default=2000, help="cap on requests of each load run")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
+    parser.add_argument("--max-requests", type=int, default=1000, help="cap on requests of each load run")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="alternating off/on runs per concurrency (pooled), to share any drift in machine load")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--bad-uploads", type=int, default=1000)
     args = parser.parse_args()
@@ -168,15 +178,21 @@ def main() -> None:
     import yoloxkit
 
     print(f"# bench_serve: {args.model}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, yoloxkit {yoloxkit.__version__}, python {platform.python_version()}")
+          f"torch {torch.__version__}, yoloxkit {yoloxkit.__version__}, python {platform.python_version()}; "
+          f"load average at start {os.getloadavg()[0]:.1f}")
     servers = {"off": Server(args.model, 1), "on": Server(args.model, 8)}
     results: dict[tuple[str, int], dict] = {}
     try:
         for concurrency in args.concurrency:
+            runs: dict[str, list[dict]] = {"off": [], "on": []}
             for mode in ("off", "on"):
                 load(servers[mode].url, data, concurrency, 1.5, 50)  # warm-up
-                results[(mode, concurrency)] = load(servers[mode].url, data, concurrency, args.seconds,
-                                                    args.max_requests)
+            for _ in range(args.repeats):
+                for mode in ("off", "on"):
+                    runs[mode].append(load(servers[mode].url, data, concurrency, args.seconds, args.max_requests))
+            for mode in ("off", "on"):
+                results[(mode, concurrency)] = summarise(runs[mode])
+        print(f"# load average after the load runs: {os.getloadavg()[0]:.1f}")
         print()
         print("| concurrency | batching | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch |"
               " on/off throughput |")

@@ -32,6 +32,14 @@ def upload(client, data: bytes, name: str = "img.png", **params):
     return client.post("/v1/detect", files={"file": (name, data, "application/octet-stream")}, params=params)
 
 
+async def wait_until(predicate, timeout_s: float = 30.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
 def assert_healthy(client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"
@@ -224,16 +232,10 @@ def test_full_queue_answers_503_with_retry_after():
                 return asyncio.create_task(http.post("/v1/detect", files={"file": ("a.png", data)}))
 
             tasks = [post()]
-            for _ in range(3000):  # the first request is held in the detector...
-                if blocked.calls:
-                    break
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: blocked.calls)  # the first request is held in the detector...
             tasks += [post() for _ in range(7)]
             # ...two more wait in the queue, and the other five are turned away at once
-            for _ in range(3000):
-                if sum(t.done() for t in tasks) == 5:
-                    break
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: sum(t.done() for t in tasks) == 5)
             health = await http.get("/healthz")
             rejected = [t.result() for t in tasks if t.done()]
             pending = [t for t in tasks if not t.done()]
@@ -247,4 +249,33 @@ def test_full_queue_answers_503_with_retry_after():
         assert int(r.headers["retry-after"]) >= 1 and "queue full" in r.json()["detail"]
     assert health.status_code == 200 and health.json()["queued"] == 2
     assert len(served) == 3 and all(r.status_code == 200 for r in served)
+    app.state.batcher.close()
+
+
+def test_decoded_size_budget_turns_big_images_away_while_others_wait():
+    import threading
+
+    gate = threading.Event()
+    blocked = FakeDetector(gate=gate)
+    # 200x200x3 = 120,000 bytes decoded; a budget of 0.2 MiB holds one waiting image, not two
+    app = create_app(blocked, max_batch=1, max_wait_ms=0.0, max_queue=64, max_queued_mb=0.2)
+    data = encode(sample_image(200, 200))
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            def post():
+                return asyncio.create_task(http.post("/v1/detect", files={"file": ("a.png", data)}))
+
+            first = post()
+            await wait_until(lambda: blocked.calls)
+            second = post()
+            await wait_until(lambda: app.state.batcher.queued >= 1)
+            third = await http.post("/v1/detect", files={"file": ("a.png", data)})
+            gate.set()
+            return (await first), (await second), third
+
+    first, second, third = asyncio.run(scenario())
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 503)
+    assert "size budget" in third.json()["detail"] and third.headers["retry-after"]
     app.state.batcher.close()

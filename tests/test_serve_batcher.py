@@ -138,3 +138,21 @@ def test_close_without_drain_cancels_waiting_and_cancelled_requests_are_skipped(
 def test_invalid_settings(kwargs):
     with pytest.raises(ValueError):
         MicroBatcher(lambda p: p, **kwargs)
+
+
+def test_cost_budget_bounds_the_queue_but_admits_a_lone_request():
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = MicroBatcher(run, max_batch=1, max_wait_ms=0, max_queue=64, max_cost=100)
+    running = batcher.submit(0, cost=1000)  # alone: accepted although over the budget
+    deadline = time.time() + 5
+    while batcher.queued and time.time() < deadline:
+        time.sleep(0.005)
+    big = batcher.submit(1, cost=500)  # alone in the queue again: accepted
+    with pytest.raises(QueueFullError, match="size budget"):
+        batcher.submit(2, cost=1)
+    gate.set()
+    assert [f.result(5).result for f in (running, big)] == [0, 10]
+    small = [batcher.submit(i, cost=40) for i in (3, 4)]
+    assert [f.result(5).result for f in small] == [30, 40]
+    batcher.close()

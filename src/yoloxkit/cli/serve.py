@@ -67,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="longest a request waits for others to share its batch (default 5)")
     p.add_argument("--max-queue", type=_positive_int, default=64,
                    help="requests allowed to wait; beyond it the server answers 503 with Retry-After (default 64)")
+    p.add_argument("--max-queued-mb", type=_positive_float, default=1024.0,
+                   help="decoded pixels allowed to wait, in MiB; beyond it 503 as for a full queue (default 1024)")
     p.add_argument("--max-upload-mb", type=_positive_float, default=20.0,
                    help="largest accepted upload in MiB (default 20; larger gets 413)")
     p.add_argument("--max-pixels", type=_positive_int, default=40_000_000,
@@ -111,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
         max_queue=args.max_queue,
+        max_queued_mb=args.max_queued_mb,
         limits=limits,
     )
     print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from time import perf_counter
@@ -19,7 +20,6 @@ from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from .batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from .detect import DetectJob, DetectorLike, run_jobs
@@ -128,13 +128,19 @@ def create_app(
     max_batch: int = 8,
     max_wait_ms: float = 5.0,
     max_queue: int = 64,
+    max_queued_mb: float = 1024.0,
+    decode_workers: int = 4,
     limits: UploadLimits = UploadLimits(),
     retry_after_s: int = 1,
 ) -> FastAPI:
     """Build the app around ``detector``; its micro-batching worker starts now and is drained on shutdown.
 
     ``conf``/``nms`` are the defaults for requests that do not set them (default: the detector's).
+    Memory stays bounded: at most ``decode_workers`` uploads are decoded at once, and waiting
+    requests hold at most ``max_queue`` images and ``max_queued_mb`` MiB of decoded pixels.
     """
+    if decode_workers < 1:
+        raise ValueError(f"decode_workers must be >= 1, got {decode_workers}")
     conf = float(getattr(detector, "conf", 0.25) if conf is None else conf)
     nms = float(getattr(detector, "nms", 0.45) if nms is None else nms)
     for label, value in (("conf", conf), ("nms", nms)):
@@ -144,7 +150,8 @@ def create_app(
 
     def new_batcher() -> MicroBatcher[DetectJob, dict]:
         return MicroBatcher(
-            lambda jobs: run_jobs(detector, jobs), max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue
+            lambda jobs: run_jobs(detector, jobs), max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
+            max_cost=max_queued_mb * 2**20,
         )
 
     @asynccontextmanager
@@ -165,6 +172,8 @@ def create_app(
     app.state.batcher = new_batcher()
     app.state.detector = detector
     app.state.limits = limits
+    # A small pool of its own bounds how many uploads are decoded (and held decoded) at once.
+    decoder = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="yoloxkit-decode")
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
@@ -219,7 +228,9 @@ def create_app(
         name = _upload_name(file)
         data = await file.read(limits.max_upload_bytes + 1)
         try:
-            image = await run_in_threadpool(decode_upload, data, limits, name or "file")
+            image = await asyncio.get_running_loop().run_in_executor(
+                decoder, decode_upload, data, limits, name or "file"
+            )
         except UploadRejected as exc:
             raise HTTPException(exc.status_code, exc.detail)
         del data
@@ -231,7 +242,7 @@ def create_app(
             name=name,
         )
         try:
-            future = app.state.batcher.submit(job)
+            future = app.state.batcher.submit(job, cost=image.nbytes)
         except QueueFullError as exc:
             raise HTTPException(503, f"busy: {exc}; retry later", headers={"Retry-After": str(retry_after_s)})
         except BatcherClosedError as exc:

@@ -3,8 +3,9 @@
 A single worker thread takes the oldest waiting request, then gathers more until the
 batch holds ``max_batch`` requests or the oldest one has waited ``max_wait_ms``, and hands
 the batch to ``run_batch``. The queue of waiting requests is bounded: when ``max_queue``
-requests are already waiting, :meth:`MicroBatcher.submit` raises :class:`QueueFullError`
-(the server answers 503 with Retry-After). :meth:`MicroBatcher.close` stops accepting new
+requests are already waiting, or their summed ``cost`` (the server uses decoded image bytes)
+would pass ``max_cost``, :meth:`MicroBatcher.submit` raises :class:`QueueFullError` (the
+server answers 503 with Retry-After). :meth:`MicroBatcher.close` stops accepting new
 requests and, by default, drains the ones already queued before returning.
 """
 
@@ -46,6 +47,7 @@ class _Pending(Generic[P]):
     payload: P
     future: Future
     enqueued_at: float
+    cost: float = 0.0
 
 
 class MicroBatcher(Generic[P, R]):
@@ -57,6 +59,7 @@ class MicroBatcher(Generic[P, R]):
         max_batch: int = 8,
         max_wait_ms: float = 5.0,
         max_queue: int = 64,
+        max_cost: float | None = None,
         name: str = "yoloxkit-batcher",
     ) -> None:
         if max_batch < 1:
@@ -65,10 +68,14 @@ class MicroBatcher(Generic[P, R]):
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
         if max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {max_queue}")
+        if max_cost is not None and max_cost <= 0:
+            raise ValueError(f"max_cost must be > 0, got {max_cost}")
         self.run_batch = run_batch
         self.max_batch = int(max_batch)
         self.max_wait = float(max_wait_ms) / 1000.0
         self.max_queue = int(max_queue)
+        self.max_cost = max_cost
+        self._queued_cost = 0.0
         self._pending: deque[_Pending[P]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -79,15 +86,22 @@ class MicroBatcher(Generic[P, R]):
         self._worker.start()
 
     # -- client side -------------------------------------------------------------------
-    def submit(self, payload: P) -> "Future[BatchOutcome[R]]":
-        """Queue one request; the future resolves to its :class:`BatchOutcome`."""
+    def submit(self, payload: P, cost: float = 0.0) -> "Future[BatchOutcome[R]]":
+        """Queue one request; the future resolves to its :class:`BatchOutcome`.
+
+        ``cost`` counts against ``max_cost`` while the request waits; a request alone in the
+        queue is always accepted, whatever its cost.
+        """
         future: Future = Future()
         with self._cond:
             if self._closed:
                 raise BatcherClosedError("the server is shutting down")
             if len(self._pending) >= self.max_queue:
                 raise QueueFullError(f"queue full ({self.max_queue} requests waiting)")
-            self._pending.append(_Pending(payload, future, time.perf_counter()))
+            if self.max_cost is not None and self._pending and self._queued_cost + cost > self.max_cost:
+                raise QueueFullError(f"queue full ({len(self._pending)} requests waiting, over the size budget)")
+            self._pending.append(_Pending(payload, future, time.perf_counter(), cost))
+            self._queued_cost += cost
             self._cond.notify_all()
         return future
 
@@ -111,6 +125,7 @@ class MicroBatcher(Generic[P, R]):
             if not drain:
                 while self._pending:
                     self._pending.popleft().future.cancel()
+                self._queued_cost = 0.0
             self._cond.notify_all()
         if threading.current_thread() is not self._worker:
             self._worker.join(timeout)
@@ -132,6 +147,7 @@ class MicroBatcher(Generic[P, R]):
                 self._cond.wait(remaining)
             count = min(self.max_batch, len(self._pending))
             batch = [self._pending.popleft() for _ in range(count)]
+            self._queued_cost = sum(item.cost for item in self._pending)
             self._busy = True
             return batch
 

@@ -68,3 +68,27 @@ def test_openvino_missing_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
     with pytest.raises(MissingDependencyError, match=r"pip install openvino .*yoloxkit\[openvino\]"):
         OpenVinoBackend(b"not used")
+
+
+def test_summarize_reports_median_p90_and_throughput():
+    from yoloxkit.benchmarking import summarize
+
+    stats = summarize([0.010, 0.020, 0.030, 0.040, 0.100], batch_size=8)
+    assert stats.median_ms == pytest.approx(30.0)
+    assert stats.p90_ms == pytest.approx(76.0)
+    assert stats.images_per_s == pytest.approx(8 / 0.030)
+    with pytest.raises(ValueError):
+        summarize([], 1)
+
+
+def test_benchmark_cli_prints_a_row_per_backend(capsys):
+    from yoloxkit.cli import main
+
+    argv = ["benchmark", "--random-init", "--size", "160", "--backend", "torch",
+            "--batch-size", "2", "--iters", "2", "--warmup", "0"]
+    assert main(argv) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| yolox-nano")]
+    assert [r.split("|")[4].strip() for r in rows] == ["torch"]
+    assert all(float(r.split("|")[5]) > 0 and float(r.split("|")[8]) > 0 for r in rows)
+    assert main(["benchmark", "--backend", "tensorrt"]) == 2
+    assert "unknown backend 'tensorrt'" in capsys.readouterr().err

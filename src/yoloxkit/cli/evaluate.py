@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=_positive_int, help="input size (default: the model's, 416 or 640)")
     p.add_argument("--conf", type=_unit_float, default=0.01, help="score threshold (default 0.01, as official)")
     p.add_argument("--nms", type=_unit_float, default=0.65, help="NMS IoU threshold (default 0.65, as official)")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), help="inference backend (default: from weights)")
+    # Backend names are checked by the Detector against the backend registry (one source of names).
+    p.add_argument("--backend", help="inference backend: torch, onnxruntime or openvino (default: from weights)")
     p.add_argument("--device", help="cpu or cuda (default: the detector's default)")
     p.add_argument("--batch-size", type=_positive_int, default=8, help="images per inference batch (default 8)")
     p.add_argument("--metric", choices=("auto", "coco", "voc"), default="auto",

@@ -260,7 +260,7 @@ class Trainer:
                 self._mosaic_closed = True
                 unwrap_model(self.model).head.use_l1 = True
                 self.log(f"epoch {epoch + 1}: last {cfg.no_aug_epochs} epochs, Mosaic/MixUp off, L1 loss on")
-        self.model.train()
+        self._set_train_mode()
         skip = self.iter_in_epoch
         sums: dict[str, float] = {}
         count = 0
@@ -281,6 +281,7 @@ class Trainer:
             if self.cfg.visualize_assign and self.is_main and self.global_iter == 0:
                 self._visual_batch = batch_to_tensors(batch)
                 self.write_assignments("start")
+                self._set_train_mode()
             losses, size = self.train_one_iter(batch)
             self.iter_in_epoch = index + 1
             if self.on_iteration_end is not None:
@@ -301,6 +302,13 @@ class Trainer:
         row: dict[str, Any] = {"epoch": epoch + 1, "time_s": round(time.time() - start, 2)}
         row.update({k: v / max(count, 1) for k, v in sums.items()})
         self._epoch_row = row
+
+    def _set_train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.freeze_bn:
+            for module in self.model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
     def train_one_iter(self, batch) -> tuple[dict[str, float], int]:
         cfg = self.cfg

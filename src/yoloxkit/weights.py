@@ -230,10 +230,13 @@ def describe_weights(path: str | os.PathLike) -> WeightsInfo:
         except WeightsMismatchError:
             name = None
         return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, None)
-    ckpt = read_checkpoint(path)
+    return _describe_checkpoint(path, read_checkpoint(path))
+
+
+def _describe_checkpoint(path: Path, ckpt: dict[str, Any], identify: bool = True) -> WeightsInfo:
     state = ckpt["model"]
     stored = ckpt.get("model_name")
-    name = stored if isinstance(stored, str) else identify_state_dict(state)
+    name = stored if isinstance(stored, str) else identify_state_dict(state) if identify else None
     names = ckpt.get("names")
     return WeightsInfo(path, "checkpoint", name, _num_classes_of(state), list(names) if names is not None else None)
 
@@ -280,12 +283,17 @@ def build_model_with_weights(
     from .models import build_model, get_spec
 
     path = resolve_weights(model_name, weights)
-    info = describe_weights(path)
+    ckpt = None if is_onnx_file(path) else read_checkpoint(path)  # read a checkpoint once
+    info = describe_weights(path) if ckpt is None else _describe_checkpoint(path, ckpt, identify=not model_name)
     name = get_spec(model_name).name if model_name else info.model_name
     if name is None:
         raise WeightsMismatchError(f"{path} matches no zoo model; pass --model NAME")
     model = build_model(name, num_classes=info.num_classes or 80)
-    names = load_weights(model, path, calib_images=calib_images)
+    if ckpt is None:
+        names = load_weights(model, path, calib_images=calib_images)
+    else:
+        load_state_dict_checked(model, ckpt["model"], str(path))
+        names = info.names
     return model.eval(), names, name
 
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -85,7 +86,7 @@ def test_folder_and_video(capsys, tmp_path, dog_jpg):
     assert any(d["name"] == "dog" for d in records[2]["detections"])
 
 
-@pytest.mark.parametrize("case", ["missing", "not-an-image", "truncated", "empty-folder", "bad-video"])
+@pytest.mark.parametrize("case", ["missing", "not-an-image", "truncated", "empty-folder", "bad-video", "webcam"])
 def test_bad_sources_give_one_line(case, capsys, tmp_path, truncated_jpg):
     source = {
         "missing": tmp_path / "nope.jpg",
@@ -93,6 +94,7 @@ def test_bad_sources_give_one_line(case, capsys, tmp_path, truncated_jpg):
         "truncated": truncated_jpg,
         "empty-folder": tmp_path / "empty",
         "bad-video": tmp_path / "broken.mp4",
+        "webcam": Path("97"),  # no such camera
     }[case]
     (tmp_path / "notes.jpg").write_text("hello")
     (tmp_path / "empty").mkdir()

@@ -262,12 +262,16 @@ class OnnxRuntimeBackend(Backend):
 
     def infer(self, batch: np.ndarray) -> torch.Tensor:
         images = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
-        step = self.static_batch or len(images)
+        count = len(images)
+        step = self.static_batch or count
+        if count % step:  # a file with a static batch: pad the last chunk with blank images
+            padding = np.full((step - count % step, *images.shape[1:]), 114.0, dtype=np.float32)
+            images = np.concatenate([images, padding])
         outputs = [
             self.session.run([self.output_name], {self.input_name: images[i : i + step]})[0]
             for i in range(0, len(images), step)
         ]
-        output = torch.from_numpy(np.concatenate(outputs) if len(outputs) > 1 else outputs[0])
+        output = torch.from_numpy(np.concatenate(outputs) if len(outputs) > 1 else outputs[0])[:count]
         return decode_official_output(output.float(), tuple(batch.shape[1:3]))
 
 

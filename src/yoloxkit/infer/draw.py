@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import colorsys
-
 import cv2
 import numpy as np
 
 __all__ = ["class_color", "draw_detections"]
 
 
+# Twenty well-separated colours (RGB, the "tab20"-like order reshuffled so that neighbouring
+# class ids, e.g. COCO car=2 and truck=7, differ clearly).
+_PALETTE_RGB = (
+    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (255, 225, 25), (0, 128, 128), (170, 110, 40),
+    (128, 0, 0), (170, 255, 195), (128, 128, 0), (0, 0, 128), (250, 190, 212),
+    (210, 245, 60), (220, 190, 255), (255, 215, 180), (128, 128, 128), (0, 0, 0),
+)
+
+
 def class_color(class_id: int) -> tuple[int, int, int]:
-    """A saturated BGR colour per class, spread around the hue circle (golden-ratio steps)."""
-    hue = (class_id * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
-    return int(b * 255), int(g * 255), int(r * 255)
+    """A distinct BGR colour per class (a fixed 20-colour palette, repeated)."""
+    r, g, b = _PALETTE_RGB[int(class_id) % len(_PALETTE_RGB)]
+    return b, g, r
 
 
 def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -12,7 +12,7 @@ _VALUE_FLAGS = (
     "data", "train_split", "val_split", "model", "weights", "epochs", "batch_size", "size", "device",
     "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
     "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
-    "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs", "freeze_bn",
+    "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs",
 )
 
 
@@ -60,8 +60,6 @@ def register(subparsers) -> None:
     p.add_argument("--mixup-prob", type=float, help="MixUp probability (default 1.0 where MixUp is on)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="EMA of the weights (default on)")
     p.add_argument("--amp", action="store_true", default=None, help="mixed precision on CUDA")
-    p.add_argument("--freeze-bn", action="store_true", default=None,
-                   help="keep BatchNorm statistics fixed while training (fine-tuning with small batches or few iterations)")
     p.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under DDP")
     p.add_argument("--cache-ram", action="store_true", default=None, help="cache decoded images in RAM")
     p.add_argument("--multiscale", action=argparse.BooleanOptionalAction, default=None, help="multi-scale training (default on)")

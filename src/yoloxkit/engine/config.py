@@ -51,7 +51,6 @@ class TrainConfig:
     no_aug_epochs: int = 15
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    freeze_bn: bool = False  # BatchNorm in eval mode (fixed statistics) while training: small-batch fine-tuning
     ema: bool = True
     ema_decay: float = 0.9998
     amp: bool = False

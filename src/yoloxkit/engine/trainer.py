@@ -305,10 +305,6 @@ class Trainer:
 
     def _set_train_mode(self) -> None:
         self.model.train()
-        if self.cfg.freeze_bn:
-            for module in self.model.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
 
     def train_one_iter(self, batch) -> tuple[dict[str, float], int]:
         cfg = self.cfg

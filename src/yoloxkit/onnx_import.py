@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 import cv2
 import numpy as np
@@ -339,22 +339,11 @@ def _demo_variations(image: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(v) for v in variations]
 
 
-def calibration_images(sources: str | os.PathLike | Iterable[str | os.PathLike] | None = None) -> list[np.ndarray]:
-    """Load calibration pictures (BGR ``uint8``) from image files and/or folders.
+CalibrationSource = Union[Sequence[np.ndarray], str, os.PathLike, Iterable[Union[str, os.PathLike]], None]
 
-    With no sources, use deterministic variations of the bundled demo picture (and say so).
-    """
-    if sources is None:
-        from .weights import bundled_demo_image
 
-        demo = bundled_demo_image()
-        images = _demo_variations(_read_bgr(demo))
-        logger.warning(
-            "calibrating BatchNorm statistics on the bundled demo picture (%d variations); pass calibration "
-            "images (--calib-images) from your data for better statistics when fine-tuning",
-            len(images),
-        )
-        return images
+def calibration_files(sources: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Image files named by ``sources`` (files and/or folders, folders sorted by name)."""
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     paths: list[Path] = []
@@ -371,7 +360,41 @@ def calibration_images(sources: str | os.PathLike | Iterable[str | os.PathLike] 
             raise ImageReadError(f"calibration image or folder not found: {source}")
     if not paths:
         raise ImageReadError("no calibration images given")
-    return [_read_bgr(p) for p in paths]
+    return paths
+
+
+def _demo_calibration_images() -> list[np.ndarray]:
+    from .weights import bundled_demo_image
+
+    images = _demo_variations(_read_bgr(bundled_demo_image()))
+    logger.warning(
+        "calibrating BatchNorm statistics on the bundled demo picture (%d variations); pass calibration "
+        "images (--calib-images) from your data for better statistics when fine-tuning",
+        len(images),
+    )
+    return images
+
+
+def _calibration_items(calib_images: CalibrationSource) -> list[np.ndarray | Path]:
+    """Arrays as given, or the files to read one batch at a time (default: the demo picture)."""
+    if calib_images is None:
+        return list(_demo_calibration_images())
+    if isinstance(calib_images, (str, os.PathLike)):
+        return list(calibration_files(calib_images))
+    given = list(calib_images)
+    if given and all(isinstance(item, np.ndarray) for item in given):
+        return given
+    return list(calibration_files(given))
+
+
+def calibration_images(sources: str | os.PathLike | Iterable[str | os.PathLike] | None = None) -> list[np.ndarray]:
+    """Load calibration pictures (BGR ``uint8``) from image files and/or folders.
+
+    With no sources, use deterministic variations of the bundled demo picture (and say so).
+    """
+    if sources is None:
+        return _demo_calibration_images()
+    return [_read_bgr(p) for p in calibration_files(sources)]
 
 
 class _ChannelStats:
@@ -423,7 +446,7 @@ def _onnx_reference(weights: OnnxWeights, batch: np.ndarray) -> np.ndarray | Non
 def import_onnx_into(
     model: nn.Module,
     weights: OnnxWeights | str | os.PathLike,
-    calib_images: Sequence[np.ndarray] | str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+    calib_images: CalibrationSource = None,
     size: tuple[int, int] | None = None,
     verify: bool = True,
     progress: bool = False,
@@ -442,15 +465,11 @@ def import_onnx_into(
     pairs = pair_convs(model, weights)
     batchnorms = _batchnorm_of(model)
 
-    if calib_images is None or isinstance(calib_images, (str, os.PathLike)):
-        images = calibration_images(calib_images)
-    else:
-        given = list(calib_images)
-        arrays = all(isinstance(item, np.ndarray) for item in given)
-        images = given if arrays and given else calibration_images(given)
-    if not images:
-        raise ImageReadError("no calibration images given")
-    inputs = np.stack([_letterbox(image, size) for image in images])
+    items = _calibration_items(calib_images)
+
+    def load_batch(start: int) -> np.ndarray:  # read and letterbox one batch at a time
+        chunk = items[start : start + CALIBRATION_BATCH]
+        return np.stack([_letterbox(i if isinstance(i, np.ndarray) else _read_bgr(i), size) for i in chunk])
 
     was_training = model.training
     model.eval()
@@ -458,7 +477,7 @@ def import_onnx_into(
     stats: dict[nn.Conv2d, _ChannelStats] = {}
     hooks = []
     with torch.no_grad():
-        for _name, conv, onnx_conv in pairs:
+        for name, conv, onnx_conv in pairs:
             conv.weight.copy_(torch.from_numpy(onnx_conv.weight))
             bias = (
                 torch.from_numpy(onnx_conv.bias)
@@ -469,7 +488,7 @@ def import_onnx_into(
             if bn is None:
                 if conv.bias is None:
                     if bias.abs().max() > 0:
-                        raise WeightsMismatchError(f"{weights.path}: conv {_name} has no bias to take the ONNX bias")
+                        raise WeightsMismatchError(f"{weights.path}: conv {name} has no bias to take the ONNX bias")
                 else:
                     conv.bias.copy_(bias)
                 continue
@@ -483,14 +502,16 @@ def import_onnx_into(
             statistic = stats[conv] = _ChannelStats()
             hooks.append(conv.register_forward_hook(lambda _m, _i, out, s=statistic: s.update(out)))
         try:
-            batches = range(0, len(inputs), CALIBRATION_BATCH)
+            batches = range(0, len(items), CALIBRATION_BATCH)
             if progress:
                 from tqdm import tqdm
 
                 batches = tqdm(batches, desc="calibrating BatchNorm", unit="batch")
+            first_image = None
             for start in batches:
-                batch = torch.from_numpy(inputs[start : start + CALIBRATION_BATCH]).to(param.device, param.dtype)
-                model(batch)
+                batch = load_batch(start)
+                first_image = batch[:1] if first_image is None else first_image
+                model(torch.from_numpy(batch).to(param.device, param.dtype))
         finally:
             for hook in hooks:
                 hook.remove()
@@ -506,9 +527,9 @@ def import_onnx_into(
 
     max_diff = None
     if verify:
-        max_diff = _verify(model, weights, inputs[:1])
+        max_diff = _verify(model, weights, first_image)
     model.train(was_training)
-    return ImportReport(len(pairs), len(images), max_diff)
+    return ImportReport(len(pairs), len(items), max_diff)
 
 
 def _verify(model: nn.Module, weights: OnnxWeights, batch: np.ndarray) -> float | None:

@@ -33,7 +33,7 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, options: Expor
             warnings.simplefilter("ignore")
             traced = torch.jit.trace(module, (images,), check_trace=False)
             traced.save(str(tmp))
-        reloaded = torch.jit.load(str(tmp), map_location="cpu")
+            reloaded = torch.jit.load(str(tmp), map_location="cpu")
         actual = torch_outputs(reloaded, check_images)
         diff = check_close(expected, actual, "TorchScript", detections=options.nms)
     return ExportResult(path, "torchscript", output_names(options), diff, "TorchScript")

@@ -203,3 +203,14 @@ def test_bad_arguments(tmp_path, monkeypatch, dog_jpg):
 
 def test_top_level_exports():
     assert yoloxkit.Detector is Detector and yoloxkit.Detections is Detections
+
+
+def test_missing_onnxruntime_names_the_install_command(monkeypatch):
+    import sys
+
+    from yoloxkit.errors import MissingDependencyError
+    from yoloxkit.infer.backends import OnnxRuntimeBackend
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    with pytest.raises(MissingDependencyError, match="pip install onnxruntime"):
+        OnnxRuntimeBackend(b"unused")

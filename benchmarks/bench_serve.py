@@ -64,6 +64,11 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (all its threads)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> int:
         self.proc.terminate()
         try:
@@ -112,7 +117,7 @@ def load(url: str, data: bytes, concurrency: int, seconds: float, max_requests: 
     for t in threads:
         t.join()
     wall = time.perf_counter() - began
-    return {"latencies": latencies, "errors": errors, "batch_sizes": batch_sizes, "wall": wall}
+    return {"latencies": latencies, "errors": errors, "batch_sizes": batch_sizes, "wall": wall, "cpu": 0.0}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -130,6 +135,7 @@ def summarise(runs: list[dict]) -> dict:
         "p50": float(np.percentile(lat_ms, 50)) if len(lat_ms) else float("nan"),
         "p99": float(np.percentile(lat_ms, 99)) if len(lat_ms) else float("nan"),
         "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else float("nan"),
+        "cpu_ms": 1000 * sum(r["cpu"] for r in runs) / max(1, len(latencies)),
     }
 
 
@@ -161,6 +167,26 @@ def bad_uploads(url: str, count: int) -> dict[int, int]:
     return dict(sorted(histogram.items()))
 
 
+def direct_throughput(model: str, data: bytes, seconds: float) -> dict[int, float]:
+    """Images/s of ``Detector.predict_arrays`` alone (no HTTP), batch 1 vs 8, alternating twice."""
+    import cv2
+
+    import yoloxkit
+
+    detector = yoloxkit.Detector(model)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    totals = {1: [0, 0.0], 8: [0, 0.0]}
+    for batch in (1, 8):
+        detector.predict_arrays([image] * batch)  # warm-up
+    for batch in (1, 8, 1, 8):
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            detector.predict_arrays([image] * batch)
+            totals[batch][0] += batch
+        totals[batch][1] += time.perf_counter() - start
+    return {batch: done / elapsed for batch, (done, elapsed) in totals.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="yolox-nano")
@@ -180,6 +206,9 @@ def main() -> None:
     print(f"# bench_serve: {args.model}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, yoloxkit {yoloxkit.__version__}, python {platform.python_version()}; "
           f"load average at start {os.getloadavg()[0]:.1f}")
+    direct = direct_throughput(args.model, data, 3.0)
+    print(f"# Detector alone (no HTTP, this process): batch 1 {direct[1]:.1f} img/s, batch 8 {direct[8]:.1f} img/s "
+          f"({direct[8] / direct[1]:.2f}x)")
     servers = {"off": Server(args.model, 1), "on": Server(args.model, 8)}
     results: dict[tuple[str, int], dict] = {}
     try:
@@ -189,24 +218,27 @@ def main() -> None:
                 load(servers[mode].url, data, concurrency, 1.5, 50)  # warm-up
             for _ in range(args.repeats):
                 for mode in ("off", "on"):
-                    runs[mode].append(load(servers[mode].url, data, concurrency, args.seconds, args.max_requests))
+                    cpu_before = servers[mode].cpu_seconds()
+                    run = load(servers[mode].url, data, concurrency, args.seconds, args.max_requests)
+                    run["cpu"] = servers[mode].cpu_seconds() - cpu_before
+                    runs[mode].append(run)
             for mode in ("off", "on"):
                 results[(mode, concurrency)] = summarise(runs[mode])
         print(f"# load average after the load runs: {os.getloadavg()[0]:.1f}")
         print()
         print("| concurrency | batching | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch |"
-              " on/off throughput |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              " server CPU ms/request | on/off throughput |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for concurrency in args.concurrency:
             for mode in ("off", "on"):
                 r = results[(mode, concurrency)]
                 ratio = results[("on", concurrency)]["throughput"] / results[("off", concurrency)]["throughput"]
                 label = "on (max-batch 8)" if mode == "on" else "off (max-batch 1)"
                 print(f"| {concurrency} | {label} | {r['requests']} | {r['errors']} | {r['throughput']:.1f} | "
-                      f"{r['p50']:.0f} | {r['p99']:.0f} | {r['mean_batch']:.2f} | "
+                      f"{r['p50']:.0f} | {r['p99']:.0f} | {r['mean_batch']:.2f} | {r['cpu_ms']:.0f} | "
                       f"{f'{ratio:.2f}x' if mode == 'on' else ''} |")
                 if r["error_kinds"]:
-                    print(f"|   | errors: {', '.join(r['error_kinds'])} | | | | | | | |")
+                    print(f"|   | errors: {', '.join(r['error_kinds'])} | | | | | | | | |")
         servers["off"].stop()
         server = Server(args.model, 8, ["--max-upload-mb", "1"])
         servers["bad"] = server

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
                    help="inference backend (default: torch, or onnxruntime for .onnx weights)")
     p.add_argument("--size", type=_positive_int, help="input size (default: the model's, 416 or 640)")
-    p.add_argument("--device", help="cpu or cuda (default: the detector's default)")
+    p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="port to bind (default 8000; 0 picks a free one)")
     p.add_argument("--max-batch", type=_positive_int, default=8,

@@ -79,5 +79,5 @@ def test_rescale_folded_convs_keeps_the_function():
     changed = rescale_folded_convs(model)
     assert changed >= 1
     norms = stem.conv.weight.flatten(1).norm(dim=1)
-    assert bool((norms >= 3 ** -0.5 - 1e-6).all())
+    assert bool((norms >= 1.0 - 1e-5).all())
     torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-3)

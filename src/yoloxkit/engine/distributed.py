@@ -95,7 +95,15 @@ def wrap_ddp(model: nn.Module, info: DistInfo) -> nn.Module:
     if not info.distributed:
         return model
     device_ids = [info.local_rank] if info.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+    # BatchNorm statistics stay per rank during an epoch (as in the official trainer) and are
+    # averaged by sync_norm_buffers at its end.
+    import inspect
+
+    if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters:
+        sync = {"forward_sync_buffers": False}
+    else:  # older torch
+        sync = {"broadcast_buffers": False}
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **sync)
 
 
 def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:

@@ -259,7 +259,7 @@ class Trainer:
                 self.pipeline.close_mosaic()
                 self._mosaic_closed = True
                 unwrap_model(self.model).head.use_l1 = True
-                self.log(f"epoch {epoch + 1}: last {cfg.no_aug_epochs} epochs, Mosaic/MixUp off, L1 loss on")
+                self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off, L1 loss on")
         self._set_train_mode()
         skip = self.iter_in_epoch
         sums: dict[str, float] = {}

@@ -42,16 +42,14 @@ def make_inputs(size: int, batch: int, objects: int, num_classes: int, seed: int
         gt[b, :n] = torch.cat([wh / 2 + torch.rand(n, 2, generator=gen) * (size - wh), wh], -1)
         classes[b, :n] = torch.randint(0, num_classes, (n,), generator=gen)
     to = lambda *ts: [t.to(device) for t in ts]  # noqa: E731
-    return dict(
-        zip(
-            ("grid", "stride", "centers", "boxes", "obj", "cls", "gt", "classes", "valid"),
-            to(grid, stride, centers, boxes, obj, cls, gt, classes, valid),
-        )
-    )
+    names = ("grid", "stride", "centers", "boxes", "obj", "cls", "gt", "classes", "valid")
+    inputs = dict(zip(names, to(grid, stride, centers, boxes, obj, cls, gt, classes, valid)))
+    inputs["shapes"] = shapes
+    return inputs
 
 
 def ours(x):
-    out = simota_assign(x["boxes"], x["obj"], x["cls"], x["gt"], x["classes"], x["valid"], x["centers"], x["stride"])
+    out = simota_assign(x["boxes"], x["obj"], x["cls"], x["gt"], x["classes"], x["valid"], x["shapes"], STRIDES)
     return out.fg_mask
 
 

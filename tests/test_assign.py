@@ -7,7 +7,13 @@ import pytest
 import torch
 from torchvision.ops import box_convert, box_iou
 
-from yoloxkit.assign.geometry import aligned_iou_cxcywh, anchor_centers, center_prior, pairwise_iou_cxcywh
+from yoloxkit.assign.geometry import (
+    aligned_iou_cxcywh,
+    anchor_centers,
+    candidate_anchors,
+    center_prior,
+    pairwise_iou_cxcywh,
+)
 from yoloxkit.assign.simota import (
     dynamic_k,
     lowest_cost_matches,
@@ -51,6 +57,28 @@ def test_center_prior_uses_each_anchors_own_stride_and_broadcasts_over_batch():
     assert prior[0, 0, 16:].all()
     # image 1, stride 16: x centres 8 (32 away: out) and 24 (16 away: in); y 8 in, 24 in.
     assert prior[1, 0, 16:].tolist() == [False, True, False, True]
+
+
+def test_candidate_anchors_equals_the_union_of_the_priors():
+    gen = torch.Generator().manual_seed(4)
+    shapes, strides = [(6, 5), (3, 3), (2, 2)], (8, 16, 32)
+    _, stride, centers = anchor_centers(shapes, strides)
+    gts = torch.cat([torch.rand(3, 5, 2, generator=gen) * 48, torch.rand(3, 5, 2, generator=gen) * 20], -1)
+    gts[0, 0, :2] = torch.tensor([16.0, 14.0])  # exactly on prior boundaries
+    valid = torch.rand(3, 5, generator=gen) > 0.3
+    valid[2] = False
+    expected = (center_prior(gts, centers, stride) & valid.unsqueeze(-1)).any(dim=1)
+    actual = candidate_anchors(gts, valid, shapes, strides)
+    assert torch.equal(actual, expected)
+    assert actual[0].any() and not actual[2].any()
+
+
+def test_center_prior_accepts_per_image_anchor_sets():
+    _, stride, centers = anchor_centers([(4, 4)], (8,))
+    gts = torch.tensor([[[16.0, 16.0, 4, 4]], [[4.0, 4.0, 4, 4]]])
+    shared = center_prior(gts, centers, stride)
+    per_image = center_prior(gts, centers.expand(2, -1, -1), stride.expand(2, -1))
+    assert torch.equal(shared, per_image)
 
 
 def test_pairwise_iou_hand_cases():
@@ -132,8 +160,11 @@ def test_pairwise_class_cost_equals_explicit_bce_sum():
             assert torch.allclose(cost[b, g], expected, rtol=1e-5)
 
 
+TOY = ([(8, 8)], (8,))
+
+
 def _toy_problem():
-    """One 8x8 stride-8 level; gts in image 0 and image 1; predictions ~ cells of size 24."""
+    """One 8x8 stride-8 level; predictions are boxes of size 24 on the cell centres."""
     grid, stride, centers = anchor_centers([(8, 8)], (8,))
     pred = torch.cat([centers, torch.full_like(centers, 24.0)], dim=1)
     return grid, stride, centers, pred
@@ -150,8 +181,7 @@ def test_simota_assign_positives_lie_in_the_prior_and_match_ks():
         gt_boxes,
         torch.tensor([[0, 2]]),
         torch.tensor([[True, True]]),
-        centers,
-        stride,
+        *TOY,
     )
     prior = center_prior(gt_boxes, centers, stride)[0]
     ks = dynamic_k(pairwise_iou_cxcywh(gt_boxes, pred)[0] * prior.any(0))
@@ -178,13 +208,13 @@ def test_simota_assign_batch_equals_single_images_and_ignores_padding():
     gts[2, :1] = torch.tensor([[36.0, 30, 40, 40]])
     classes = torch.tensor([[0, 1, 3, 0], [0, 0, 0, 0], [2, 0, 0, 0]])
     valid = torch.tensor([[True, True, True, False], [False] * 4, [True, False, False, False]])
-    batch = simota_assign(preds, obj, cls, gts, classes, valid, centers, stride)
+    batch = simota_assign(preds, obj, cls, gts, classes, valid, *TOY)
     assert not batch.fg_mask[1].any()  # the image without gts has no positives
     for b, n in ((0, 3), (2, 1)):
         alone = simota_assign(
             preds[b : b + 1], obj[b : b + 1], cls[b : b + 1], gts[b : b + 1, :n], classes[b : b + 1, :n],
-            valid[b : b + 1, :n], centers, stride,
-        )
+            valid[b : b + 1, :n], *TOY,
+    )
         assert torch.equal(alone.fg_mask[0], batch.fg_mask[b])
         assert torch.equal(alone.matched_gt[0][alone.fg_mask[0]], batch.matched_gt[b][batch.fg_mask[b]])
         assert torch.allclose(alone.matched_iou[0], batch.matched_iou[b])
@@ -195,7 +225,7 @@ def test_simota_assign_gt_far_outside_has_no_candidates():
     _, stride, centers, pred = _toy_problem()
     out = simota_assign(
         pred.unsqueeze(0), torch.zeros(1, 64), torch.zeros(1, 64, 2),
-        torch.tensor([[[500.0, 500.0, 10, 10]]]), torch.tensor([[1]]), torch.tensor([[True]]), centers, stride,
+        torch.tensor([[[500.0, 500.0, 10, 10]]]), torch.tensor([[1]]), torch.tensor([[True]]), *TOY,
     )
     assert not out.fg_mask.any() and int(out.num_fg) == 0
 

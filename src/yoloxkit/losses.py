@@ -39,8 +39,11 @@ class FlatPredictions:
         self.raw_reg = torch.cat(reg, dim=2).transpose(1, 2).float()  # [B, A, 4]
         self.obj_logits = torch.cat(obj, dim=2)[:, 0].float()  # [B, A]
         self.cls_logits = torch.cat(cls, dim=2).transpose(1, 2).float()  # [B, A, C]
-        shapes = [tuple(r.shape[-2:]) for r, _, _ in levels]
-        self.grid, self.strides, self.centers = anchor_centers(shapes, strides, torch.float32, self.raw_reg.device)
+        self.shapes = [tuple(r.shape[-2:]) for r, _, _ in levels]
+        self.level_strides = tuple(strides)
+        self.grid, self.strides, self.centers = anchor_centers(
+            self.shapes, self.level_strides, torch.float32, self.raw_reg.device
+        )
         stride = self.strides[:, None]
         self.boxes = torch.cat(
             [(self.raw_reg[..., :2] + self.grid) * stride, torch.exp(self.raw_reg[..., 2:]) * stride], dim=-1
@@ -90,8 +93,8 @@ def assign_targets(preds: FlatPredictions, targets: torch.Tensor) -> tuple[Assig
         gt_boxes,
         gt_classes,
         valid,
-        preds.centers,
-        preds.strides,
+        preds.shapes,
+        preds.level_strides,
     )
     return assignment, gt_boxes, gt_classes
 

@@ -186,7 +186,8 @@ def test_assignment_matches_reference_head(seed):
         gts[b, :n] = torch.cat([wh / 2 + torch.rand(n, 2, generator=gen) * (size - wh), wh], -1)
         classes[b, :n] = torch.randint(0, num_classes, (n,), generator=gen)
     valid = torch.arange(30) < torch.tensor(counts)[:, None]
-    ours = simota_assign(boxes, obj, cls, gts, classes, valid, centers, stride)
+    shapes = [(size // s, size // s) for s in strides]
+    ours = simota_assign(boxes, obj, cls, gts, classes, valid, shapes, strides)
 
     head = YoloxHead(num_classes, width=0.25)
     total_fg = 0

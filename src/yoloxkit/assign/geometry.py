@@ -11,7 +11,7 @@ import torch
 
 from ..models.head import make_grid
 
-__all__ = ["anchor_centers", "center_prior", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
+__all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
 
 
 def anchor_centers(
@@ -37,20 +37,49 @@ def center_prior(
 ) -> torch.Tensor:
     """Whether each anchor centre lies strictly within ``radius`` strides of each gt centre.
 
-    ``gt_boxes`` ``[..., G, 4]`` (cx, cy, w, h), ``centers`` ``[A, 2]``, ``strides`` ``[A]``.
+    ``gt_boxes`` ``[..., G, 4]`` (cx, cy, w, h); ``centers`` ``[A, 2]`` and ``strides`` ``[A]``
+    (shared by the batch) or ``[..., A, 2]`` and ``[..., A]`` (one set per image).
     Returns a bool tensor ``[..., G, A]``. The region is the open square of half-side
     ``radius * stride`` (the anchor's own stride) around the gt centre; the gt's size
     does not matter.
     """
-    reach = strides * radius  # [A]
+    reach = (strides * radius).unsqueeze(-2)  # [..., 1, A]
+    ax, ay = centers[..., 0].unsqueeze(-2), centers[..., 1].unsqueeze(-2)
     gx = gt_boxes[..., 0:1]  # [..., G, 1]
     gy = gt_boxes[..., 1:2]
-    ax, ay = centers[:, 0], centers[:, 1]
     inside = (ax - (gx - reach)) > 0
     inside &= ((gx + reach) - ax) > 0
     inside &= (ay - (gy - reach)) > 0
     inside &= ((gy + reach) - ay) > 0
     return inside
+
+
+def candidate_anchors(
+    gt_boxes: torch.Tensor,
+    gt_valid: torch.Tensor,
+    shapes: list[tuple[int, int]],
+    strides: tuple[int, ...],
+    radius: float = 1.5,
+) -> torch.Tensor:
+    """Anchors inside the centre prior of at least one valid gt: bool ``[B, A]``.
+
+    Equal to ``center_prior(...)`` reduced with ``any`` over the valid gts, but computed
+    per level and per axis (the prior is a product of an x and a y interval), so the work
+    is ``B*G*(H+W)`` comparisons instead of ``B*G*H*W``.
+    """
+    gx = gt_boxes[..., 0:1]  # [B, G, 1]
+    gy = gt_boxes[..., 1:2]
+    valid = gt_valid.unsqueeze(-1)
+    masks = []
+    for (height, width), stride in zip(shapes, strides):
+        reach = float(stride) * radius
+        xs = (torch.arange(width, device=gt_boxes.device, dtype=gt_boxes.dtype) + 0.5) * stride
+        ys = (torch.arange(height, device=gt_boxes.device, dtype=gt_boxes.dtype) + 0.5) * stride
+        in_x = ((xs - (gx - reach)) > 0) & (((gx + reach) - xs) > 0) & valid  # [B, G, W]
+        in_y = ((ys - (gy - reach)) > 0) & (((gy + reach) - ys) > 0)  # [B, G, H]
+        grid = in_y.unsqueeze(-1) & in_x.unsqueeze(-2)  # [B, G, H, W]
+        masks.append(grid.any(dim=1).flatten(1))
+    return torch.cat(masks, dim=1)
 
 
 def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

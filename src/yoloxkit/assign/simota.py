@@ -12,7 +12,8 @@ Semantics follow the official YOLOX (0.3+) head, which the reference package rep
 * an anchor taken by several gts goes to the gt of lowest cost (over all the image's gts).
 
 Padding gts (``gt_valid`` False) and images without gts take no part; nothing loops over
-images in Python.
+images in Python. The pairwise quantities are computed only on each image's candidates,
+packed into a ``[B, G, K]`` layout (K = the largest candidate count in the batch).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .geometry import center_prior, pairwise_iou_cxcywh
+from .geometry import anchor_centers, candidate_anchors, center_prior, pairwise_iou_cxcywh
 
 __all__ = [
     "Assignment",
@@ -56,13 +57,14 @@ def pairwise_class_cost(cls_logits: torch.Tensor, obj_logits: torch.Tensor, gt_c
     correction for its own class, so no ``[B, G, A, C]`` tensor is built.
     """
     scores = (cls_logits.float().sigmoid() * obj_logits.float().sigmoid().unsqueeze(-1)).sqrt()
-    negative = F.binary_cross_entropy(scores, torch.zeros_like(scores), reduction="none")  # [B, A, C]
+    # BCE against 0 is -log(1 - p), against 1 is -log(p); logs are clamped at -100 like F.binary_cross_entropy.
+    negative = torch.log1p(-scores).clamp_(min=-100).neg_()  # [B, A, C]
     total_negative = negative.sum(dim=-1)  # [B, A]
     num_anchors = scores.shape[1]
     index = gt_classes.unsqueeze(-1).expand(-1, -1, num_anchors)  # [B, G, A]
     gt_scores = scores.transpose(1, 2).gather(1, index)
     gt_negative = negative.transpose(1, 2).gather(1, index)
-    gt_positive = F.binary_cross_entropy(gt_scores, torch.ones_like(gt_scores), reduction="none")
+    gt_positive = torch.log(gt_scores).clamp_(min=-100).neg_()
     return total_negative.unsqueeze(1) - gt_negative + gt_positive
 
 
@@ -106,8 +108,8 @@ def simota_assign(
     gt_boxes: torch.Tensor,
     gt_classes: torch.Tensor,
     gt_valid: torch.Tensor,
-    centers: torch.Tensor,
-    strides: torch.Tensor,
+    shapes: list[tuple[int, int]],
+    strides: tuple[int, ...],
     center_radius: float = 1.5,
     iou_weight: float = 3.0,
     topk_ious: int = 10,
@@ -121,24 +123,37 @@ def simota_assign(
         gt_boxes: ``[B, G, 4]`` gt boxes (cx, cy, w, h), padded.
         gt_classes: ``[B, G]`` int64 class ids (any value where padded).
         gt_valid: ``[B, G]`` bool, False for padding rows.
-        centers: ``[A, 2]`` anchor cell centres; ``strides``: ``[A]`` anchor strides.
+        shapes: ``(h, w)`` of each feature level; ``strides``: the stride of each level
+            (anchors are ordered level by level, row-major, as the model outputs them).
     """
     batch, num_anchors = pred_boxes.shape[:2]
     device = pred_boxes.device
+    empty = torch.zeros(batch, num_anchors, dtype=torch.bool, device=device)
+    zero = torch.zeros((), dtype=torch.long, device=device)
     if gt_boxes.shape[1] == 0:
-        empty = torch.zeros(batch, num_anchors, dtype=torch.bool, device=device)
-        zero = torch.zeros((), dtype=torch.long, device=device)
         return Assignment(empty, empty.long(), empty.float(), zero, zero)
     gt_boxes = gt_boxes.float()
     gt_classes = gt_classes.long().clamp(min=0)
-    in_prior = center_prior(gt_boxes, centers.float(), strides.float(), center_radius)
-    in_prior &= gt_valid.unsqueeze(-1)  # [B, G, A]
-    candidates = in_prior.any(dim=1, keepdim=True)  # [B, 1, A]
-    pair_mask = candidates & gt_valid.unsqueeze(-1)  # gt valid and anchor a candidate of its image
+    candidates = candidate_anchors(gt_boxes, gt_valid, shapes, strides, center_radius)  # [B, A]
 
-    ious = pairwise_iou_cxcywh(gt_boxes, pred_boxes.float())  # [B, G, A]
-    ious = ious.masked_fill(~pair_mask, 0.0)
-    cost = pairwise_class_cost(cls_logits, obj_logits, gt_classes)
+    # Work on each image's candidates only, packed in anchor order and padded to the
+    # largest count in the batch: K is a few hundred where A is several thousand.
+    counts = candidates.sum(dim=1)
+    width = int(counts.max())
+    if width == 0:
+        return Assignment(empty, empty.long(), empty.float(), zero, gt_valid.sum())
+    index = torch.sort((~candidates).to(torch.uint8), dim=1, stable=True).indices[:, :width]  # [B, K]
+    slot_valid = torch.arange(width, device=device) < counts.unsqueeze(1)  # [B, K]
+    _, anchor_strides, centers = anchor_centers(shapes, strides, torch.float32, device)
+    in_prior = center_prior(gt_boxes, centers[index], anchor_strides[index], center_radius)  # [B, G, K]
+    in_prior &= gt_valid.unsqueeze(-1)
+    boxes = pred_boxes.float().gather(1, index.unsqueeze(-1).expand(-1, -1, 4))
+    obj = obj_logits.gather(1, index)
+    cls = cls_logits.gather(1, index.unsqueeze(-1).expand(-1, -1, cls_logits.shape[-1]))
+    pair_mask = slot_valid.unsqueeze(1) & gt_valid.unsqueeze(-1)  # [B, G, K]
+
+    ious = pairwise_iou_cxcywh(gt_boxes, boxes).masked_fill(~pair_mask, 0.0)
+    cost = pairwise_class_cost(cls, obj, gt_classes)
     cost = cost + iou_weight * -torch.log(ious + 1e-8)
     cost = cost + OUTSIDE_PRIOR_COST * (~in_prior)
     cost = cost.masked_fill(~pair_mask, float("inf"))
@@ -147,7 +162,11 @@ def simota_assign(
     matching = lowest_cost_matches(cost, ks, max_k=topk_ious) & pair_mask
     matching = resolve_conflicts(matching, cost) & pair_mask
 
-    fg_mask = matching.any(dim=1)  # [B, A]
-    matched_gt = matching.to(torch.uint8).argmax(dim=1)  # [B, A]
-    matched_iou = ious.gather(1, matched_gt.unsqueeze(1)).squeeze(1) * fg_mask
+    fg = matching.any(dim=1)  # [B, K]
+    gt_of_slot = matching.to(torch.uint8).argmax(dim=1)  # [B, K]
+    iou_of_slot = ious.gather(1, gt_of_slot.unsqueeze(1)).squeeze(1) * fg
+    # Padding slots point at non-candidate anchors, so scattering them back writes zeros there.
+    fg_mask = empty.scatter(1, index, fg)
+    matched_gt = torch.zeros(batch, num_anchors, dtype=torch.long, device=device).scatter(1, index, gt_of_slot * fg)
+    matched_iou = torch.zeros(batch, num_anchors, device=device).scatter(1, index, iou_of_slot)
     return Assignment(fg_mask, matched_gt, matched_iou, fg_mask.sum(), gt_valid.sum())

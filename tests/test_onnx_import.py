@@ -234,3 +234,14 @@ def test_guesses_every_zoo_model_from_conv_shapes(name):
     assert guess_model_name(weights) == name
     with pytest.raises(WeightsMismatchError, match="match no zoo model"):
         guess_model_name(OnnxWeights(weights.path, convs[:-3], "images", (1, 3, None, None), {}))
+
+
+def test_onnx_convs_map_one_to_one_onto_the_traced_forward_order(onnx_weights):
+    """The 113 ONNX convs line up with yolox-nano's 113 Conv2d in traced forward order."""
+    from yoloxkit.onnx_import import pair_convs
+
+    pairs = pair_convs(build_model("yolox-nano"), onnx_weights)
+    assert len(pairs) == len(onnx_weights.convs) == 113
+    assert [onnx.index for _, _, onnx in pairs] == [conv.index for conv in onnx_weights.convs]
+    # Not registration order: the head registers its stems last but runs each one first.
+    assert pairs[-12][0] == "head.stems.2.conv"  # stem, 4 cls convs, cls pred, 4 reg convs, reg, obj

@@ -159,9 +159,11 @@ class CSPBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = self.m(self.conv1(x))
+        # Same execution order as the official layer (conv1, conv2, bottlenecks), so that a
+        # traced forward pass visits the convs in the order of official ONNX exports.
+        x1 = self.conv1(x)
         x2 = self.conv2(x)
-        return self.conv3(torch.cat((x1, x2), dim=1))
+        return self.conv3(torch.cat((self.m(x1), x2), dim=1))
 
 
 class SpaceToDepthStem(nn.Module):

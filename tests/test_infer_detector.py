@@ -76,6 +76,8 @@ def test_filter(dog_results):
     dogs = r.filter(classes=["dog"])
     assert len(dogs) >= 1 and set(dogs.class_names) == {"dog"}
     assert len(r.filter(classes=[16])) == len(dogs)
+    with pytest.raises(ValueError, match="unicorn"):
+        r.filter(classes=["unicorn"])
 
 
 def test_paths_arrays_and_batches_agree(detector, dog_jpg, dog_results):

@@ -62,7 +62,14 @@ class Detections:
         if conf is not None:
             keep &= self.scores >= conf
         if classes is not None:
-            ids = [self.names.index(c) if isinstance(c, str) else int(c) for c in classes]
+            ids = []
+            for c in classes:
+                if isinstance(c, str):
+                    if c not in self.names:
+                        raise ValueError(f"unknown class {c!r} in filter(classes=...)")
+                    ids.append(self.names.index(c))
+                else:
+                    ids.append(int(c))
             keep &= np.isin(self.class_ids, ids)
         return Detections(
             self.boxes[keep], self.scores[keep], self.class_ids[keep], self.names, self.image, self.width,

@@ -169,7 +169,10 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         arguments.insert(0, str(bundled_demo_image()))
     if not arguments:
-        raise YoloxkitError("no SOURCE given: pass image files, folders, videos or a webcam index (or --demo)")
+        hint = " (--classes takes several names: put it after the sources or use commas)" if args.classes else ""
+        raise YoloxkitError(
+            f"no SOURCE given: pass image files, folders, videos or a webcam index (or --demo){hint}"
+        )
     sources = expand_sources(arguments)
 
     options = {"weights": args.weights, "size": args.size, "backend": args.backend}

@@ -80,10 +80,14 @@ def test_sigterm_drains_in_flight_requests(dog_jpg):
         threads = [threading.Thread(target=client) for _ in range(6)]
         for t in threads:
             t.start()
-        # wait until requests are queued behind the one running (max-batch 1), then ask to stop
-        while httpx.get(url + "/healthz", timeout=5).json()["queued"] < 2:
-            assert time.time() < deadline + 30, "requests never queued"
+        # wait until the server holds all six requests, most of them still waiting, then ask to stop
+        while True:
+            health = httpx.get(url + "/healthz", timeout=5).json()
+            if health["received"] == 6:
+                break
+            assert time.time() < deadline + 60, f"requests never arrived: {health}"
             time.sleep(0.005)
+        assert health["served"] < 6
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(60)

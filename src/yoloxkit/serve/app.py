@@ -78,7 +78,9 @@ class ModelInfo(BaseModel):
 class Health(BaseModel):
     status: str
     model: str
-    queued: int
+    queued: int = Field(description="detection requests waiting for a batch")
+    received: int = Field(description="detection requests received since start")
+    served: int = Field(description="detection requests answered by the model since start")
 
 
 class ErrorBody(BaseModel):
@@ -172,6 +174,7 @@ def create_app(
     app.state.batcher = new_batcher()
     app.state.detector = detector
     app.state.limits = limits
+    app.state.received = 0
     # A small pool of its own bounds how many uploads are decoded (and held decoded) at once.
     decoder = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="yoloxkit-decode")
 
@@ -184,7 +187,8 @@ def create_app(
         """Readiness: 200 while the batching worker runs and accepts requests."""
         batcher = app.state.batcher
         ready = batcher.alive and not batcher.closed
-        body = {"status": "ok" if ready else "unavailable", "model": detector.model_name, "queued": batcher.queued}
+        body = {"status": "ok" if ready else "unavailable", "model": detector.model_name, "queued": batcher.queued,
+                "received": app.state.received, "served": batcher.requests_served}
         return body if ready else JSONResponse(body, status_code=503)
 
     @app.get("/v1/model", response_model=ModelInfo, tags=["service"])
@@ -221,6 +225,7 @@ def create_app(
     ) -> Any:
         """Detect objects in one uploaded image; requests arriving together share a forward pass."""
         started = perf_counter()
+        app.state.received += 1
         try:
             class_ids = parse_classes(classes, names)
         except KeyError as exc:

@@ -243,3 +243,23 @@ def test_draw_assignments_marks_boxes_and_positive_centres():
     assert drawn[0][8, 20].any()  # the top edge of the gt box (y = 20 - 12)
     assert not drawn[0][40:, 40:].any()  # nothing else
     assert not images.any()  # the input is not modified
+
+
+def test_write_assignment_images_runs_a_model_without_touching_its_state(tmp_path):
+    import cv2
+
+    import yoloxkit
+    from yoloxkit.assign.visualize import write_assignment_images
+
+    model = yoloxkit.build_model("yolox-nano", num_classes=3).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(0)) * 255
+    targets = torch.zeros(2, 4, 5)
+    targets[0, :2] = torch.tensor([[1.0, 40, 40, 30, 40], [2.0, 90, 60, 40, 30]])
+    paths = write_assignment_images(model, images, targets, tmp_path / "vis", prefix="batch0")
+    assert [p.name for p in paths] == ["batch0_0.png", "batch0_1.png"]
+    first = cv2.imread(str(paths[0]))
+    assert first.shape == (96, 128, 3)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["batch0_0.png", "batch0_1.png"]

@@ -216,3 +216,10 @@ def test_missing_onnxruntime_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     with pytest.raises(MissingDependencyError, match="pip install onnxruntime"):
         OnnxRuntimeBackend(b"unused")
+
+
+def test_half_precision_needs_cuda():
+    with pytest.raises(InferenceError, match="CUDA"):
+        Detector(half=True)
+    with pytest.raises(InferenceError, match="does not support half"):
+        Detector(backend="onnxruntime", half=True)

@@ -98,8 +98,12 @@ def make_backend(
     onnx_path: str | os.PathLike | None = None,
     size: tuple[int, int],
     device: str | torch.device = "cpu",
+    **options,
 ) -> Backend:
-    """Build the backend registered as ``name`` (see :data:`BackendFactory`)."""
+    """Build the backend registered as ``name`` (see :data:`BackendFactory`).
+
+    ``options`` are backend-specific (the torch backend takes ``half=True`` on CUDA).
+    """
     key = str(name).strip().lower()
     if key not in _REGISTRY:
         _load_optional_backends()
@@ -107,7 +111,12 @@ def make_backend(
         raise InferenceError(f"unknown backend {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
     if model is None and onnx_path is None:
         raise InferenceError(f"backend {key!r} needs a model or an ONNX file")
-    return _REGISTRY[key](model=model, onnx_path=onnx_path, size=size, device=device)
+    try:
+        return _REGISTRY[key](model=model, onnx_path=onnx_path, size=size, device=device, **options)
+    except TypeError as exc:
+        if options and "unexpected keyword argument" in str(exc):
+            raise InferenceError(f"backend {key!r} does not support {', '.join(options)}") from None
+        raise
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -139,27 +148,27 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def __init__(self, model: nn.Module, device: str | torch.device = "cpu", fuse: bool = True) -> None:
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu", half: bool = False) -> None:
         self.device = resolve_device(device)
-        inference_model = fuse_model(model) if fuse else model
-        if not fuse:
-            inference_model.eval()
-        self.model = inference_model.to(self.device, memory_format=torch.channels_last)
+        if half and self.device.type != "cuda":
+            raise InferenceError("half precision (float16) needs a CUDA device; use float32 on the CPU")
+        self.dtype = torch.float16 if half else torch.float32
+        self.model = fuse_model(model).to(self.device, dtype=self.dtype, memory_format=torch.channels_last)
         self.model.head.decode_in_inference = True
         self.num_classes = int(self.model.head.num_classes)
 
     def infer(self, batch: np.ndarray) -> torch.Tensor:
         images = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
         # [B, H, W, 3] uint8 -> [B, 3, H, W] float viewed channels-last: no copy of the layout.
-        images = images.permute(0, 3, 1, 2).float()
+        images = images.permute(0, 3, 1, 2).to(self.dtype)
         with torch.inference_mode():
             return self.model(images).float()
 
 
-def _torch_factory(*, model=None, onnx_path=None, size=None, device="cpu") -> Backend:
+def _torch_factory(*, model=None, onnx_path=None, size=None, device="cpu", half=False) -> Backend:
     if model is None:
         raise InferenceError(f"the torch backend needs PyTorch weights; import {onnx_path} into a model first")
-    return TorchBackend(model, device)
+    return TorchBackend(model, device, half=half)
 
 
 # ----------------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ class Detector:
     ``(h, w)``, multiples of 32; default: the model's). ``backend`` is ``torch`` (default),
     ``onnxruntime`` or ``openvino``; an ``.onnx`` weights file runs in onnxruntime unless
     ``backend="torch"`` asks to import it into PyTorch. Class names come from ``names``, else
-    the checkpoint, else COCO names for 80 classes, else ``class0..``.
+    the checkpoint, else COCO names for 80 classes, else ``class0..``. ``half=True`` runs the
+    torch backend in float16 (CUDA only). ``batch_size`` caps the images per network call.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class Detector:
         backend: str | None = None,
         names: Sequence[str] | None = None,
         batch_size: int = 16,
+        half: bool = False,
     ) -> None:
         from ..weights import build_model_with_weights, describe_weights, is_onnx_file, resolve_weights
 
@@ -100,7 +102,7 @@ class Detector:
         wanted_size = _size(size) if size is not None else None
         backend_obj = make_backend(
             backend_name, model=torch_model, onnx_path=onnx_path,
-            size=wanted_size or _size(spec_size or 640), device=device,
+            size=wanted_size or _size(spec_size or 640), device=device, **({"half": True} if half else {}),
         )
         if backend_obj.fixed_size is not None:
             if wanted_size is not None and wanted_size != backend_obj.fixed_size:
@@ -166,6 +168,7 @@ class Detector:
         backend: str = "torch",
         model_name: str = "yolox",
         batch_size: int = 16,
+        half: bool = False,
     ) -> "Detector":
         """Wrap an in-memory YOLOX module (e.g. a training EMA model).
 
@@ -173,7 +176,9 @@ class Detector:
         this again after the weights change.
         """
         detector = cls.__new__(cls)
-        backend_obj = make_backend(backend, model=model, size=_size(size), device=device)
+        backend_obj = make_backend(
+            backend, model=model, size=_size(size), device=device, **({"half": True} if half else {})
+        )
         detector._setup(
             backend_obj, model_name, names, None, _size(size), _threshold(conf, "conf"), _threshold(nms, "nms"),
             batch_size,
@@ -187,6 +192,11 @@ class Detector:
     def backend(self) -> str:
         """Name of the inference backend (``torch``, ``onnxruntime``, ...)."""
         return self._backend.name
+
+    @property
+    def runner(self) -> Backend:
+        """The backend object that runs the network (``runner.infer(letterboxed_batch)``)."""
+        return self._backend
 
     @property
     def num_classes(self) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -110,7 +109,6 @@ def predict_video(
     save_path: str | os.PathLike | None = None,
     batch_size: int = 1,
     progress: bool = True,
-    on_frames: Callable[[int, Sequence[Detections]], None] | None = None,
 ) -> tuple[list[Detections], VideoInfo]:
     """Run ``predict`` (e.g. ``detector.predict_arrays``) on every frame of a video or webcam.
 
@@ -141,8 +139,6 @@ def predict_video(
                             writer.write(annotated)
                         det.source = None  # do not keep every frame in memory
                         det.image = source.name
-                    if on_frames is not None:
-                        on_frames(len(results), detections)
                     results.extend(detections)
                     bar.update(len(frames))
             except KeyboardInterrupt:

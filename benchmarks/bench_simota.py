@@ -31,7 +31,10 @@ def make_inputs(size: int, batch: int, objects: int, num_classes: int, seed: int
     boxes = torch.cat([(raw[..., :2] + grid) * stride[:, None], torch.exp(raw[..., 2:] + 1.0) * stride[:, None]], -1)
     obj = torch.randn(batch, num_anchors, generator=gen) * 2 - 2
     cls = torch.randn(batch, num_anchors, num_classes, generator=gen) * 2 - 3
-    counts = torch.randint(max(1, objects - 20), objects + 1, (batch,), generator=gen) if objects > 10 else torch.full((batch,), objects)
+    if objects > 10:  # a spread of counts, e.g. 30-50
+        counts = torch.randint(max(1, objects - 20), objects + 1, (batch,), generator=gen)
+    else:
+        counts = torch.full((batch,), objects)
     max_labels = int(counts.max())
     gt = torch.zeros(batch, max_labels, 4)
     classes = torch.zeros(batch, max_labels, dtype=torch.long)
@@ -101,7 +104,8 @@ def main() -> None:
 
     head = YoloxHead(80, width=0.25, depthwise=True).to(args.device)
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}")
-    print(f"{'size':>5} {'anchors':>7} {'objects/img':>11} {'reference ms':>12} {'yoloxkit ms':>11} {'speed-up':>8} {'same fg':>7}")
+    header = ("size", "anchors", "objects/img", "reference ms", "yoloxkit ms", "speed-up", "same fg")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 7, 11, 12, 11, 8, 7))))
     for size in args.sizes:
         for objects in args.objects:
             x = make_inputs(size, args.batch, objects, 80, seed=size + objects, device=args.device)

@@ -11,9 +11,10 @@ Each path goes from decoded BGR images to final detections in image pixels:
 All paths use the same weights: the bundled COCO weights for yolox-nano; yolox-s has no trained
 weights offline, so it uses a freshly initialised model (identical in every path; its
 post-processing sees no boxes above conf 0.25, which favours neither side). The paths are
-timed in interleaved rounds (each round runs every path ``--iters`` times) so that machine
-load drifts hit all of them alike; the table reports medians over all rounds and the speed-up
-of each path's median over the reference eager median of the same run.
+timed in interleaved rounds (each round runs every path ``--iters`` times, default once) so
+that machine load drifts hit all of them alike; the table reports the median, p90 and best call
+over all rounds, and the speed-up of each path's median and best call over the reference eager
+path's in the same run (on a shared, loaded machine the best call is the steadier estimate).
 
     .venv/bin/python benchmarks/bench_inference.py                       # CPU, 2 threads
     .venv/bin/python benchmarks/bench_inference.py --device cuda --half \\
@@ -125,8 +126,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--half", action="store_true", help="float16 (CUDA only)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    parser.add_argument("--iters", type=int, default=4, help="timed calls per path per round (default 4)")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
+    parser.add_argument("--iters", type=int, default=1, help="timed calls per path per round (default 1)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per path first (default 2)")
     parser.add_argument("--no-fused-reference", action="store_true", help="skip the fused reference path")
     parser.add_argument("--image", default=str(REPO / "src" / "yoloxkit" / "assets" / "dog.jpg"))
@@ -173,7 +174,7 @@ def main() -> int:
             for _ in range(args.rounds):
                 for label, fn in calls.items():
                     samples[label].extend(time_calls(lambda: fn(images), args.iters).tolist())
-            baseline = summarize(samples["reference eager"], batch_size).median_ms
+            baseline = summarize(samples["reference eager"], batch_size)
             for label in calls:
                 stats = summarize(samples[label], batch_size)
                 rows.append(BenchmarkRow(label, model_name, size, batch_size, stats, None, baseline))

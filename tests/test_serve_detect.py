@@ -51,3 +51,20 @@ def test_mixed_options_in_one_batch_match_single_requests(detector, dog_jpg, coc
             assert a["score"] == pytest.approx(b["score"], abs=1e-4)
             assert a["box"] == pytest.approx(b["box"], abs=0.05)
     assert len(batched[0]["detections"]) > len(batched[5]["detections"]) > 0
+
+
+def test_serving_the_official_onnx_model_with_onnxruntime(nano_onnx, dog_jpg):
+    from fastapi.testclient import TestClient
+
+    from yoloxkit.serve.app import create_app
+
+    detector = yoloxkit.Detector(weights=str(nano_onnx), backend="onnxruntime")
+    with TestClient(create_app(detector)) as client:
+        info = client.get("/v1/model").json()
+        assert (info["name"], info["backend"], info["input_size"]) == ("yolox-nano", "onnxruntime", [416, 416])
+        data = dog_jpg.read_bytes()
+        response = client.post("/v1/detect", files={"file": ("dog.jpg", data)}, params={"classes": "dog,bicycle"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model"] == "yolox-nano" and (body["width"], body["height"]) == (768, 576)
+        assert {d["name"] for d in body["detections"]} == {"dog", "bicycle"}

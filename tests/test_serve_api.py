@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import cv2
 import httpx
 import numpy as np
 import pytest

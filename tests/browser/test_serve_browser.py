@@ -7,7 +7,6 @@ installs them with apt-get when they are missing. The server runs in a thread on
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time

@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field
 
 from .batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from .detect import DetectJob, DetectorLike, run_jobs
-from .limits import ACCEPTED_FORMATS, BodySizeLimit, UploadLimits, UploadRejected, decode_upload
+from .body_limit import BodySizeLimit
+from .limits import ACCEPTED_FORMATS, UploadLimits, UploadRejected, decode_upload
 
 __all__ = ["create_app", "parse_classes", "STATIC_DIR"]
 

@@ -181,6 +181,8 @@ def test_index_page_and_static_files_are_local(client):
         assert client.get(asset).status_code == 200 and len(text) > 500
         assert "http://" not in text and "https://" not in text
     assert "http://" not in html and "https://" not in html
+    # FastAPI's CDN-backed documentation pages are not served
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
 
 
 def test_parse_classes():

@@ -167,3 +167,32 @@ def test_page_shows_a_server_error_for_a_non_image(server, browser, tmp_path):
     status = browser.find_element(By.ID, "status")
     WebDriverWait(browser, 30).until(lambda d: "error" in status.get_attribute("class"))
     assert "not an image" in status.text
+
+
+DROP_CANVAS_AS_FILE_JS = """
+const done = arguments[arguments.length - 1];
+const source = document.createElement('canvas');
+source.width = 320; source.height = 240;
+const ctx = source.getContext('2d');
+ctx.fillStyle = '#3a7'; ctx.fillRect(0, 0, 320, 240);
+ctx.fillStyle = '#fff'; ctx.fillRect(40, 40, 120, 90);
+source.toBlob((blob) => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
+  document.getElementById('drop-zone').dispatchEvent(
+    new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+  done(true);
+}, 'image/png');
+"""
+
+
+def test_dropping_an_image_on_the_page_uploads_it(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url)
+    assert browser.execute_async_script(DROP_CANVAS_AS_FILE_JS)
+    status = browser.find_element(By.ID, "status")
+    WebDriverWait(browser, 30).until(lambda d: status.text.startswith("dropped.png: 320×240"))
+    stats = browser.execute_script(CANVAS_STATS_JS)
+    assert (stats["width"], stats["height"]) == (320, 240) and stats["std"] > 10

@@ -170,6 +170,9 @@ def create_app(
         summary="YOLOX object detection over HTTP",
         version=_version(),
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN: off, the schema stays.
+        docs_url=None,
+        redoc_url=None,
     )
     # Started now so that the app also works without lifespan events (e.g. httpx.ASGITransport).
     app.state.batcher = new_batcher()

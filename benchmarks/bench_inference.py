@@ -90,32 +90,15 @@ def reference_runner(model_name: str, state, size: int, device: torch.device, ha
 
 
 def yoloxkit_runner(model_name: str, state, size: int, backend: str, device: torch.device, half: bool):
-    """``Detector.predict_arrays`` on ``backend`` (fp16 on CUDA: fused half model, same pipeline)."""
+    """``Detector.predict_arrays`` on ``backend`` (``half``: the torch backend in float16 on CUDA)."""
     from yoloxkit import Detector, build_model
 
     model = build_model(model_name)
     model.load_state_dict(state)
     model.eval()
     detector = Detector.from_model(model, None, size, CONF, NMS, device=str(device), backend=backend,
-                                   model_name=model_name, batch_size=64)
-    if half:
-        _make_half(detector)
+                                   model_name=model_name, batch_size=64, half=half)
     return detector.predict_arrays
-
-
-def _make_half(detector) -> None:
-    """Run the torch backend's (fused, channels-last) module in float16 on the GPU."""
-    backend = detector._backend
-    backend.model.half()
-    original = backend.infer
-
-    def infer(batch: np.ndarray) -> torch.Tensor:
-        images = torch.from_numpy(np.ascontiguousarray(batch)).to(backend.device, non_blocking=True)
-        images = images.permute(0, 3, 1, 2).half()
-        with torch.inference_mode():
-            return backend.model(images).float()
-
-    backend.infer = infer if backend.name == "torch" else original
 
 
 def main() -> int:

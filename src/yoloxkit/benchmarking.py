@@ -58,7 +58,7 @@ def detector_timers(detector, images: Sequence[np.ndarray]) -> tuple[Callable[[]
 
     arrays = list(images)
     batch, _ = letterbox_batch(arrays, detector.size)
-    backend = detector._backend  # the network runner the detector uses
+    backend = detector.runner
 
     def end_to_end() -> object:
         return detector.predict_arrays(arrays)

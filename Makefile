@@ -31,8 +31,9 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(VENV)/bin/yoloxkit predict --demo --save-dir runs/demo
 
+# Two pytest-xdist workers (one per core); OMP busy-waiting would make them fight over the cores.
 test: install-dev browser-deps
-	$(PY) -m pytest -q -p no:cacheprovider
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # The browser test drives Debian's chromium through its chromedriver: install both when missing.
 browser-deps:
@@ -44,8 +45,13 @@ browser-deps:
 	    chromium chromium-driver >/dev/null; \
 	fi
 
+# Rebuild the bundled nano checkpoint from ../shared/models/yolox_nano_coco.onnx (BN calibrated on coco-mini train).
+bundle: install
+	$(PY) scripts/build_bundled_weights.py
+
+# Speed against the reference, printed as tables (see docs/BENCHMARKS.md for recorded results).
 benchmarks: install-dev
-	$(PY) benchmarks/run_all.py
+	for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs build dist src/*.egg-info

@@ -13,6 +13,7 @@ _VALUE_FLAGS = (
     "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
     "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
     "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs",
+    "channels_last",
 )
 
 
@@ -59,6 +60,8 @@ def register(subparsers) -> None:
     p.add_argument("--mosaic-prob", type=float, help="Mosaic probability (default: 1.0; nano 0.5)")
     p.add_argument("--mixup-prob", type=float, help="MixUp probability (default 1.0 where MixUp is on)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="EMA of the weights (default on)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last (NHWC) memory format for the model and batches (default on; faster on CPU)")
     p.add_argument("--amp", action="store_true", default=None, help="mixed precision on CUDA")
     p.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under DDP")
     p.add_argument("--cache-ram", action="store_true", default=None, help="cache decoded images in RAM")

@@ -130,6 +130,8 @@ class Trainer:
             else:
                 self.log("warning: --sync-bn needs CUDA devices; BatchNorm statistics are averaged at each epoch end instead")
         model.to(self.device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
         self.model = model
         self.ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
         self.optimizer = build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay)
@@ -313,6 +315,8 @@ class Trainer:
         targets = targets.to(self.device, non_blocking=True).float()
         size = size_for_iteration(self.global_iter, cfg.size, cfg.size_range, cfg.seed, cfg.multiscale and not cfg.no_aug)
         images, targets = resize_batch(images, targets, size)
+        if cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         lr = self.schedule.lr(self.global_iter)
         set_lr(self.optimizer, lr)
         self.current_lr = lr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -26,12 +27,21 @@ SEEN: Counter = Counter()
 VALID_PNG = encode(sample_image(32, 24))
 
 
-@schema.parametrize()
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
-def test_fuzz_api(case):
-    response = case.call_and_validate(checks=CHECKS)
-    SEEN[(case.method.upper(), case.path, response.status_code)] += 1
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+# One test per operation with its own id (schema.parametrize() gives every operation the same
+# node id, which pytest-xdist collapses into one).
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
+def test_fuzz_api(operation):
+    @given(case=operation.as_strategy())
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def fuzz(case):
+        response = case.call_and_validate(checks=CHECKS)
+        SEEN[(case.method.upper(), case.path, response.status_code)] += 1
+
+    fuzz()
 
 
 def test_fuzz_reached_every_route_and_server_stays_healthy():

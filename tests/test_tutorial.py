@@ -94,6 +94,18 @@ def test_doc_weights_snippets_name_real_functions():
     assert "from yoloxkit.hub import download_official" in text and callable(hub.download_official)
 
 
+def test_doc_config_keys_are_training_options(tmp_path):
+    from yoloxkit.engine.config import TrainConfig, load_config
+
+    text = DOC.read_text(encoding="utf-8")
+    keys = ("no_aug_epochs: 5", "size_range: [320, 512]")
+    assert all(f"`{key}`" in text for key in keys)
+    config = tmp_path / "train.yaml"
+    config.write_text("\n".join(keys) + "\n")
+    loaded = load_config(str(config), TrainConfig())
+    assert (loaded.no_aug_epochs, tuple(loaded.size_range)) == (5, (320, 512))
+
+
 # ---------------------------------------------------------------- the steps, in miniature
 @pytest.fixture(scope="module")
 def voc(coco_mini, tmp_path_factory) -> Path:

@@ -6,6 +6,8 @@ import argparse
 import sys
 import warnings
 
+from .argtypes import positive_int, unit_float
+
 DEFAULT_MODEL = "yolox-nano"
 
 DESCRIPTION = """\
@@ -20,20 +22,6 @@ left out (warning) and reported as null.
 """
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval", help="COCO AP / VOC mAP of a model on a dataset split", description=DESCRIPTION,
@@ -45,13 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help=f"model name (default: the one stored in --weights, else {DEFAULT_MODEL} "
                    "with its bundled COCO weights)")
     p.add_argument("--weights", help="weights: a .pth checkpoint (official or yoloxkit) or an .onnx export")
-    p.add_argument("--size", type=_positive_int, help="input size (default: the model's, 416 or 640)")
-    p.add_argument("--conf", type=_unit_float, default=0.01, help="score threshold (default 0.01, as official)")
-    p.add_argument("--nms", type=_unit_float, default=0.65, help="NMS IoU threshold (default 0.65, as official)")
+    p.add_argument("--size", type=positive_int, help="input size (default: the model's, 416 or 640)")
+    p.add_argument("--conf", type=unit_float, default=0.01, help="score threshold (default 0.01, as official)")
+    p.add_argument("--nms", type=unit_float, default=0.65, help="NMS IoU threshold (default 0.65, as official)")
     # Backend names are checked by the Detector against the backend registry (one source of names).
     p.add_argument("--backend", help="inference backend: torch, onnxruntime or openvino (default: from weights)")
     p.add_argument("--device", help="cpu or cuda (default: the detector's default)")
-    p.add_argument("--batch-size", type=_positive_int, default=8, help="images per inference batch (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="images per inference batch (default 8)")
     p.add_argument("--metric", choices=("auto", "coco", "voc"), default="auto",
                    help="auto: COCO for COCO and YOLO-txt data, VOC for VOC data")
     p.add_argument("--engine", choices=("faster-coco-eval", "pycocotools"), default="faster-coco-eval",

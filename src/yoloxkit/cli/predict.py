@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .argtypes import positive_int, unit_float
+
 DESCRIPTION = """\
 Detect objects in images, folders of images, video files and webcams.
 
@@ -20,26 +22,6 @@ weights are used; --demo runs on the bundled demo picture.
 DEFAULT_SAVE_DIR = "runs/predict"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "predict", help="detect objects in images, folders, videos or a webcam", description=DESCRIPTION,
@@ -48,9 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="image, folder, video file or webcam index")
     p.add_argument("--model", help="model name (default: read from --weights, else yolox-nano)")
     p.add_argument("--weights", help="a .pth checkpoint (official or yoloxkit) or an official .onnx export")
-    p.add_argument("--size", type=_positive_int, help="input size, a multiple of 32 (default: the model's)")
-    p.add_argument("--conf", type=_unit_float, default=0.25, help="score threshold (default 0.25)")
-    p.add_argument("--nms", type=_unit_float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    p.add_argument("--size", type=positive_int, help="input size, a multiple of 32 (default: the model's)")
+    p.add_argument("--conf", type=unit_float, default=0.25, help="score threshold (default 0.25)")
+    p.add_argument("--nms", type=unit_float, default=0.45, help="NMS IoU threshold (default 0.45)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--backend", help="torch (default), onnxruntime or openvino; .onnx weights default to onnxruntime")
     p.add_argument("--classes", nargs="+", metavar="NAME",
@@ -59,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"folder for annotated images and videos (default {DEFAULT_SAVE_DIR})")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images or videos")
     p.add_argument("--json-out", metavar="FILE", help="write all detections to this JSON file (a list)")
-    p.add_argument("--batch-size", type=_positive_int, default=1, help="images per inference batch (default 1)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="images per inference batch (default 1)")
     p.add_argument("--demo", action="store_true", help="run on the bundled demo picture")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)

@@ -6,43 +6,9 @@ import argparse
 import sys
 
 from ..errors import MissingDependencyError
+from .argtypes import non_negative_float, port, positive_float, positive_int, unit_float
 
 DEFAULT_MODEL = "yolox-nano"
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be in 0..65535, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,25 +23,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="weights to serve: a .pth checkpoint (official or yoloxkit) or an .onnx export")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
                    help="inference backend (default: torch, or onnxruntime for .onnx weights)")
-    p.add_argument("--size", type=_positive_int, help="input size (default: the model's, 416 or 640)")
+    p.add_argument("--size", type=positive_int, help="input size (default: the model's, 416 or 640)")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=8000, help="port to bind (default 8000; 0 picks a free one)")
-    p.add_argument("--max-batch", type=_positive_int, default=8,
+    p.add_argument("--port", type=port, default=8000, help="port to bind (default 8000; 0 picks a free one)")
+    p.add_argument("--max-batch", type=positive_int, default=8,
                    help="most requests run in one forward pass (default 8; 1 turns micro-batching off)")
-    p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
+    p.add_argument("--max-wait-ms", type=non_negative_float, default=5.0,
                    help="longest a request waits for others to share its batch (default 5)")
-    p.add_argument("--max-queue", type=_positive_int, default=64,
+    p.add_argument("--max-queue", type=positive_int, default=64,
                    help="requests allowed to wait; beyond it the server answers 503 with Retry-After (default 64)")
-    p.add_argument("--max-queued-mb", type=_positive_float, default=1024.0,
+    p.add_argument("--max-queued-mb", type=positive_float, default=1024.0,
                    help="decoded pixels allowed to wait, in MiB; beyond it 503 as for a full queue (default 1024)")
-    p.add_argument("--max-upload-mb", type=_positive_float, default=20.0,
+    p.add_argument("--max-upload-mb", type=positive_float, default=20.0,
                    help="largest accepted upload in MiB (default 20; larger gets 413)")
-    p.add_argument("--max-pixels", type=_positive_int, default=40_000_000,
+    p.add_argument("--max-pixels", type=positive_int, default=40_000_000,
                    help="largest accepted image, width x height (default 40000000; larger gets 413)")
-    p.add_argument("--conf", type=_unit_float, default=0.25, help="default confidence threshold (default 0.25)")
-    p.add_argument("--nms", type=_unit_float, default=0.45, help="default NMS IoU threshold (default 0.45)")
-    p.add_argument("--graceful-timeout", type=_positive_float, default=30.0,
+    p.add_argument("--conf", type=unit_float, default=0.25, help="default confidence threshold (default 0.25)")
+    p.add_argument("--nms", type=unit_float, default=0.45, help="default NMS IoU threshold (default 0.45)")
+    p.add_argument("--graceful-timeout", type=positive_float, default=30.0,
                    help="seconds to finish in-flight requests on shutdown (default 30)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info)")

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         if not ok:
             raise ExportError(f"invalid {flag} {value}")
-    model, _names, model_name = build_model_with_weights(args.model, args.weights)
+    model, names, model_name = build_model_with_weights(args.model, args.weights)
     from ..models import get_spec
 
     try:
@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         nms_iou=args.nms_iou,
         max_dets=args.max_dets,
         simplify=not args.no_simplify,
+        names=tuple(names) if names is not None else None,
+        model_name=model_name,
     )
     out = args.out or default_output_path(model_name, fmt, options)
     result = export_model(model, fmt, out, options)

@@ -61,15 +61,35 @@ def write_onnx(module: nn.Module, images: torch.Tensor, path: Path, options: Exp
             dynamic_axes=_dynamic_axes(options),
             do_constant_folding=True,
         )
+    import onnx
+
+    graph_model = onnx.load(str(path))
     if options.simplify:
-        import onnx
         import onnxslim
 
-        original = onnx.load(str(path))
+        original = graph_model
         with contextlib.redirect_stdout(io.StringIO()):
-            slim = onnxslim.slim(original)
-        restore_node_order(slim.graph, original.graph)
-        onnx.save(slim, str(path))
+            graph_model = onnxslim.slim(original)
+        restore_node_order(graph_model.graph, original.graph)
+    set_metadata(graph_model, options)
+    onnx.save(graph_model, str(path))
+
+
+def set_metadata(graph_model, options: ExportOptions) -> None:
+    """Store the class names and model name in the ONNX file's metadata properties."""
+    import json
+
+    entries = {}
+    if options.names is not None:
+        entries["names"] = json.dumps(list(options.names))
+    if options.model_name is not None:
+        entries["model_name"] = options.model_name
+    kept = [p for p in graph_model.metadata_props if p.key not in entries]
+    del graph_model.metadata_props[:]
+    graph_model.metadata_props.extend(kept)
+    for key, value in entries.items():
+        prop = graph_model.metadata_props.add()
+        prop.key, prop.value = key, value
 
 
 def run_onnxruntime(path: str | os.PathLike, images: np.ndarray, threads: int | None = None) -> list[np.ndarray]:

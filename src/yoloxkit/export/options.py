@@ -33,6 +33,10 @@ class ExportOptions:
     nms_iou: float = 0.45
     max_dets: int = 100
     simplify: bool = True
+    # Written into the ONNX metadata (``names`` as a JSON list, ``model_name``) so that the
+    # file keeps its class names; yoloxkit reads them back when it loads the file.
+    names: tuple[str, ...] | None = None
+    model_name: str | None = None
 
 
 @dataclass(frozen=True)

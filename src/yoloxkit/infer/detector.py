@@ -94,7 +94,7 @@ class Detector:
                     f"{path} does not fit {requested}: it looks like {info.model_name}; pass --model {info.model_name}"
                 )
             model_name = requested or info.model_name or "yolox"
-            stored_names = None
+            stored_names = info.names
             onnx_path = path
         else:
             torch_model, stored_names, model_name = build_model_with_weights(requested, path)

@@ -121,19 +121,31 @@ def voc(coco_mini, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(voc) -> Path:
     """Step 3: yolox-nano fine-tuned from the bundled weights, two iterations at 160."""
-    from yoloxkit.weights import bundled_weights_path
-
     out = voc.parent / "runs" / "nano-voc"
-    argv = [
-        "train", "--data", str(voc), "--model", "yolox-nano", "--weights", str(bundled_weights_path()),
-        "--epochs", "1", "--batch-size", "2", "--size", SIZE, "--workers", "0", "--max-iters-per-epoch", "2",
-        "--no-aug", "--no-multiscale", "--eval-interval", "1", "--no-progress", "--out", str(out),
-    ]
+    argv = _train_argv(voc, out)
     with one_thread():
         assert main(argv) == 0
         # --resume on a finished run: restores the state, trains nothing more, exits cleanly.
         assert main(argv + ["--resume"]) == 0
     return out
+
+
+def test_resumed_run_reports_the_voc_metric_by_name(voc, trained, capsys):
+    with one_thread():
+        assert main(_train_argv(voc, trained) + ["--resume"]) == 0
+    output = capsys.readouterr()
+    done = [line for line in (output.out + output.err).splitlines() if line.startswith("done:")]
+    assert done and "(mAP50 " in done[-1], done
+
+
+def _train_argv(voc: Path, out: Path) -> list[str]:
+    from yoloxkit.weights import bundled_weights_path
+
+    return [
+        "train", "--data", str(voc), "--model", "yolox-nano", "--weights", str(bundled_weights_path()),
+        "--epochs", "1", "--batch-size", "2", "--size", SIZE, "--workers", "0", "--max-iters-per-epoch", "2",
+        "--no-aug", "--no-multiscale", "--eval-interval", "1", "--no-progress", "--out", str(out),
+    ]
 
 
 def test_doc_python_snippets_run(voc, trained, monkeypatch, capsys):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from ..io import atomic_write_text
 from ..models import build_model
@@ -170,6 +168,7 @@ class Trainer:
             "iter_in_epoch": self.iter_in_epoch,
             "global_iter": self.global_iter,
             "best_metric": self.best_metric,
+            "metric_name": self.metric_name,
             "history": self.history,
             "rng": capture_rng_state(),
             "config": self.cfg.to_dict(),
@@ -209,6 +208,7 @@ class Trainer:
         self.iter_in_epoch = int(state["iter_in_epoch"])
         self.global_iter = int(state["global_iter"])
         self.best_metric = state.get("best_metric")
+        self.metric_name = str(state.get("metric_name") or self.metric_name)
         self.history = list(state.get("history") or [])
         self._resume_rng = state.get("rng")
         self.log(f"resumed from {path}: epoch {self.epoch + 1}, iteration {self.iter_in_epoch} of the epoch")

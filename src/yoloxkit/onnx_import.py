@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from .errors import ImageReadError, WeightsError, WeightsMismatchError
+from .infer.images import IMAGE_SUFFIXES, read_image
+from .infer.preprocess import PAD_VALUE, letterbox
 
 __all__ = [
     "OnnxConv",
@@ -47,8 +49,6 @@ __all__ = [
 
 logger = logging.getLogger("yoloxkit")
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-PAD_VALUE = 114
 CALIBRATION_BATCH = 4
 
 
@@ -306,20 +306,9 @@ def _batchnorm_of(model: nn.Module) -> dict[nn.Conv2d, nn.BatchNorm2d]:
 
 
 def _letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Keep-ratio resize to the top-left of a 114-filled canvas; return ``[3, h, w]`` float32 (BGR, 0-255)."""
-    height, width = image.shape[:2]
-    ratio = min(size[0] / height, size[1] / width)
-    new_w, new_h = int(width * ratio), int(height * ratio)
-    canvas = np.full((size[0], size[1], 3), PAD_VALUE, dtype=np.uint8)
-    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    """The inference letterbox as ``[3, h, w]`` float32 (BGR, 0-255): what the model sees."""
+    canvas, _ = letterbox(image, size)
     return np.ascontiguousarray(canvas.transpose(2, 0, 1), dtype=np.float32)
-
-
-def _read_bgr(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageReadError(f"cannot read calibration image {path}")
-    return image
 
 
 def _demo_variations(image: np.ndarray) -> list[np.ndarray]:
@@ -366,7 +355,7 @@ def calibration_files(sources: str | os.PathLike | Iterable[str | os.PathLike]) 
 def _demo_calibration_images() -> list[np.ndarray]:
     from .weights import bundled_demo_image
 
-    images = _demo_variations(_read_bgr(bundled_demo_image()))
+    images = _demo_variations(read_image(bundled_demo_image()))
     logger.warning(
         "calibrating BatchNorm statistics on the bundled demo picture (%d variations); pass calibration "
         "images (--calib-images) from your data for better statistics when fine-tuning",
@@ -394,7 +383,7 @@ def calibration_images(sources: str | os.PathLike | Iterable[str | os.PathLike] 
     """
     if sources is None:
         return _demo_calibration_images()
-    return [_read_bgr(p) for p in calibration_files(sources)]
+    return [read_image(p) for p in calibration_files(sources)]
 
 
 class _ChannelStats:
@@ -469,7 +458,7 @@ def import_onnx_into(
 
     def load_batch(start: int) -> np.ndarray:  # read and letterbox one batch at a time
         chunk = items[start : start + CALIBRATION_BATCH]
-        return np.stack([_letterbox(i if isinstance(i, np.ndarray) else _read_bgr(i), size) for i in chunk])
+        return np.stack([_letterbox(i if isinstance(i, np.ndarray) else read_image(i), size) for i in chunk])
 
     was_training = model.training
     model.eval()

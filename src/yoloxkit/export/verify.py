@@ -11,17 +11,14 @@ import torch
 from torch import nn
 
 from ..errors import ExportError
+from ..infer.preprocess import letterbox
 
 __all__ = ["sample_input", "torch_outputs", "max_abs_diff", "check_close", "canonical_detections"]
 
 
 def _letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Keep-ratio resize, pad 114 bottom/right, HWC BGR -> CHW float32 (0-255)."""
-    height, width = size
-    ratio = min(height / image.shape[0], width / image.shape[1])
-    new_w, new_h = int(image.shape[1] * ratio), int(image.shape[0] * ratio)
-    canvas = np.full((height, width, 3), 114, dtype=np.uint8)
-    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    """The inference letterbox as CHW float32 (BGR, 0-255)."""
+    canvas, _ = letterbox(image, size)
     return canvas.transpose(2, 0, 1).astype(np.float32)
 
 

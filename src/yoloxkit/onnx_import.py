@@ -20,9 +20,10 @@ collects every conv's per-channel statistics (float64) on the activations the re
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence, Union
@@ -80,6 +81,7 @@ class OnnxWeights:
     input_name: str
     input_shape: tuple[int | None, ...]  # None for dynamic dimensions
     output_shapes: dict[str, tuple[int | None, ...]]
+    metadata: dict[str, str] = field(default_factory=dict)  # the file's metadata properties
 
     @property
     def num_classes(self) -> int:
@@ -89,6 +91,19 @@ class OnnxWeights:
         if not sinks:
             raise WeightsError(f"{self.path}: cannot find the prediction convs of a YOLOX head")
         return int(sinks[0].weight.shape[0])
+
+    @property
+    def names(self) -> list[str] | None:
+        """Class names stored in the metadata (``yoloxkit export`` writes them), else None."""
+        if "names" not in self.metadata:
+            return None
+        try:
+            names = json.loads(self.metadata["names"])
+        except ValueError:
+            raise WeightsError(f"{self.path}: the 'names' metadata is not a JSON list") from None
+        if not isinstance(names, list) or len(names) != self.num_classes:
+            raise WeightsError(f"{self.path}: the 'names' metadata does not list {self.num_classes} class names")
+        return [str(n) for n in names]
 
     @property
     def input_hw(self) -> tuple[int, int] | None:
@@ -168,7 +183,8 @@ def read_onnx_weights(path: str | os.PathLike) -> OnnxWeights:
     if not inputs:
         raise WeightsError(f"{path} has no image input")
     outputs = {vi.name: _dims(vi) for vi in graph.output}
-    return OnnxWeights(path, convs, inputs[0].name, _dims(inputs[0]), outputs)
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    return OnnxWeights(path, convs, inputs[0].name, _dims(inputs[0]), outputs, metadata)
 
 
 # ---------------------------------------------------------------------------------- model guessing

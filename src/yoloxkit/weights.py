@@ -172,28 +172,6 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
     model.load_state_dict(state, strict=True)
 
 
-def onnx_metadata_names(path: str | os.PathLike, num_classes: int | None = None) -> list[str] | None:
-    """Class names stored in an ONNX file's metadata (``yoloxkit export`` writes them), else None."""
-    import json
-
-    import onnx
-
-    try:
-        graph_model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # unreadable files are reported by the ONNX reader itself
-        return None
-    for prop in graph_model.metadata_props:
-        if prop.key == "names":
-            try:
-                names = json.loads(prop.value)
-            except ValueError:
-                raise WeightsError(f"{path}: the 'names' metadata is not a JSON list") from None
-            if not isinstance(names, list) or (num_classes is not None and len(names) != num_classes):
-                raise WeightsError(f"{path}: the 'names' metadata does not list {num_classes} class names")
-            return [str(n) for n in names]
-    return None
-
-
 def _default_names(num_classes: int, source: str | os.PathLike) -> list[str] | None:
     """COCO names for an 80-class file without names (official exports are COCO models), else None."""
     from .coco_names import COCO_NAMES
@@ -223,7 +201,7 @@ def load_weights(
 
         onnx_weights = read_onnx_weights(path)
         import_onnx_into(model, onnx_weights, calib_images)
-        stored = onnx_metadata_names(path, onnx_weights.num_classes)
+        stored = onnx_weights.names
         return stored if stored is not None else _default_names(onnx_weights.num_classes, path)
     ckpt = read_checkpoint(path)
     load_state_dict_checked(model, ckpt["model"], str(path))
@@ -253,8 +231,7 @@ def describe_weights(path: str | os.PathLike) -> WeightsInfo:
             name: str | None = guess_model_name(onnx_weights)
         except WeightsMismatchError:
             name = None
-        names = onnx_metadata_names(path, onnx_weights.num_classes)
-        return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, names)
+        return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, onnx_weights.names)
     return _describe_checkpoint(path, read_checkpoint(path))
 
 

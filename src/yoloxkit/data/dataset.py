@@ -324,12 +324,12 @@ def build_train_dataset(data: DetectionData, cfg) -> TrainingDataset:
             mosaic_scale=tuple(pick("mosaic_scale", spec.mosaic_scale)),
             enable_mixup=bool(mixup_on),
             mixup_prob=pick("mixup_prob", spec.mixup_prob),
-            mixup_scale=tuple(pick("mixup_scale", (0.5, 1.5))),
-            degrees=pick("degrees", 10.0),
-            translate=pick("translate", 0.1),
-            shear=pick("shear", 2.0),
-            hsv_prob=pick("hsv_prob", 1.0),
-            flip_prob=pick("flip_prob", 0.5),
+            mixup_scale=tuple(pick("mixup_scale", AugmentConfig.mixup_scale)),
+            degrees=pick("degrees", AugmentConfig.degrees),
+            translate=pick("translate", AugmentConfig.translate),
+            shear=pick("shear", AugmentConfig.shear),
+            hsv_prob=pick("hsv_prob", AugmentConfig.hsv_prob),
+            flip_prob=pick("flip_prob", AugmentConfig.flip_prob),
         )
     close_at = None
     if getattr(cfg, "epochs", None) is not None and getattr(cfg, "no_aug_epochs", None) is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ..data.augment import AugmentConfig
 from ..errors import YoloxkitError
 from ..models import get_spec
 
@@ -67,13 +68,14 @@ class TrainConfig:
     mixup: bool | None = None
     mosaic_prob: float | None = None
     mosaic_scale: tuple[float, float] | None = None
-    mixup_prob: float = 1.0
-    mixup_scale: tuple[float, float] = (0.5, 1.5)
-    hsv_prob: float = 1.0
-    flip_prob: float = 0.5
-    degrees: float = 10.0
-    translate: float = 0.1
-    shear: float = 2.0
+    # the official augmentation values, defined once in yoloxkit.data.augment.AugmentConfig
+    mixup_prob: float = AugmentConfig.mixup_prob
+    mixup_scale: tuple[float, float] = AugmentConfig.mixup_scale
+    hsv_prob: float = AugmentConfig.hsv_prob
+    flip_prob: float = AugmentConfig.flip_prob
+    degrees: float = AugmentConfig.degrees
+    translate: float = AugmentConfig.translate
+    shear: float = AugmentConfig.shear
     # data loading
     workers: int = 4
     cache_ram: bool = False

@@ -197,16 +197,22 @@ def load_weights(
     exports are COCO models), else None.
     """
     if is_onnx_file(path):
-        from .onnx_import import import_onnx_into, read_onnx_weights
+        from .onnx_import import read_onnx_weights
 
-        onnx_weights = read_onnx_weights(path)
-        import_onnx_into(model, onnx_weights, calib_images)
-        stored = onnx_weights.names
-        return stored if stored is not None else _default_names(onnx_weights.num_classes, path)
+        return _load_onnx(model, read_onnx_weights(path), calib_images)
     ckpt = read_checkpoint(path)
     load_state_dict_checked(model, ckpt["model"], str(path))
     names = ckpt.get("names")
     return list(names) if names is not None else None
+
+
+def _load_onnx(model: nn.Module, onnx_weights, calib_images: CalibrationSource) -> list[str] | None:
+    """Import already-read ONNX weights into ``model``; return the stored or default class names."""
+    from .onnx_import import import_onnx_into
+
+    import_onnx_into(model, onnx_weights, calib_images)
+    stored = onnx_weights.names
+    return stored if stored is not None else _default_names(onnx_weights.num_classes, onnx_weights.path)
 
 
 @dataclass(frozen=True)
@@ -224,15 +230,22 @@ def describe_weights(path: str | os.PathLike) -> WeightsInfo:
     """Model name, class count and names of a weights file, so the right model can be built for it."""
     path = Path(path)
     if is_onnx_file(path):
-        from .onnx_import import guess_model_name, read_onnx_weights
+        from .onnx_import import read_onnx_weights
 
-        onnx_weights = read_onnx_weights(path)
-        try:
-            name: str | None = guess_model_name(onnx_weights)
-        except WeightsMismatchError:
-            name = None
-        return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, onnx_weights.names)
+        return _describe_onnx(path, read_onnx_weights(path))
     return _describe_checkpoint(path, read_checkpoint(path))
+
+
+def _describe_onnx(path: Path, onnx_weights, identify: bool = True) -> WeightsInfo:
+    from .onnx_import import guess_model_name
+
+    name: str | None = None
+    if identify:
+        try:
+            name = guess_model_name(onnx_weights)
+        except WeightsMismatchError:
+            pass
+    return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, onnx_weights.names)
 
 
 def _describe_checkpoint(path: Path, ckpt: dict[str, Any], identify: bool = True) -> WeightsInfo:
@@ -285,14 +298,21 @@ def build_model_with_weights(
     from .models import build_model, get_spec
 
     path = resolve_weights(model_name, weights)
-    ckpt = None if is_onnx_file(path) else read_checkpoint(path)  # read a checkpoint once
-    info = describe_weights(path) if ckpt is None else _describe_checkpoint(path, ckpt, identify=not model_name)
+    # Each file is read once: its description and its weights come from the same read.
+    if is_onnx_file(path):
+        from .onnx_import import read_onnx_weights
+
+        onnx_weights = read_onnx_weights(path)
+        info = _describe_onnx(path, onnx_weights, identify=not model_name)
+    else:
+        ckpt = read_checkpoint(path)
+        info = _describe_checkpoint(path, ckpt, identify=not model_name)
     name = get_spec(model_name).name if model_name else info.model_name
     if name is None:
         raise WeightsMismatchError(f"{path} matches no zoo model; pass --model NAME")
     model = build_model(name, num_classes=info.num_classes or 80)
-    if ckpt is None:
-        names = load_weights(model, path, calib_images=calib_images)
+    if info.format == "onnx":
+        names = _load_onnx(model, onnx_weights, calib_images)
     else:
         load_state_dict_checked(model, ckpt["model"], str(path))
         names = info.names

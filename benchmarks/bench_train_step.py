@@ -59,8 +59,7 @@ class CompiledNetwork(torch.nn.Module):
     def forward(self, images, targets):
         from yoloxkit.losses import yolox_loss
 
-        head = self.model.head
-        return yolox_loss(self.levels(images), targets, head.strides, head.use_l1)
+        return yolox_loss(self.levels(images), targets, self.model.head.strides, self.model.criterion.use_l1)
 
 
 def make_step(model: torch.nn.Module, channels_last: bool, foreach: bool):

@@ -10,7 +10,8 @@ from .errors import (
     WeightsMismatchError,
     YoloxkitError,
 )
-from .models import YOLOX, build_model, model_names
+from .models import YOLOX, model_names
+from .trainable import build_model
 
 __version__ = "0.1.0"
 

@@ -7,6 +7,8 @@ the official head does; the IoU term is weighted by 5.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -17,6 +19,7 @@ from .models.head import LevelOutput
 
 __all__ = [
     "REG_WEIGHT",
+    "YoloxLoss",
     "FlatPredictions",
     "flatten_predictions",
     "split_targets",
@@ -159,3 +162,19 @@ def yolox_loss(
         "l1_loss": loss_l1,
         "num_fg": (assignment.num_fg.float() / assignment.num_gt.clamp(min=1).float()).detach(),
     }
+
+
+@dataclass
+class YoloxLoss:
+    """The YOLOX criterion as an object a model carries (``YOLOX.criterion``).
+
+    ``use_l1`` switches on the L1 term; the trainer that owns the criterion turns it on for the
+    last no-augmentation epochs, as the official recipe does.
+    """
+
+    use_l1: bool = False
+
+    def __call__(
+        self, levels: list[LevelOutput], targets: torch.Tensor, strides: tuple[int, ...]
+    ) -> dict[str, torch.Tensor]:
+        return yolox_loss(levels, targets, strides, self.use_l1)

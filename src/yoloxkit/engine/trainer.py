@@ -13,6 +13,7 @@ import torch
 
 from ..io import atomic_write_text
 from ..models import build_model
+from ..trainable import attach_loss
 from . import distributed as dist_utils
 from .checkpoint import capture_rng_state, read_training_state, restore_rng_state, save_training_checkpoint
 from .config import ConfigError, TrainConfig
@@ -111,6 +112,7 @@ class Trainer:
             self.iters_per_epoch = min(self.iters_per_epoch, cfg.max_iters_per_epoch)
 
         model = build_model(cfg.model, num_classes=len(self.names))
+        self.criterion = attach_loss(model)
         if cfg.weights and not cfg.resume:
             report = load_for_finetune(model, cfg.weights, self.names, cfg.model)
             self.log(f"fine-tuning: {report.message()}")
@@ -260,7 +262,7 @@ class Trainer:
             if not getattr(self, "_mosaic_closed", False):
                 self.pipeline.close_mosaic()
                 self._mosaic_closed = True
-                unwrap_model(self.model).head.use_l1 = True
+                self.criterion.use_l1 = True
                 self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off, L1 loss on")
         self._set_train_mode()
         skip = self.iter_in_epoch

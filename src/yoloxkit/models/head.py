@@ -36,7 +36,6 @@ class DecoupledHead(nn.Module):
         self.num_classes = num_classes
         self.strides = tuple(strides)
         self.decode_in_inference = True
-        self.use_l1 = False
         Conv = conv_block(depthwise)
         hidden = int(256 * width)
         self.cls_convs = nn.ModuleList()

@@ -1,13 +1,19 @@
-"""The YOLOX detector module: ``backbone`` (pyramid) + ``head``."""
+"""The YOLOX detector module: ``backbone`` (pyramid) + ``head``, and the criterion it carries."""
 
 from __future__ import annotations
+
+from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from .head import DecoupledHead
+from ..errors import YoloxkitError
+from .head import DecoupledHead, LevelOutput
 
-__all__ = ["YOLOX"]
+__all__ = ["YOLOX", "Criterion"]
+
+# (per-level head outputs, targets [B, M, 5], strides) -> loss dict
+Criterion = Callable[[list[LevelOutput], torch.Tensor, tuple[int, ...]], dict[str, torch.Tensor]]
 
 
 class YOLOX(nn.Module):
@@ -16,13 +22,15 @@ class YOLOX(nn.Module):
     Eval mode returns decoded predictions ``[B, A, 5 + C]``. Train mode with
     ``targets`` ``[B, max_labels, 5]`` (class, cx, cy, w, h in input pixels; zero rows
     are padding) returns the loss dict ``total_loss, iou_loss, conf_loss, cls_loss,
-    l1_loss, num_fg``.
+    l1_loss, num_fg`` computed by ``self.criterion`` (attached by ``yoloxkit.build_model``
+    and by the trainer; this package knows no loss of its own).
     """
 
-    def __init__(self, backbone: nn.Module, head: DecoupledHead) -> None:
+    def __init__(self, backbone: nn.Module, head: DecoupledHead, criterion: Optional[Criterion] = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.criterion = criterion
 
     @property
     def num_classes(self) -> int:
@@ -31,7 +39,10 @@ class YOLOX(nn.Module):
     def forward(self, images: torch.Tensor, targets: torch.Tensor | None = None):
         features = self.backbone(images)
         if self.training and targets is not None:
-            from ..losses import yolox_loss
-
-            return yolox_loss(self.head.forward_levels(features), targets, self.head.strides, self.head.use_l1)
+            if self.criterion is None:
+                raise YoloxkitError(
+                    "this model has no loss attached: build it with yoloxkit.build_model(), or set"
+                    " model.criterion = yoloxkit.losses.YoloxLoss()"
+                )
+            return self.criterion(self.head.forward_levels(features), targets, self.head.strides)
         return self.head(features)

@@ -31,11 +31,11 @@ BATCH = 8
 
 def ours(data_dir: Path, model: str, size: int):
     from yoloxkit.data import load_dataset
-    from yoloxkit.data.augment import AugmentConfig
     from yoloxkit.data.dataset import TrainingDataset
     from yoloxkit.data.loader import collate
+    from yoloxkit.engine.config import training_recipe
 
-    dataset = TrainingDataset(load_dataset(data_dir, "train2017"), size, AugmentConfig.for_model(model), seed=0)
+    dataset = TrainingDataset(load_dataset(data_dir, "train2017"), size, training_recipe(model).augment(), seed=0)
     return dataset, collate
 
 
@@ -43,9 +43,9 @@ def reference(data_dir: Path, model: str, size: int):
     from torch.utils.data import default_collate
     from yolox.data import CocoDataset, MosaicDetection, TrainTransform
 
-    from yoloxkit.data.augment import AugmentConfig
+    from yoloxkit.engine.config import training_recipe
 
-    aug = AugmentConfig.for_model(model)
+    aug = training_recipe(model).augment()
     base = CocoDataset(data_dir=str(data_dir), json_file="instances_train2017.json", name="train2017",
                        img_size=(size, size), preproc=TrainTransform(max_labels=50, flip_prob=aug.flip_prob,
                                                                     hsv_prob=aug.hsv_prob), cache=False)

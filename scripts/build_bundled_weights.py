@@ -19,7 +19,8 @@ import torch
 
 from yoloxkit.coco_names import COCO_NAMES
 from yoloxkit.models import build_model
-from yoloxkit.onnx_import import calibration_files, guess_model_name, import_onnx_into, read_onnx_weights
+from yoloxkit.imaging import image_files
+from yoloxkit.weights import guess_model_name, import_onnx_into, read_onnx_weights
 from yoloxkit.weights import BUNDLED_MODEL, bundled_weights_path, load_weights, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if name != BUNDLED_MODEL or weights.num_classes != len(COCO_NAMES):
         print(f"error: {args.onnx} looks like {name} with {weights.num_classes} classes, not {BUNDLED_MODEL} COCO")
         return 2
-    images = calibration_files(args.calib_images)
+    images = image_files(args.calib_images)
     model = build_model(name, num_classes=weights.num_classes)
     report = import_onnx_into(model, weights, images, size=weights.input_hw or (416, 416), progress=True)
     print(f"imported {report.num_convs} convs, calibrated on {report.num_calibration_images} images; "

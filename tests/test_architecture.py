@@ -20,7 +20,8 @@ MAX_LINES = 400
 
 # Lowest first. A unit is a top-level module or subpackage of yoloxkit.
 LAYERS: list[set[str]] = [
-    {"errors", "io", "coco_names", "optional", "_version"},
+    {"errors", "_version"},
+    {"io", "coco_names", "names", "optional", "ort_session", "packaged"},
     {"imaging"},
     {"models"},
     {"assign"},

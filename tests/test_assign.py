@@ -249,7 +249,7 @@ def test_write_assignment_images_runs_a_model_without_touching_its_state(tmp_pat
     import cv2
 
     import yoloxkit
-    from yoloxkit.assign.visualize import write_assignment_images
+    from yoloxkit.engine.assign_images import write_assignment_images
 
     model = yoloxkit.build_model("yolox-nano", num_classes=3).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -13,6 +13,7 @@ from yoloxkit.cli import main
 from yoloxkit.data import load_dataset
 from yoloxkit.data.augment import AugmentConfig
 from yoloxkit.data.dataset import TrainingDataset
+from yoloxkit.engine.config import training_recipe
 from yoloxkit.errors import DatasetError
 
 NAMES = ["bird", "cat", "dog"]
@@ -149,7 +150,7 @@ def test_training_replaces_corrupt_image_with_warning(tmp_path, caplog):
                                                  "c.jpg": [(2, 20, 20, 60, 60)]}, NAMES)
     good = (root / "train" / "b.jpg").read_bytes()
     (root / "train" / "b.jpg").write_bytes(good[: len(good) // 2])  # truncated JPEG
-    dataset = TrainingDataset(load_dataset(root, "train"), 128, AugmentConfig.for_model("yolox-s"))
+    dataset = TrainingDataset(load_dataset(root, "train"), 128, training_recipe("yolox-s").augment())
     with caplog.at_level("WARNING", logger="yoloxkit.data"):
         samples = [dataset[i] for i in range(len(dataset))]  # no exception mid-epoch
     assert all(image.shape == (128, 128, 3) for image, _ in samples)

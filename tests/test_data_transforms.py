@@ -16,11 +16,12 @@ from yoloxkit.data.mosaic import mixup
 from yoloxkit.data.transforms import (
     augment_hsv,
     hflip,
-    letterbox,
     random_affine,
     random_affine_matrix,
     random_hsv_gains,
 )
+from yoloxkit.engine.config import training_recipe
+from yoloxkit.imaging import letterbox
 
 NAMES = sorted(COLOURS)  # bird (blue), cat (red), dog (green)
 
@@ -141,7 +142,7 @@ def test_full_pipeline_boxes_cover_their_rectangles(scenes):
 
 
 def test_seeded_determinism(scenes):
-    augment = AugmentConfig.for_model("yolox-s", mosaic_scale=(0.5, 1.5))
+    augment = training_recipe("yolox-s").augment(mosaic_scale=(0.5, 1.5))
     first = TrainingDataset(scenes, 128, augment, seed=3)
     second = TrainingDataset(scenes, 128, augment, seed=3)
     for index in (0, 4):
@@ -153,7 +154,7 @@ def test_seeded_determinism(scenes):
 
 
 def test_loader_batches_do_not_depend_on_worker_count(scenes):
-    dataset = TrainingDataset(scenes, 96, AugmentConfig.for_model("yolox-nano"), seed=0)
+    dataset = TrainingDataset(scenes, 96, training_recipe("yolox-nano").augment(), seed=0)
 
     def batches(workers):
         loader, sampler = build_loader(dataset, batch_size=3, workers=workers, seed=5)
@@ -168,13 +169,13 @@ def test_loader_batches_do_not_depend_on_worker_count(scenes):
 
 
 def test_close_mosaic_and_no_aug(scenes):
-    dataset = TrainingDataset(scenes, 200, AugmentConfig.for_model("yolox-s"), seed=0)
+    dataset = TrainingDataset(scenes, 200, training_recipe("yolox-s").augment(), seed=0)
     assert dataset.max_labels == 120
     dataset.close_mosaic()
     image, targets = dataset[0]
     assert image.shape == (200, 200, 3)
     assert (targets[:, 3] > 0).sum() == 3  # one image's three objects, no mosaic
-    scheduled = TrainingDataset(scenes, 200, AugmentConfig.for_model("yolox-s"), seed=0, close_mosaic_at=3)
+    scheduled = TrainingDataset(scenes, 200, training_recipe("yolox-s").augment(), seed=0, close_mosaic_at=3)
     scheduled.set_epoch(2)
     assert scheduled.mosaic_enabled
     scheduled.set_epoch(3)
@@ -215,7 +216,7 @@ def test_multiscale_sizes():
 
 
 def test_ram_cache_gives_the_same_samples(scenes):
-    augment = AugmentConfig.for_model("yolox-s")
+    augment = training_recipe("yolox-s").augment()
     cached = TrainingDataset(scenes, 128, augment, seed=2, cache=True, progress=False)
     plain = TrainingDataset(scenes, 128, augment, seed=2)
     assert cached._cache is not None and all(image is not None for image in cached._cache)

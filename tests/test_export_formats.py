@@ -65,6 +65,6 @@ def test_cli_names_the_openvino_install_command(monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert "pip install openvino" in err and "yoloxkit[openvino]" in err and "\n" not in err
     with pytest.raises(MissingDependencyError):
-        from yoloxkit.export.openvino import import_openvino
+        from yoloxkit.optional import import_openvino
 
         import_openvino()

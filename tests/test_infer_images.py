@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from yoloxkit.errors import ImageReadError
-from yoloxkit.infer.images import as_bgr, load_images, read_image
+from yoloxkit.imaging import as_bgr, load_images, read_image
 
 
 @pytest.fixture

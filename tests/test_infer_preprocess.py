@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from yoloxkit.infer.preprocess import PAD_VALUE, letterbox, letterbox_batch, letterbox_ratio, to_size
+from yoloxkit.imaging import PAD_VALUE, letterbox, letterbox_batch, letterbox_ratio, to_size
 
 
 def _image(h, w, seed=0):

@@ -13,15 +13,11 @@ from torch import nn
 
 from yoloxkit.errors import ImageReadError, WeightsError, WeightsMismatchError
 from yoloxkit.models import build_model
-from yoloxkit.onnx_import import (
-    _ChannelStats,
-    _verify,
-    calibration_images,
-    guess_model_name,
-    import_onnx_into,
-    pair_convs,
-    read_onnx_weights,
-)
+from yoloxkit.weights.calibration import ChannelStats, calibration_images
+from yoloxkit.weights.identify import guess_model_name
+from yoloxkit.weights.onnx_reader import read_onnx_weights
+from yoloxkit.weights.pairing import pair_convs
+from yoloxkit.weights.unfold import _verify, import_onnx_into
 
 
 def letterboxed(path, size: int = 416) -> np.ndarray:
@@ -208,7 +204,7 @@ def test_default_calibration_uses_the_demo_picture(caplog):
 def test_channel_stats_merge_batches_exactly():
     gen = torch.Generator().manual_seed(0)
     parts = [torch.randn(n, 5, 7, 3, generator=gen) * 4 + 100 for n in (1, 3, 2)]
-    stats = _ChannelStats()
+    stats = ChannelStats()
     for part in parts:
         stats.update(part)
     everything = torch.cat(parts).double()
@@ -221,7 +217,7 @@ def test_guesses_every_zoo_model_from_conv_shapes(name):
     """Size inference on conv layouts shaped like each zoo model's export (zero-copy dummy weights)."""
     from pathlib import Path
 
-    from yoloxkit.onnx_import import OnnxConv, OnnxWeights
+    from yoloxkit.weights.onnx_reader import OnnxConv, OnnxWeights
 
     with torch.device("meta"):
         model = build_model(name, num_classes=20)
@@ -238,8 +234,6 @@ def test_guesses_every_zoo_model_from_conv_shapes(name):
 
 def test_onnx_convs_map_one_to_one_onto_the_traced_forward_order(onnx_weights):
     """The 113 ONNX convs line up with yolox-nano's 113 Conv2d in traced forward order."""
-    from yoloxkit.onnx_import import pair_convs
-
     pairs = pair_convs(build_model("yolox-nano"), onnx_weights)
     assert len(pairs) == len(onnx_weights.convs) == 113
     assert [onnx.index for _, _, onnx in pairs] == [conv.index for conv in onnx_weights.convs]

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serve_support import FakeDetector, encode, png_bomb_header, sample_image
-from yoloxkit.serve.app import create_app, parse_classes
+from yoloxkit.infer.classes import UnknownClassError
+from yoloxkit.serve.app import create_app, requested_class_ids
 from yoloxkit.serve.limits import UploadLimits
 
 
@@ -185,13 +186,14 @@ def test_index_page_and_static_files_are_local(client):
     assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
 
 
-def test_parse_classes():
+def test_requested_class_ids():
     names = ["person", "dog", "traffic light"]
-    assert parse_classes(None, names) is None and parse_classes(" , ", names) is None
-    assert parse_classes("dog,traffic light", names) == {1, 2}
-    assert parse_classes("DOG", names) == {1}
-    with pytest.raises(KeyError):
-        parse_classes("dog,cat", names)
+    assert requested_class_ids(None, names) is None and requested_class_ids(" , ", names) is None
+    assert requested_class_ids("dog,traffic light", names) == {1, 2}
+    assert requested_class_ids("DOG", names) == {1}
+    with pytest.raises(UnknownClassError, match="'cat'") as caught:
+        requested_class_ids("dog,cat", names)
+    assert caught.value.name == "cat"
 
 
 def test_concurrent_requests_share_a_forward_pass_with_their_own_conf():

@@ -56,6 +56,20 @@ def test_defaults_match_reference_recipe(name):
         assert tuple(cfg.size_range) == (cfg.size - span, cfg.size + span)
 
 
+def test_resolved_config_hands_out_the_recipe_augmentation_and_no_aug_boundary():
+    from yoloxkit.data.augment import AugmentConfig
+    from yoloxkit.engine.config import training_recipe
+
+    nano = default_config("yolox-nano", epochs=20, no_aug_epochs=5).resolved()
+    assert nano.no_aug_start_epoch == 15
+    augment = nano.augment_config()
+    assert (augment.mosaic_prob, augment.mosaic_scale, augment.enable_mixup) == (0.5, (0.5, 1.5), False)
+    assert augment == training_recipe("nano").augment()
+    assert training_recipe("yolox-x") == training_recipe("darknet53")  # the defaults
+    assert default_config("yolox-s", mosaic=False).resolved().augment_config().mosaic_prob == 0.0
+    assert default_config("yolox-s", no_aug=True).resolved().augment_config() == AugmentConfig.off()
+
+
 def test_yaml_then_flags_override(tmp_path):
     path = tmp_path / "train.yaml"
     path.write_text("model: yolox-nano\nepochs: 7\nno-aug-epochs: 2\nmosaic_scale: [0.6, 1.4]\n")

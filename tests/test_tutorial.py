@@ -86,12 +86,12 @@ def test_doc_model_table_matches_the_zoo():
 
 
 def test_doc_weights_snippets_name_real_functions():
-    from yoloxkit import hub, weights
+    from yoloxkit import weights
 
     text = DOC.read_text(encoding="utf-8")
     assert "from yoloxkit.weights import bundled_weights_path" in text
     assert weights.bundled_weights_path().is_file()
-    assert "from yoloxkit.hub import download_official" in text and callable(hub.download_official)
+    assert "from yoloxkit.weights import download_official" in text and callable(weights.download_official)
 
 
 def test_doc_config_keys_are_training_options(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from yoloxkit import hub
+from yoloxkit.weights import hub
 from yoloxkit.coco_names import COCO_NAMES
 from yoloxkit.errors import DownloadError, UnknownModelError, WeightsError, WeightsMismatchError
 from yoloxkit.models import MODEL_SPECS, build_model

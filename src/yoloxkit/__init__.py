@@ -1,5 +1,6 @@
 """yoloxkit: the YOLOX object detector as an installable toolkit."""
 
+from ._version import __version__
 from .errors import (
     DatasetError,
     DownloadError,
@@ -10,10 +11,10 @@ from .errors import (
     WeightsMismatchError,
     YoloxkitError,
 )
+from .infer import Detections, Detector
 from .models import YOLOX, model_names
 from .trainable import build_model
-
-__version__ = "0.1.0"
+from .weights import load_weights
 
 __all__ = [
     "__version__",
@@ -33,15 +34,3 @@ __all__ = [
     "MissingDependencyError",
 ]
 
-
-def __getattr__(name: str):
-    # Lazy imports keep `import yoloxkit` light.
-    if name in ("Detector", "Detections"):
-        from . import infer
-
-        return getattr(infer, name)
-    if name == "load_weights":
-        from .weights import load_weights
-
-        return load_weights
-    raise AttributeError(f"module 'yoloxkit' has no attribute {name!r}")

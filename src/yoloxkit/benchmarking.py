@@ -9,6 +9,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .imaging import letterbox_batch
+
 __all__ = ["TimingStats", "time_calls", "summarize", "detector_timers", "BenchmarkRow", "format_table"]
 
 
@@ -54,11 +56,9 @@ def detector_timers(detector, images: Sequence[np.ndarray]) -> tuple[Callable[[]
     """Two callables for ``images`` (decoded BGR arrays, one batch): the whole pipeline
     (letterbox, network, decode, NMS, :class:`Detections`) and the network alone on a
     pre-letterboxed batch."""
-    from .infer.preprocess import letterbox_batch
-
     arrays = list(images)
     batch, _ = letterbox_batch(arrays, detector.size)
-    backend = detector.runner
+    backend = detector.network
 
     def end_to_end() -> object:
         return detector.predict_arrays(arrays)

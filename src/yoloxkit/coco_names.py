@@ -15,3 +15,9 @@ COCO_NAMES: tuple[str, ...] = (
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
     "teddy bear", "hair drier", "toothbrush",
 )
+
+
+def fallback_names(num_classes: int) -> list[str] | None:
+    """Names for a model file that stores none: COCO's for 80 classes (official releases are
+    COCO models), else None (the caller decides: class ids, ``class0..``, or an error)."""
+    return list(COCO_NAMES) if num_classes == len(COCO_NAMES) else None

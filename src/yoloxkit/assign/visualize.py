@@ -1,4 +1,5 @@
-"""Drawing SimOTA positives on images (the trainer's ``--visualize-assign``).
+"""Drawing SimOTA positives on images (the pictures of the trainer's ``--visualize-assign``,
+:mod:`yoloxkit.engine.assign_images`).
 
 Each gt box is drawn in its own colour, and the centre of every anchor assigned to it is
 drawn as a dot of the same colour, so one can see which anchors learn which object.
@@ -6,18 +7,13 @@ drawn as a dot of the same colour, so one can see which anchors learn which obje
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
-from torch import nn
 
-from ..io import atomic_path
-
-__all__ = ["draw_assignments", "visualize_batch", "write_assignment_images"]
+__all__ = ["draw_assignments"]
 
 
 def _palette(index: int) -> tuple[int, int, int]:
@@ -73,37 +69,3 @@ def draw_assignments(
             cv2.circle(canvas, (int(round(x)), int(round(y))), dot_radius, color, -1)
         drawn.append(canvas)
     return drawn
-
-
-@torch.no_grad()
-def visualize_batch(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> list[np.ndarray]:
-    """Run ``model`` on a training batch, assign with SimOTA and draw the positives.
-
-    The model runs in eval mode (BatchNorm running statistics are left untouched) and is
-    put back in its previous mode afterwards.
-    """
-    from ..losses import assign_targets, flatten_predictions
-
-    was_training = model.training
-    model.eval()
-    try:
-        levels = model.head.forward_levels(model.backbone(images))
-    finally:
-        model.train(was_training)
-    preds = flatten_predictions(levels, model.head.strides)
-    assignment, _, _ = assign_targets(preds, targets)
-    return draw_assignments(images, targets, assignment.fg_mask, assignment.matched_gt, preds.centers)
-
-
-def write_assignment_images(
-    model: nn.Module, images: torch.Tensor, targets: torch.Tensor, out_dir: str | os.PathLike, prefix: str = "assign"
-) -> list[Path]:
-    """Write :func:`visualize_batch` drawings as ``OUT_DIR/PREFIX_<i>.png`` (atomically)."""
-    paths = []
-    for i, canvas in enumerate(visualize_batch(model, images, targets)):
-        path = Path(out_dir) / f"{prefix}_{i}.png"
-        with atomic_path(path) as tmp:
-            if not cv2.imwrite(str(tmp), canvas):
-                raise OSError(f"{path}: could not write the image")
-        paths.append(path)
-    return paths

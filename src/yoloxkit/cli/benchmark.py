@@ -35,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..benchmarking import BenchmarkRow, detector_timers, format_table, summarize, time_calls
     from ..errors import InferenceError
+    from ..imaging import load_images
     from ..infer import Detector
     from ..infer.backends import backend_names
-    from ..infer.images import load_images
     from ..models import build_model, get_spec
-    from ..weights import bundled_demo_image
+    from ..packaged import bundled_demo_image
 
     for flag, value in (("--batch-size", args.batch_size), ("--iters", args.iters), ("--threads", args.threads or 1)):
         if value < 1:

@@ -58,6 +58,7 @@ def run_show_batch(args: argparse.Namespace) -> int:
     from ..data.augment import AugmentConfig
     from ..data.dataset import TrainingDataset
     from ..data.show_batch import write_batch_grid
+    from ..engine.config import training_recipe
     from ..errors import YoloxkitError
     from ..models import get_spec
 
@@ -68,7 +69,7 @@ def run_show_batch(args: argparse.Namespace) -> int:
     if size < 32 or size % 32:
         raise YoloxkitError(f"--size must be a positive multiple of 32, got {size}")
     data = load_dataset(args.data, split=args.split, default_prefix="train", names=args.names)
-    augment = AugmentConfig.off() if args.no_aug else AugmentConfig.for_model(spec.name)
+    augment = AugmentConfig.off() if args.no_aug else training_recipe(spec.name).augment()
     if args.no_mosaic:
         augment = augment.without_mosaic()
     dataset = TrainingDataset(data, size, augment, seed=args.seed, progress=False)

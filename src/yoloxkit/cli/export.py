@@ -40,14 +40,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ExportError
     from ..export import ExportOptions, default_output_path, export_model
-    from ..infer.preprocess import to_size
+    from ..imaging import to_size
     from ..weights import build_model_with_weights
 
     fmt = args.format.lower()
     if fmt not in FORMATS:
         raise ExportError(f"unsupported --format {args.format!r}; choose one of: {', '.join(FORMATS)}")
     if fmt == "openvino":
-        from ..export.openvino import import_openvino
+        from ..optional import import_openvino
 
         import_openvino()  # fail before any work when openvino is missing
     if fmt in ("onnx", "openvino"):

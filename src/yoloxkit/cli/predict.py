@@ -48,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _classes(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+    from ..infer.classes import split_names
+
+    return split_names(values) if values else None
 
 
 class _OutputNames:
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     from ..infer import Detector
     from ..infer.sources import expand_sources
     from ..io import atomic_write_text
-    from ..weights import bundled_demo_image
+    from ..packaged import bundled_demo_image
 
     arguments = list(args.sources)
     if args.demo:

@@ -6,9 +6,8 @@ import argparse
 import sys
 
 from ..errors import MissingDependencyError
+from ..packaged import BUNDLED_MODEL
 from .argtypes import non_negative_float, port, positive_float, positive_int, unit_float
-
-DEFAULT_MODEL = "yolox-nano"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "GET /healthz, the OpenAPI schema at /openapi.json and a web page at /. Requests arriving together "
         "are micro-batched into one forward pass. Ctrl-C or SIGTERM finishes in-flight requests, then exits.",
     )
-    p.add_argument("--model", help=f"model name (default {DEFAULT_MODEL}, with its bundled COCO weights)")
+    p.add_argument("--model", help=f"model name (default {BUNDLED_MODEL}, with its bundled COCO weights)")
     p.add_argument("--weights", help="weights to serve: a .pth checkpoint (official or yoloxkit) or an .onnx export")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
                    help="inference backend (default: torch, or onnxruntime for .onnx weights)")
@@ -55,7 +54,7 @@ def build_detector(args: argparse.Namespace):
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
                "device": args.device, "backend": args.backend}
     options = {key: value for key, value in options.items() if value is not None}
-    return Detector(args.model or DEFAULT_MODEL, **options)
+    return Detector(args.model or BUNDLED_MODEL, **options)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,8 @@
-"""Augmentation settings of the training pipeline, with the official defaults per model size."""
+"""Augmentation settings of the training pipeline, with the official YOLOX defaults.
+
+The values that differ per model size (nano/tiny) are part of the training recipe:
+:func:`yoloxkit.engine.config.training_recipe` builds the settings of a named model.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ __all__ = ["AugmentConfig"]
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """What the training pipeline does to each sample (official YOLOX values by default).
+    """What the training pipeline does to each sample (official YOLOX-S..X values by default).
 
     Mosaic (probability ``mosaic_prob``) combines four images and applies the random affine
     (``degrees``, ``translate``, ``mosaic_scale``, ``shear``); MixUp (``mixup_prob``, only if
@@ -33,17 +37,6 @@ class AugmentConfig:
     min_box_side: float = 1.0
     min_box_area: float = 0.0
     max_box_aspect: float | None = None
-
-    @classmethod
-    def for_model(cls, name: str, **overrides) -> "AugmentConfig":
-        """The official settings of model ``name`` (nano: mosaic p=0.5; nano/tiny: mosaic scale
-        (0.5, 1.5) and no MixUp), with ``overrides`` applied."""
-        from ..models import get_spec
-
-        spec = get_spec(name)
-        base = cls(mosaic_prob=spec.mosaic_prob, mosaic_scale=tuple(spec.mosaic_scale),
-                   enable_mixup=spec.enable_mixup, mixup_prob=spec.mixup_prob)
-        return dataclasses.replace(base, **overrides)
 
     @classmethod
     def off(cls) -> "AugmentConfig":

@@ -9,8 +9,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import DatasetError, ImageReadError
-from .images import decode_image, image_size
+from ..imaging import image_size, read_image
 from .issues import ERROR, WARNING, DataIssue
+from .layout import detect_layout, resolve_split
+from .load import layout_splits, load_dataset
 
 __all__ = ["SplitReport", "DataReport", "check_dataset", "format_report"]
 
@@ -50,7 +52,7 @@ def _check_images(data, decode: bool, progress: bool) -> list[DataIssue]:
     for record in tqdm(data.records, desc=f"images {data.split}", unit="img", leave=False, disable=not progress):
         try:
             if decode:
-                height, width = decode_image(record.path).shape[:2]
+                height, width = read_image(record.path).shape[:2]
             else:
                 width, height = image_size(record.path)
         except ImageReadError as exc:
@@ -67,10 +69,8 @@ def check_dataset(path: str | os.PathLike, split: str | None = None, names=None,
                   progress: bool = True) -> DataReport:
     """Read every split (or ``split``) without stopping at errors and collect a report.
     ``decode=False`` only reads image headers (faster, but misses truncated files)."""
-    from . import _splits, detect_layout, load_dataset, resolve_split
-
     layout = detect_layout(path)
-    available, aliases = _splits(layout)
+    available, aliases = layout_splits(layout)
     if split is not None:  # a bad --split is a usage error, not a data problem
         available = [resolve_split(available, split, "", layout.yaml_file or layout.root, aliases)]
     reports, class_names = [], None

@@ -1,9 +1,11 @@
-"""COCO-json reader: ``DIR/annotations/instances_SPLIT.json`` with images in ``DIR/SPLIT/``.
+"""COCO-json reader and writer: ``DIR/annotations/instances_SPLIT.json`` with images in ``DIR/SPLIT/``.
 
 Class index i is the i-th entry of the json's full ``categories`` list ordered by id (so a
 split that lacks some categories still numbers its classes like the others). Boxes are the json's
 ``[x, y, w, h]`` turned into xyxy as written (no clipping: training repairs boxes with a counted
 warning, ``check-data`` reports them). ``iscrowd`` boxes are kept and flagged in ``ignore``.
+:func:`write_coco` writes ``bbox`` values that read back as bit-identical float32 boxes, and
+ignore flags as ``iscrowd``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
+from ..io import atomic_write_text
 from .issues import ERROR, DataIssue
 from .records import DetectionData, ImageRecord
 from .validate import check_box
+from .writing import check_same_names, decimal32, ignore_flags, link_image, progress_bar
 
-__all__ = ["coco_splits", "coco_annotation_file", "read_coco"]
+__all__ = ["coco_splits", "coco_annotation_file", "read_coco", "write_coco"]
 
 _PREFIX = "instances_"
 
@@ -162,3 +166,51 @@ def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> D
         category_ids=category_ids,
         issues=issues,
     )
+
+
+def write_coco(splits: list[DetectionData], root: Path, progress: bool = True) -> None:
+    """Write ``annotations/instances_SPLIT.json`` and ``SPLIT/`` images for each split."""
+    names = splits[0].names
+    first = splits[0]
+    use_ids = len(first.category_ids) == len(names) and all(cid > 0 for cid in first.category_ids)
+    category_ids = list(first.category_ids) if use_ids else list(range(1, len(names) + 1))
+    categories = [{"id": cid, "name": name, "supercategory": ""} for cid, name in zip(category_ids, names)]
+    for data in splits:
+        check_same_names(data, names)
+        images, annotations = [], []
+        numeric = all(_int_id(r.image_id) is not None for r in data.records)
+        for index, record in enumerate(progress_bar(data.records, f"coco {data.split}", progress)):
+            image_id = _int_id(record.image_id) if numeric else index + 1
+            file_name = record.path.name
+            link_image(record.path, root / data.split / file_name)
+            images.append({"id": image_id, "file_name": file_name, "width": record.width, "height": record.height})
+            for box, class_id, crowd in zip(record.boxes, record.class_ids, ignore_flags(record)):
+                x, y, w, h = _coco_bbox(box)
+                annotations.append({
+                    "id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[int(class_id)],
+                    "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(bool(crowd)), "segmentation": [],
+                })
+        content = {"images": images, "annotations": annotations, "categories": categories}
+        atomic_write_text(json.dumps(content), root / "annotations" / f"instances_{data.split}.json")
+
+
+def _coco_bbox(box: np.ndarray) -> list[float]:
+    """``[x, y, w, h]`` such that the reader's ``x + w`` (float64) gives back the float32 box:
+    short decimals when they do, else exact doubles (``x2 - x1`` is exact for float32 values)."""
+    x1, y1, x2, y2 = (np.float32(v) for v in box)
+    short = []
+    for low, high in ((x1, x2), (y1, y2)):
+        start, size = decimal32(low), decimal32(high) - decimal32(low)
+        short += [float(start), float(size)]
+    x, w, y, h = short
+    if (np.float32(x), np.float32(y), np.float32(x + w), np.float32(y + h)) == (x1, y1, x2, y2):
+        return [x, y, w, h]
+    return [float(x1), float(y1), float(x2) - float(x1), float(y2) - float(y1)]
+
+
+def _int_id(image_id) -> int | None:
+    if isinstance(image_id, (int, np.integer)):
+        return int(image_id)
+    if isinstance(image_id, str) and image_id.isdigit():
+        return int(image_id)
+    return None

@@ -35,22 +35,21 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError, ImageReadError
+from ..imaging import read_image
+from ..imaging.letterbox import fit_size, pad_to
 from .augment import AugmentConfig
-from .images import decode_image
 from .mosaic import mixup, mosaic4
 from .records import DetectionData, ImageRecord
 from .transforms import (
-    PAD_VALUE,
     augment_hsv,
     box_filter,
-    fit_size,
     hflip,
     random_affine_matrix,
     random_hsv_gains,
     xyxy_to_cxcywh,
 )
 
-__all__ = ["TrainingDataset", "build_train_dataset", "training_boxes", "DEFAULT_MAX_LABELS", "MOSAIC_MAX_LABELS"]
+__all__ = ["TrainingDataset", "training_boxes", "DEFAULT_MAX_LABELS", "MOSAIC_MAX_LABELS"]
 
 logger = logging.getLogger("yoloxkit.data")
 
@@ -94,8 +93,9 @@ class TrainingDataset(Dataset):
         seed: base seed of the per-sample generators.
         max_labels: rows of the padded targets (official: 120 with Mosaic, 50 without).
         cache: decode and resize every image once, up front, and keep it in RAM.
-        close_mosaic_at: first epoch without Mosaic/MixUp (official: ``epochs - 15``);
-            :meth:`set_epoch` then switches them off by itself, also after a resume.
+        close_mosaic_at: first (0-based) epoch without Mosaic/MixUp, the trainer's
+            :attr:`~yoloxkit.engine.config.TrainConfig.no_aug_start_epoch`; from that epoch on
+            :meth:`set_epoch` switches them off by itself, also after a resume.
     """
 
     def __init__(
@@ -170,7 +170,7 @@ class TrainingDataset(Dataset):
         import cv2
 
         record = self.records[index]
-        image = decode_image(record.path)
+        image = read_image(record.path)
         new_h, new_w = self.tile_size(index)
         if image.shape[:2] != (new_h, new_w):
             image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
@@ -281,11 +281,8 @@ class TrainingDataset(Dataset):
             image = augment_hsv(image, random_hsv_gains(rng))
         if aug.flip_prob > 0 and rng.uniform() < aug.flip_prob:
             image, boxes = hflip(image, boxes)
-        height, width = self.size
-        if image.shape[:2] != (height, width):
-            canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
-            canvas[: image.shape[0], : image.shape[1]] = image
-            image = canvas
+        if image.shape[:2] != tuple(self.size):
+            image = pad_to(image, self.size)
         keep = box_filter(boxes, aug.min_box_side, aug.min_box_area, aug.max_box_aspect)
         targets = np.zeros((self.max_labels, 5), dtype=np.float32)
         kept = xyxy_to_cxcywh(boxes[keep])[: self.max_labels]
@@ -299,41 +296,3 @@ class _Unreadable(Exception):
         super().__init__(message)
         self.index = index
         self.message = message
-
-
-def build_train_dataset(data: DetectionData, cfg) -> TrainingDataset:
-    """The training dataset for a :class:`~yoloxkit.engine.config.TrainConfig`-like ``cfg``
-    (fields ``model, size, no_aug, mosaic, mixup, mosaic_prob, mosaic_scale, mixup_prob,
-    mixup_scale, hsv_prob, flip_prob, degrees, translate, shear, seed, cache_ram, epochs,
-    no_aug_epochs``; a ``None`` takes the official value for the model). Mosaic/MixUp stop at
-    epoch ``epochs - no_aug_epochs``."""
-    from ..models import get_spec
-
-    spec = get_spec(getattr(cfg, "model", "yolox-s"))
-    size = getattr(cfg, "size", None) or spec.input_size
-    if getattr(cfg, "no_aug", False):
-        augment = AugmentConfig.off()
-    else:
-        def pick(name, default):
-            value = getattr(cfg, name, None)
-            return default if value is None else value
-
-        mixup_on = pick("mixup", spec.enable_mixup)
-        augment = AugmentConfig(
-            mosaic_prob=pick("mosaic_prob", spec.mosaic_prob) if pick("mosaic", True) else 0.0,
-            mosaic_scale=tuple(pick("mosaic_scale", spec.mosaic_scale)),
-            enable_mixup=bool(mixup_on),
-            mixup_prob=pick("mixup_prob", spec.mixup_prob),
-            mixup_scale=tuple(pick("mixup_scale", AugmentConfig.mixup_scale)),
-            degrees=pick("degrees", AugmentConfig.degrees),
-            translate=pick("translate", AugmentConfig.translate),
-            shear=pick("shear", AugmentConfig.shear),
-            hsv_prob=pick("hsv_prob", AugmentConfig.hsv_prob),
-            flip_prob=pick("flip_prob", AugmentConfig.flip_prob),
-        )
-    close_at = None
-    if getattr(cfg, "epochs", None) is not None and getattr(cfg, "no_aug_epochs", None) is not None:
-        close_at = int(cfg.epochs) - int(cfg.no_aug_epochs)
-    return TrainingDataset(data, size, augment, seed=getattr(cfg, "seed", 0),
-                           cache=bool(getattr(cfg, "cache_ram", False)),
-                           progress=bool(getattr(cfg, "progress", True)), close_mosaic_at=close_at)

@@ -22,7 +22,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .transforms import PAD_VALUE, letterbox, warp_boxes
+from ..imaging import PAD_VALUE, letterbox
+from .transforms import warp_boxes
 
 __all__ = ["tile_placement", "visible_region", "mosaic4", "mixup"]
 

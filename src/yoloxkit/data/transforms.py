@@ -1,7 +1,8 @@
 """Geometric and colour transforms for training, as pure functions of an image, its boxes and
 explicit random draws (a ``numpy.random.Generator``), following the official YOLOX pipeline.
 
-Images are ``uint8`` BGR ``[H, W, 3]``; boxes are float ``[N, 4]`` xyxy in pixels.
+Images are ``uint8`` BGR ``[H, W, 3]``; boxes are float ``[N, 4]`` xyxy in pixels. The
+letterbox is :func:`yoloxkit.imaging.letterbox`, shared with inference.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import math
 import cv2
 import numpy as np
 
+from ..imaging import PAD_VALUE
+
 __all__ = [
-    "PAD_VALUE",
-    "fit_size",
-    "resize_to_fit",
-    "letterbox",
     "random_hsv_gains",
     "augment_hsv",
     "hflip",
@@ -25,33 +24,6 @@ __all__ = [
     "box_filter",
     "xyxy_to_cxcywh",
 ]
-
-PAD_VALUE = 114
-
-
-def fit_size(height: int, width: int, size: tuple[int, int]) -> tuple[float, int, int]:
-    """Keep-ratio resize of ``height x width`` into ``size`` (h, w): ``(ratio, new_h, new_w)``
-    with the sides truncated to integers, as the official pre-processing does."""
-    ratio = min(size[0] / height, size[1] / width)
-    return ratio, int(height * ratio), int(width * ratio)
-
-
-def resize_to_fit(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
-    """Keep-ratio bilinear resize so that the image fits in ``size`` (h, w); no padding."""
-    ratio, new_h, new_w = fit_size(image.shape[0], image.shape[1], size)
-    if (new_h, new_w) != image.shape[:2]:
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    return image, ratio
-
-
-def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int = PAD_VALUE) -> tuple[np.ndarray, float]:
-    """Keep-ratio resize into ``size`` (h, w), padded with ``pad_value`` to the bottom/right."""
-    resized, ratio = resize_to_fit(image, size)
-    if resized.shape[:2] == tuple(size):
-        return resized, ratio
-    canvas = np.full((size[0], size[1], 3), pad_value, dtype=np.uint8)
-    canvas[: resized.shape[0], : resized.shape[1]] = resized
-    return canvas, ratio
 
 
 def random_hsv_gains(rng: np.random.Generator, gains: tuple[float, float, float] = (5, 30, 30)) -> np.ndarray:

@@ -1,13 +1,13 @@
-"""Pascal VOC reader: ``Annotations/ID.xml``, ``ImageSets/Main/SPLIT.txt``, ``JPEGImages/``.
+"""Pascal VOC reader and writer: ``Annotations/ID.xml``, ``ImageSets/Main/SPLIT.txt``, ``JPEGImages/``.
 
 Class names, in this order of precedence: the ``names`` argument; a ``labels.txt`` or
 ``classes.txt`` in the dataset root (one name per line, in class-id order); otherwise the
 ``object/name`` values found in all XML files under ``Annotations/``, sorted alphabetically.
 
 Coordinates: VOC stores 1-based pixel coordinates. Like the official YOLOX VOC reader, yoloxkit
-subtracts 1 from all four (``x1 = xmin - 1`` ... ``y2 = ymax - 1``), and :mod:`.convert` adds 1
+subtracts 1 from all four (``x1 = xmin - 1`` ... ``y2 = ymax - 1``), and :func:`write_voc` adds 1
 when writing, so a conversion round trip keeps every box exactly (fractional values are kept).
-``difficult`` objects are flagged in ``ignore``.
+``difficult`` objects are flagged in ``ignore`` (and ignore flags are written as ``difficult``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,23 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, ImageReadError
-from .images import IMAGE_SUFFIXES, image_size
+from ..imaging import IMAGE_SUFFIXES, image_size
+from ..io import atomic_write_text
+from ..names import NAMES_FILES, read_names
 from .issues import ERROR, DataIssue
-from .names import NAMES_FILES, read_names
 from .records import DetectionData, ImageRecord
 from .validate import check_box
+from .writing import (
+    check_same_names,
+    decimal32,
+    exact_number,
+    ignore_flags,
+    link_image,
+    plain_decimal,
+    progress_bar,
+)
 
-__all__ = ["voc_splits", "voc_names", "read_voc", "VOC_OFFSET"]
+__all__ = ["voc_splits", "voc_names", "read_voc", "write_voc", "VOC_OFFSET"]
 
 VOC_OFFSET = 1.0  # VOC coordinate = yoloxkit coordinate + 1
 
@@ -74,7 +84,7 @@ def _find_image(root: Path, image_id: str, file_name: str | None) -> Path | None
     candidate = image_dir / f"{image_id}.jpg"
     if candidate.is_file():
         return candidate
-    for suffix in IMAGE_SUFFIXES:
+    for suffix in sorted(IMAGE_SUFFIXES):
         candidate = image_dir / f"{image_id}{suffix}"
         if candidate.is_file():
             return candidate
@@ -173,3 +183,52 @@ def read_voc(root: str | Path, split: str, names: list[str] | None = None) -> De
         )
     return DetectionData(names=list(class_names), records=records, format="voc", split=split, root=root,
                          issues=issues)
+
+
+def write_voc(splits: list[DetectionData], root: Path, progress: bool = True) -> None:
+    """Write ``Annotations/``, ``ImageSets/Main/SPLIT.txt``, ``JPEGImages/`` and ``labels.txt``."""
+    names = splits[0].names
+    atomic_write_text("".join(name + "\n" for name in names), root / "labels.txt")
+    for data in splits:
+        check_same_names(data, names)
+        ids = []
+        for record in progress_bar(data.records, f"voc {data.split}", progress):
+            image_id = record.path.stem
+            ids.append(image_id)
+            link_image(record.path, root / "JPEGImages" / record.path.name)
+            xml_text = _voc_xml(record, names)
+            xml_path = root / "Annotations" / f"{image_id}.xml"
+            if xml_path.exists() and xml_path.read_text(encoding="utf-8") != xml_text:
+                raise DatasetError(f"{record.path}: two different images are both named {image_id}")
+            atomic_write_text(xml_text, xml_path)
+        atomic_write_text("".join(i + "\n" for i in ids), root / "ImageSets" / "Main" / f"{data.split}.txt")
+
+
+def _voc_xml(record, names: list[str]) -> str:
+    annotation = ET.Element("annotation")
+    ET.SubElement(annotation, "folder").text = "JPEGImages"
+    ET.SubElement(annotation, "filename").text = record.path.name
+    size = ET.SubElement(annotation, "size")
+    ET.SubElement(size, "width").text = str(record.width)
+    ET.SubElement(size, "height").text = str(record.height)
+    ET.SubElement(size, "depth").text = "3"
+    ET.SubElement(annotation, "segmented").text = "0"
+    for box, class_id, difficult in zip(record.boxes, record.class_ids, ignore_flags(record)):
+        obj = ET.SubElement(annotation, "object")
+        ET.SubElement(obj, "name").text = names[int(class_id)]
+        ET.SubElement(obj, "pose").text = "Unspecified"
+        ET.SubElement(obj, "truncated").text = "0"
+        ET.SubElement(obj, "difficult").text = str(int(bool(difficult)))
+        bndbox = ET.SubElement(obj, "bndbox")
+        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), box):
+            ET.SubElement(bndbox, tag).text = _voc_number(value)
+    ET.indent(annotation)
+    return ET.tostring(annotation, encoding="unicode") + "\n"
+
+
+def _voc_number(value: float) -> str:
+    """``value + 1`` as text that the reader's ``float(text) - 1`` turns back into the same float32."""
+    short = decimal32(value) + 1
+    if np.float32(float(short) - VOC_OFFSET) == np.float32(value):
+        return plain_decimal(short)
+    return exact_number(float(np.float32(value)) + VOC_OFFSET)  # exact: adding 1 to a float32 in float64

@@ -1,4 +1,4 @@
-"""YOLO-txt reader: ``images/SPLIT/*.jpg`` with ``labels/SPLIT/*.txt`` lines ``cls cx cy w h``
+"""YOLO-txt reader and writer: ``images/SPLIT/*.jpg`` with ``labels/SPLIT/*.txt`` lines ``cls cx cy w h``
 (normalised to the image size), class names in a data YAML (the usual Ultralytics shape)::
 
     path: .            # optional; relative to the YAML's directory (default: that directory)
@@ -11,6 +11,10 @@ as in the COCO and VOC copies of a dataset; the YAML keys (``train``, ``val``, `
 work as split names. A directory without a YAML takes its names from ``classes.txt`` /
 ``labels.txt`` or the ``names`` argument. The label file of ``.../images/X/a.jpg`` is
 ``.../labels/X/a.txt``; a missing or empty label file means an image without objects.
+
+:func:`write_yolo` writes full-precision normalised values (reading them back gives bit-identical
+float32 boxes) and a ``data.yaml``. YOLO-txt has no ignore flag, so ignored boxes are left out of
+the labels (as Ultralytics' own converters do) rather than turned into ordinary objects.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, ImageReadError
-from .images import IMAGE_SUFFIXES, image_size, list_images
+from ..imaging import image_size, is_image_file, list_images
+from ..io import atomic_write_text
+from ..names import NAMES_FILES, names_from_yaml_value, read_names
 from .issues import ERROR, DataIssue
 from .layout import Layout
-from .names import NAMES_FILES, names_from_yaml_value, read_names
 from .records import DetectionData, ImageRecord
 from .validate import check_box
+from .writing import check_same_names, ignore_flags, link_image, progress_bar
 
-__all__ = ["yolo_splits", "read_yolo", "yolo_to_xyxy", "xyxy_to_yolo", "label_path_for"]
+__all__ = ["yolo_splits", "read_yolo", "write_yolo", "yolo_to_xyxy", "xyxy_to_yolo", "label_path_for"]
 
 _SPLIT_KEYS = ("train", "val", "test")
 
@@ -141,7 +147,7 @@ def _image_paths(entries: list[Path], root: Path) -> list[Path]:
                 if line:
                     path = Path(line)
                     paths.append(path if path.is_absolute() else (entry.parent / path if line.startswith(".") else root / path))
-        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+        elif is_image_file(entry):
             paths.append(entry)
     return paths
 
@@ -211,3 +217,56 @@ def read_yolo(layout: Layout, split: str, names: list[str] | None = None) -> Det
         )
     return DetectionData(names=list(class_names), records=records, format="yolo", split=split,
                          root=source.root, issues=issues)
+
+
+def write_yolo(splits: list[DetectionData], root: Path, progress: bool = True) -> None:
+    """Write ``images/SPLIT/``, ``labels/SPLIT/*.txt`` and ``data.yaml``."""
+    import yaml
+
+    names = splits[0].names
+    for data in splits:
+        check_same_names(data, names)
+        for record in progress_bar(data.records, f"yolo {data.split}", progress):
+            link_image(record.path, root / "images" / data.split / record.path.name)
+            ignore = ignore_flags(record)
+            lines = [
+                f"{int(class_id)} " + " ".join(_exact_yolo(box, record.width, record.height))
+                for box, class_id, skip in zip(record.boxes, record.class_ids, ignore)
+                if not skip
+            ]
+            atomic_write_text("".join(line + "\n" for line in lines),
+                              root / "labels" / data.split / f"{record.path.stem}.txt")
+    config: dict = {}
+    split_names = [data.split for data in splits]
+    for key in _SPLIT_KEYS:
+        matches = [name for name in split_names if name.startswith(key)]
+        if len(matches) == 1:
+            config[key] = f"images/{matches[0]}"
+    config["names"] = list(names)
+    atomic_write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), root / "data.yaml")
+
+
+def _exact_yolo(box: np.ndarray, width: int, height: int) -> list[str]:
+    """Normalised (cx, cy, w, h) texts whose decoding gives back ``box`` bit-exactly in float32:
+    the fewest significant digits (at least 6) that do, else full doubles nudged by an ulp."""
+    target = np.asarray(box, dtype=np.float32)
+    values = xyxy_to_yolo(target.astype(np.float64), width, height)[0]
+    for digits in range(6, 17):
+        texts = [f"{v:.{digits}g}" for v in values]
+        decoded = yolo_to_xyxy(np.array([float(t) for t in texts]), width, height)[0].astype(np.float32)
+        if np.array_equal(decoded, target):
+            return texts
+    for _ in range(64):
+        decoded = yolo_to_xyxy(values, width, height)[0].astype(np.float32)
+        if np.array_equal(decoded, target):
+            break
+        error = decoded.astype(np.float64) - target.astype(np.float64)
+        # d(x1)=d(cx)-d(w)/2, d(x2)=d(cx)+d(w)/2: move cx by the mean error, w by the spread.
+        for axis in (0, 1):
+            mean = (error[axis] + error[axis + 2]) / 2
+            spread = error[axis + 2] - error[axis]
+            if mean:
+                values[axis] = np.nextafter(values[axis], -np.inf if mean > 0 else np.inf)
+            if spread:
+                values[axis + 2] = np.nextafter(values[axis + 2], -np.inf if spread > 0 else np.inf)
+    return [repr(float(v)) for v in values]

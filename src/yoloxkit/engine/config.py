@@ -1,6 +1,10 @@
 """Typed training configuration with the official YOLOX defaults for each model size.
 
 Precedence: official defaults for ``model`` < YAML file (``--config``) < command-line flags.
+The per-size part of the official recipe (multi-scale range, Mosaic and MixUp settings) is
+:class:`TrainingRecipe`; :meth:`TrainConfig.resolved` fills every default once, and the
+resolved config hands the data pipeline its :meth:`~TrainConfig.augment_config` and the
+loop its :attr:`~TrainConfig.no_aug_start_epoch`.
 """
 
 from __future__ import annotations
@@ -11,19 +15,60 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from ..data.augment import AugmentConfig
 from ..errors import YoloxkitError
 from ..models import get_spec
 
-__all__ = ["TrainConfig", "ConfigError", "default_config", "load_config", "LR_PER_IMAGE"]
+__all__ = [
+    "TrainConfig",
+    "ConfigError",
+    "TrainingRecipe",
+    "training_recipe",
+    "default_config",
+    "load_config",
+    "update_config",
+    "LR_PER_IMAGE",
+]
 
 LR_PER_IMAGE = 0.01 / 64  # the official "0.01 per 64 images"
 
 
 class ConfigError(YoloxkitError, ValueError):
     """A training configuration value or file that is invalid."""
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The official training settings that depend on the model size."""
+
+    train_size_range: tuple[int, int] | None = None  # multi-scale range; None: size +- 5*32
+    mosaic_prob: float = 1.0
+    mosaic_scale: tuple[float, float] = (0.1, 2.0)
+    mixup_prob: float = 1.0
+    enable_mixup: bool = True
+
+    def augment(self, **overrides: Any) -> AugmentConfig:
+        """This recipe's :class:`AugmentConfig` (official values elsewhere), ``overrides`` applied."""
+        base = AugmentConfig(mosaic_prob=self.mosaic_prob, mosaic_scale=tuple(self.mosaic_scale),
+                             enable_mixup=self.enable_mixup, mixup_prob=self.mixup_prob)
+        return dataclasses.replace(base, **overrides)
+
+
+_SMALL_MODEL = TrainingRecipe(train_size_range=(320, 640), mosaic_scale=(0.5, 1.5), enable_mixup=False)
+RECIPES: dict[str, TrainingRecipe] = {
+    "yolox-nano": dataclasses.replace(_SMALL_MODEL, mosaic_prob=0.5),
+    "yolox-tiny": _SMALL_MODEL,
+}
+
+
+def training_recipe(model: str) -> TrainingRecipe:
+    """The official recipe of model ``model`` (any name :func:`yoloxkit.models.get_spec` accepts):
+    nano and tiny train at 320..640 with Mosaic scale (0.5, 1.5) and no MixUp, nano with Mosaic
+    p=0.5; the other sizes use the defaults of :class:`TrainingRecipe`."""
+    return RECIPES.get(get_spec(model).name, TrainingRecipe())
 
 
 @dataclass
@@ -60,9 +105,9 @@ class TrainConfig:
     # input size and multi-scale
     size: int | None = None  # None: the model's input size (nano/tiny 416, others 640)
     multiscale: bool = True
-    multiscale_range: int = 5  # size +- range*32 (nano/tiny: the spec's 320..640)
-    size_range: tuple[int, int] | None = None  # explicit (min, max); None: from the spec / range
-    # augmentation (None: from the model spec)
+    multiscale_range: int = 5  # size +- range*32 (nano/tiny: the recipe's 320..640)
+    size_range: tuple[int, int] | None = None  # explicit (min, max); None: from the recipe / range
+    # augmentation (None: from the model's TrainingRecipe)
     no_aug: bool = False
     mosaic: bool = True
     mixup: bool | None = None
@@ -90,21 +135,35 @@ class TrainConfig:
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def no_aug_start_epoch(self) -> int:
+        """0-based epoch from which Mosaic/MixUp are off and the L1 loss is on (the last
+        ``no_aug_epochs``): the one boundary the loop, the evaluation and the dataset use."""
+        return self.epochs - self.no_aug_epochs
+
     def resolved(self) -> "TrainConfig":
         """A copy with every model-dependent ``None`` filled with the official value."""
         spec = get_spec(self.model)
+        recipe = training_recipe(spec.name)
         cfg = dataclasses.replace(self, model=spec.name)
         if cfg.size is None:
             cfg.size = spec.input_size
         if cfg.mixup is None:
-            cfg.mixup = spec.enable_mixup
+            cfg.mixup = recipe.enable_mixup
         if cfg.mosaic_prob is None:
-            cfg.mosaic_prob = spec.mosaic_prob
+            cfg.mosaic_prob = recipe.mosaic_prob
         if cfg.mosaic_scale is None:
-            cfg.mosaic_scale = tuple(spec.mosaic_scale)
+            cfg.mosaic_scale = tuple(recipe.mosaic_scale)
+        if cfg.mixup_prob is None:
+            cfg.mixup_prob = recipe.mixup_prob
+        if cfg.mosaic is None:
+            cfg.mosaic = True
+        for name in _AUGMENT_FIELDS:
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, getattr(AugmentConfig, name))
         if cfg.size_range is None:
-            if spec.train_size_range is not None and cfg.size == spec.input_size:
-                cfg.size_range = tuple(spec.train_size_range)
+            if recipe.train_size_range is not None and cfg.size == spec.input_size:
+                cfg.size_range = tuple(recipe.train_size_range)
             else:
                 cfg.size_range = (
                     max(32, cfg.size - 32 * cfg.multiscale_range),
@@ -113,11 +172,26 @@ class TrainConfig:
         if cfg.lr is None:
             cfg.lr = LR_PER_IMAGE * cfg.batch_size
         if cfg.device is None:
-            import torch
-
             cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
         cfg.validate()
         return cfg
+
+    def augment_config(self) -> AugmentConfig:
+        """What the training dataset does to each sample; call it on a :meth:`resolved` config."""
+        if self.no_aug:
+            return AugmentConfig.off()
+        return AugmentConfig(
+            mosaic_prob=self.mosaic_prob if self.mosaic else 0.0,
+            mosaic_scale=tuple(self.mosaic_scale),
+            enable_mixup=bool(self.mixup),
+            mixup_prob=self.mixup_prob,
+            mixup_scale=tuple(self.mixup_scale),
+            degrees=self.degrees,
+            translate=self.translate,
+            shear=self.shear,
+            hsv_prob=self.hsv_prob,
+            flip_prob=self.flip_prob,
+        )
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid value."""
@@ -150,6 +224,8 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
+# augmentation options whose None means the official value of AugmentConfig
+_AUGMENT_FIELDS = ("mixup_scale", "hsv_prob", "flip_prob", "degrees", "translate", "shear")
 _TUPLE_FIELDS = {"size_range", "mosaic_scale", "mixup_scale"}
 
 

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from ..data.records import DetectionData
-from .config import TrainConfig
+from ..data import DetectionData, load_dataset
+from ..data.dataset import TrainingDataset
+from ..data.loader import build_loader
+from .config import ConfigError, TrainConfig
 
 __all__ = ["epoch_seed", "seed_everything", "load_splits", "TrainPipeline", "build_train_pipeline"]
 
@@ -39,8 +41,6 @@ def seed_everything(seed: int) -> None:
 def load_splits(cfg: TrainConfig, need_val: bool = True) -> tuple[DetectionData, DetectionData | None]:
     """Read the training split and (when evaluation is on) the validation split; fatal data
     problems raise :class:`~yoloxkit.errors.DatasetError` naming the file here, before training."""
-    from ..data import load_dataset
-
     train = load_dataset(cfg.data, split=cfg.train_split, default_prefix="train", names=cfg.names)
     val = None
     if need_val:
@@ -50,9 +50,9 @@ def load_splits(cfg: TrainConfig, need_val: bool = True) -> tuple[DetectionData,
 
 @dataclass
 class TrainPipeline:
-    """A training loader plus the switches the trainer flips during the run."""
+    """The training dataset and its loader for one process."""
 
-    dataset: Dataset
+    dataset: TrainingDataset
     loader: DataLoader
     sampler: DistributedSampler
     batch_size: int  # per process
@@ -62,32 +62,20 @@ class TrainPipeline:
         return len(self.loader)
 
     def set_epoch(self, epoch: int) -> None:
+        """Select the shuffle and the samples of ``epoch``; from the config's
+        :attr:`~TrainConfig.no_aug_start_epoch` on, the dataset leaves out Mosaic and MixUp."""
         self.sampler.set_epoch(epoch)
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-
-    def close_mosaic(self) -> None:
-        """Switch Mosaic and MixUp off (the last ``no_aug_epochs``)."""
-        for name in ("close_mosaic", "disable_mosaic"):
-            if hasattr(self.dataset, name):
-                getattr(self.dataset, name)()
-                return
-        if hasattr(self.dataset, "enable_mosaic"):
-            self.dataset.enable_mosaic = False
+        self.dataset.set_epoch(epoch)
 
 
 def build_train_pipeline(cfg: TrainConfig, data: DetectionData, rank: int = 0, world: int = 1) -> TrainPipeline:
-    """The augmented :class:`yoloxkit.data.dataset.TrainingDataset` with this run's settings and
+    """The augmented :class:`~yoloxkit.data.dataset.TrainingDataset` of the resolved ``cfg`` and
     its loader for process ``rank`` of ``world`` (the batch size is the total over processes)."""
-    from ..data.dataset import build_train_dataset
-    from ..data.loader import build_loader
-
     if cfg.batch_size % world:
-        from .config import ConfigError
-
         raise ConfigError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
     per_rank = cfg.batch_size // world
-    dataset = build_train_dataset(data, cfg)
+    dataset = TrainingDataset(data, cfg.size, cfg.augment_config(), seed=cfg.seed, cache=bool(cfg.cache_ram),
+                              progress=bool(cfg.progress), close_mosaic_at=cfg.no_aug_start_epoch)
     loader, sampler = build_loader(
         dataset,
         per_rank,
@@ -97,7 +85,7 @@ def build_train_pipeline(cfg: TrainConfig, data: DetectionData, rank: int = 0, w
         world_size=world,
         pin_memory=cfg.device is not None and cfg.device.startswith("cuda"),
     )
-    warnings = list(getattr(dataset, "warnings", []) or [])
+    warnings = list(dataset.warnings)
     return TrainPipeline(dataset, loader, sampler, per_rank, warnings)
 
 

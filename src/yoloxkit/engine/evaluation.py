@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.records import DetectionData
+from ..data import DetectionData
+from ..evaluate import evaluate
+from ..infer import Detector
 
 __all__ = ["evaluate_model"]
 
@@ -22,10 +24,8 @@ def evaluate_model(
     batch_size: int = 8,
 ) -> tuple[float, str, dict]:
     """Return ``(primary metric in percent, its name, all metrics)``: COCO AP for COCO and
-    YOLO-txt data, VOC mAP50 for VOC data. ``model`` is put in eval mode and left there."""
-    from ..evaluate import evaluate
-    from ..infer import Detector
-
+    YOLO-txt data, VOC mAP50 for VOC data. ``model`` runs in eval mode and is put back in
+    the mode it had."""
     was_training = model.training
     model.eval()
     try:

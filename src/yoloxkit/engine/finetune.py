@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..coco_names import COCO_NAMES
+from ..coco_names import fallback_names
 from ..errors import WeightsMismatchError
-from ..weights import read_checkpoint
+from ..models.blocks import ConvBnAct
+from ..weights import is_onnx_file, load_state, read_checkpoint
 
 __all__ = ["FineTuneReport", "load_for_finetune", "map_classes", "rescale_folded_convs", "came_from_onnx"]
 
@@ -67,8 +68,6 @@ def map_classes(target: list[str], source: list[str] | None) -> list[int | None]
 def came_from_onnx(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an ONNX export or a checkpoint converted from one (its BatchNorms
     were un-folded from the export's convolutions)."""
-    from ..weights import is_onnx_file
-
     if is_onnx_file(path):
         return True
     source = read_checkpoint(path).get("source")
@@ -87,8 +86,6 @@ def rescale_folded_convs(model: nn.Module, target_norm: float = 1.0) -> int:
     learning rate would wreck those layers in a few steps; this restores ordinary scales. A unit
     norm per channel (above PyTorch's initial 1/sqrt(3), as trained kernels usually are) gave
     the best fine-tuning of the bundled nano weights (see the trainer's report)."""
-    from ..models.blocks import ConvBnAct
-
     changed = 0
     for module in model.modules():
         if not isinstance(module, ConvBnAct):
@@ -104,30 +101,12 @@ def rescale_folded_convs(model: nn.Module, target_norm: float = 1.0) -> int:
     return changed
 
 
-def _load_state(path: str | os.PathLike, model_name: str | None) -> tuple[dict[str, torch.Tensor], list[str] | None]:
-    from ..weights import is_onnx_file, load_weights
-
-    if is_onnx_file(path):
-        from ..models import build_model
-        from ..onnx_import import read_onnx_weights
-
-        if model_name is None:
-            raise WeightsMismatchError(f"{path}: fine-tuning from ONNX needs the model name (--model)")
-        onnx_weights = read_onnx_weights(path)
-        source = build_model(model_name, onnx_weights.num_classes)
-        names = load_weights(source, path)  # BN un-folded and calibrated by the importer
-        return source.state_dict(), names
-    ckpt = read_checkpoint(path)
-    names = ckpt.get("names")
-    return ckpt["model"], list(names) if names is not None else None
-
-
 def load_for_finetune(
     model: nn.Module, path: str | os.PathLike, names: list[str], model_name: str | None = None
 ) -> FineTuneReport:
     """Load ``path`` (a ``.pth`` checkpoint, or an ``.onnx`` export of ``model_name``) into
     ``model`` (whose classes are ``names``) for fine-tuning."""
-    state, source_names = _load_state(path, model_name)
+    state, source_names = load_state(path, model_name)
     report = FineTuneReport(source=str(path))
     own = model.state_dict()
     report.total = len(own)
@@ -135,8 +114,8 @@ def load_for_finetune(
     cls_keys = [k for k in state if _CLS_PRED.match(k) and k.endswith("bias")]
     if cls_keys:
         source_classes = int(state[cls_keys[0]].shape[0])
-    if source_names is None and source_classes == len(COCO_NAMES):
-        source_names, report.assumed_coco = list(COCO_NAMES), True
+    if source_names is None and source_classes is not None and fallback_names(source_classes) is not None:
+        source_names, report.assumed_coco = fallback_names(source_classes), True
     same_classes = source_names is not None and list(source_names) == list(names)
     if source_names is None and source_classes == len(names):
         same_classes = True  # nothing to map by; same class count: take the rows as they are

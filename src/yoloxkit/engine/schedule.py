@@ -64,6 +64,12 @@ class WarmupCosineSchedule:
     def state_dict(self) -> dict:
         return asdict(self)
 
+    def load_state_dict(self, state: dict) -> None:
+        """Take over the settings of a saved :meth:`state_dict` (in place)."""
+        restored = self.from_state_dict(state)
+        for name, value in asdict(restored).items():
+            setattr(self, name, value)
+
     @classmethod
     def from_state_dict(cls, state: dict) -> "WarmupCosineSchedule":
         return cls(**state)

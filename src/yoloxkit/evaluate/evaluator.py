@@ -10,6 +10,7 @@ import numpy as np
 
 from ..data.records import DetectionData
 from .coco import coco_category_ids, coco_detections, coco_evaluate, coco_ground_truth, coco_image_ids, summary_lines
+from .plots import write_plots
 from .predictions import ImagePredictions
 from .report import EvalResult
 from .runner import ClassMapping, class_mapping, collect_predictions
@@ -144,7 +145,5 @@ def evaluate(
         unknown_classes=mapping.unknown_names,
     )
     if plots_dir is not None:
-        from .plots import write_plots
-
         result.plots = write_plots(data, predictions, Path(plots_dir), classes=mapping.known)
     return result

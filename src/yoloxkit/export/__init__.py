@@ -4,29 +4,29 @@ TorchScript and OpenVINO IR. Every export is verified in its own runtime against
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from torch import nn
 
 from ..errors import ExportError
+from .onnx import export_onnx
+from .openvino import export_openvino
 from .options import FORMATS, ExportOptions, ExportResult, default_output_path
+from .torchscript import export_torchscript
 
 __all__ = ["FORMATS", "ExportOptions", "ExportResult", "default_output_path", "export_model"]
+
+_EXPORTERS: dict[str, Callable[[nn.Module, str | os.PathLike, ExportOptions], ExportResult]] = {
+    "onnx": export_onnx,
+    "torchscript": export_torchscript,
+    "openvino": export_openvino,
+}
 
 
 def export_model(model: nn.Module, fmt: str, path: str | os.PathLike, options: ExportOptions) -> ExportResult:
     """Export ``model`` to ``fmt`` (``onnx``, ``torchscript`` or ``openvino``) at ``path``,
     verify it in that format's runtime and return where it went and the max abs difference."""
-    fmt = fmt.lower()
-    if fmt == "onnx":
-        from .onnx import export_onnx
-
-        return export_onnx(model, path, options)
-    if fmt == "torchscript":
-        from .torchscript import export_torchscript
-
-        return export_torchscript(model, path, options)
-    if fmt == "openvino":
-        from .openvino import export_openvino
-
-        return export_openvino(model, path, options)
-    raise ExportError(f"unsupported export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    exporter = _EXPORTERS.get(fmt.lower())
+    if exporter is None:
+        raise ExportError(f"unsupported export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    return exporter(model, path, options)

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxslim
 import torch
 from torch import nn
 
 from ..errors import ExportError
 from ..io import atomic_path
+from ..ort_session import ort_session
 from .graph import export_module
 from .node_order import restore_node_order
 from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, output_names
@@ -61,12 +65,8 @@ def write_onnx(module: nn.Module, images: torch.Tensor, path: Path, options: Exp
             dynamic_axes=_dynamic_axes(options),
             do_constant_folding=True,
         )
-    import onnx
-
     graph_model = onnx.load(str(path))
     if options.simplify:
-        import onnxslim
-
         original = graph_model
         with contextlib.redirect_stdout(io.StringIO()):
             graph_model = onnxslim.slim(original)
@@ -75,10 +75,8 @@ def write_onnx(module: nn.Module, images: torch.Tensor, path: Path, options: Exp
     onnx.save(graph_model, str(path))
 
 
-def set_metadata(graph_model, options: ExportOptions) -> None:
+def set_metadata(graph_model: onnx.ModelProto, options: ExportOptions) -> None:
     """Store the class names and model name in the ONNX file's metadata properties."""
-    import json
-
     entries = {}
     if options.names is not None:
         entries["names"] = json.dumps(list(options.names))
@@ -94,12 +92,7 @@ def set_metadata(graph_model, options: ExportOptions) -> None:
 
 def run_onnxruntime(path: str | os.PathLike, images: np.ndarray, threads: int | None = None) -> list[np.ndarray]:
     """Run an exported file once in onnxruntime (CPU) on ``images`` ``[B,3,H,W]``."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = ort_session(path, threads=threads)
     return session.run(None, {session.get_inputs()[0].name: images})
 
 

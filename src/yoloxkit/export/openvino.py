@@ -12,25 +12,13 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..errors import MissingDependencyError
+from ..optional import import_openvino
 from .graph import export_module
 from .onnx import write_onnx
 from .options import ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
 
-__all__ = ["export_openvino", "import_openvino", "compile_openvino", "run_openvino"]
-
-INSTALL_HINT = "pip install openvino (or pip install yoloxkit[openvino])"
-
-
-def import_openvino() -> Any:
-    """The ``openvino`` module, or :class:`MissingDependencyError` naming the install command."""
-    try:
-        import openvino
-    except ImportError:
-        raise MissingDependencyError(f"the OpenVINO format/backend needs the openvino package: {INSTALL_HINT}") from None
-    return openvino
-
+__all__ = ["export_openvino", "compile_openvino", "run_openvino"]
 
 def compile_openvino(model: Any, threads: int | None = None, device: str = "CPU") -> Any:
     """Compile an OpenVINO model (object or ``.xml`` path) in float32 for ``device``."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .nms_graph import NMS_OUTPUT_NAMES
+
 __all__ = ["FORMATS", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "ExportOptions", "ExportResult", "default_suffix"]
 
 FORMATS = ("onnx", "torchscript", "openvino")
@@ -62,8 +64,7 @@ def default_suffix(fmt: str) -> str:
 
 
 def output_names(options: ExportOptions) -> tuple[str, ...]:
-    from .nms_graph import NMS_OUTPUT_NAMES
-
+    """The graph's output names: the official ``output``, or the four NMS outputs."""
     return NMS_OUTPUT_NAMES if options.nms else ("output",)
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError
-from ..infer.preprocess import letterbox
+from ..imaging import letterbox
 
 __all__ = ["sample_input", "torch_outputs", "max_abs_diff", "check_close", "canonical_detections"]
 

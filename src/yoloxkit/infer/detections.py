@@ -7,6 +7,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..imaging import as_bgr, read_image
+from .draw import draw_detections
+
 __all__ = ["Detections"]
 
 
@@ -91,9 +94,6 @@ class Detections:
 
     def plot(self, image: np.ndarray | None = None) -> np.ndarray:
         """An annotated BGR copy of the image (``image``, or the source this came from)."""
-        from .draw import draw_detections
-        from .images import as_bgr, read_image
-
         if image is None:
             if self.source is None:
                 raise ValueError("plot() needs the image: this result has no source; pass image=")

@@ -1,53 +1,29 @@
 """``Detector``: the one object users need for inference.
 
-source -> :mod:`.images` -> :mod:`.preprocess` (letterbox) -> backend (network, decode)
+source -> :mod:`yoloxkit.imaging` (read, letterbox) -> backend (network, decode)
 -> :mod:`.postprocess` (confidence filter, class-aware NMS) -> :class:`.Detections`.
+Loading the network lives in :mod:`.loading`, class names and filters in :mod:`.classes`.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Sequence
 
 import numpy as np
 from torch import nn
 
-from ..coco_names import COCO_NAMES
-from ..errors import InferenceError, WeightsMismatchError
-from ..models import get_spec
-from .backends import Backend, backend_names, make_backend, resolve_device
+from ..errors import InferenceError
+from ..imaging import ImageInput, as_bgr, letterbox_batch, load_images
+from .backends import Backend
+from .checks import threshold
+from .classes import choose_names, class_ids, default_names
 from .detections import Detections
-from .images import ImageInput, as_bgr, load_images
+from .loading import LoadedNetwork, load_network, wrap_model
 from .postprocess import postprocess
-from .preprocess import letterbox_batch, to_size
 
 __all__ = ["Detector", "default_names"]
-
-DEFAULT_MODEL = "yolox-nano"
-
-
-def default_names(num_classes: int) -> list[str]:
-    """COCO names for 80 classes, else ``class0, class1, ...``."""
-    if num_classes == len(COCO_NAMES):
-        return list(COCO_NAMES)
-    return [f"class{i}" for i in range(num_classes)]
-
-
-def _threshold(value: float, argument: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InferenceError(f"{argument} must be a number between 0 and 1, got {value!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise InferenceError(f"{argument} must be between 0 and 1, got {value}")
-    return value
-
-
-def _size(size: int | Sequence[int], argument: str = "size") -> tuple[int, int]:
-    try:
-        return to_size(size)
-    except (ValueError, TypeError) as exc:
-        raise InferenceError(f"invalid {argument}: {exc}") from None
 
 
 class Detector:
@@ -61,6 +37,9 @@ class Detector:
     ``backend="torch"`` asks to import it into PyTorch. Class names come from ``names``, else
     the checkpoint, else COCO names for 80 classes, else ``class0..``. ``half=True`` runs the
     torch backend in float16 (CUDA only). ``batch_size`` caps the images per network call.
+
+    :meth:`from_pretrained` is the same as the constructor; :meth:`from_model` wraps a module
+    in memory.
     """
 
     def __init__(
@@ -75,86 +54,33 @@ class Detector:
         names: Sequence[str] | None = None,
         batch_size: int = 16,
         half: bool = False,
+        *,
+        _network: LoadedNetwork | None = None,
     ) -> None:
-        from ..weights import build_model_with_weights, describe_weights, is_onnx_file, resolve_weights
-
-        conf, nms = _threshold(conf, "conf"), _threshold(nms, "nms")
-        backend_name = self._backend_name(backend, weights)
-        resolve_device(device)  # fail on an unavailable device before loading anything
-        if model is None and weights is None:
-            model = DEFAULT_MODEL
-        requested = get_spec(model).name if model is not None else None
-        path = resolve_weights(requested, weights)
-        torch_model: nn.Module | None = None
-        onnx_path = None
-        if is_onnx_file(path) and backend_name != "torch":
-            info = describe_weights(path)
-            if requested is not None and info.model_name is not None and info.model_name != requested:
-                raise WeightsMismatchError(
-                    f"{path} does not fit {requested}: it looks like {info.model_name}; pass --model {info.model_name}"
-                )
-            model_name = requested or info.model_name or "yolox"
-            stored_names = info.names
-            onnx_path = path
+        # ``_network`` (private): an already loaded network, which replaces the loading arguments.
+        conf, nms = threshold(conf, "conf"), threshold(nms, "nms")
+        if _network is None:
+            loaded = load_network(model, weights, size, device=device, backend=backend, half=half)
         else:
-            torch_model, stored_names, model_name = build_model_with_weights(requested, path)
-        spec_size = get_spec(model_name).input_size if model_name != "yolox" else None
-        wanted_size = _size(size) if size is not None else None
-        backend_obj = make_backend(
-            backend_name, model=torch_model, onnx_path=onnx_path,
-            size=wanted_size or _size(spec_size or 640), device=device, **({"half": True} if half else {}),
-        )
-        if backend_obj.fixed_size is not None:
-            if wanted_size is not None and wanted_size != backend_obj.fixed_size:
-                raise InferenceError(
-                    f"{path} has a fixed input size {backend_obj.fixed_size[0]}x{backend_obj.fixed_size[1]};"
-                    f" size {wanted_size[0]}x{wanted_size[1]} does not fit it (omit --size or re-export)"
-                )
-            final_size = backend_obj.fixed_size
-        else:
-            final_size = wanted_size or _size(spec_size or 640)
-        self._setup(backend_obj, model_name, names, stored_names, final_size, conf, nms, batch_size)
-
-    # ------------------------------------------------------------------------------------
-    # construction helpers
-
-    @staticmethod
-    def _backend_name(backend: str | None, weights: str | os.PathLike | None) -> str:
-        if backend is None:
-            onnx = weights is not None and str(weights).lower().endswith(".onnx")
-            return "onnxruntime" if onnx else "torch"
-        name = str(backend).strip().lower()
-        choices = backend_names()
-        if name not in choices:
-            raise InferenceError(f"unknown backend {backend!r}; choose one of: {', '.join(choices)}")
-        return name
-
-    def _setup(
-        self,
-        backend: Backend,
-        model_name: str,
-        names: Sequence[str] | None,
-        stored_names: Sequence[str] | None,
-        size: tuple[int, int],
-        conf: float,
-        nms: float,
-        batch_size: int = 16,
-    ) -> None:
-        num_classes = int(backend.num_classes)
-        chosen = list(names) if names is not None else (list(stored_names) if stored_names else None)
-        if chosen is None:
-            chosen = default_names(num_classes)
-        if len(chosen) != num_classes:
-            raise InferenceError(f"{len(chosen)} class names given but the model has {num_classes} classes")
+            loaded = _network
+        names = choose_names(names, loaded.stored_names, int(loaded.network.num_classes))
         if int(batch_size) < 1:
             raise InferenceError(f"batch_size must be >= 1, got {batch_size}")
-        self._backend = backend
-        self.model_name = model_name
-        self.names = [str(n) for n in chosen]
-        self.size = size
+        self._network = loaded.network
+        self.model_name = loaded.model_name
+        self.names = names
+        self.size = loaded.size
         self.conf = conf
         self.nms = nms
         self.batch_size = int(batch_size)
+
+    @classmethod
+    def from_pretrained(
+        cls, model: str | None = None, weights: str | os.PathLike | None = None, **options
+    ) -> "Detector":
+        """A detector on a zoo model's weights (bundled or downloaded) or a weights file; the
+        same as ``Detector(model, weights, **options)``."""
+        return cls(model, weights, **options)
 
     @classmethod
     def from_model(
@@ -175,15 +101,8 @@ class Detector:
         The module itself is not modified: inference runs on a fused eval-mode copy, so call
         this again after the weights change.
         """
-        detector = cls.__new__(cls)
-        backend_obj = make_backend(
-            backend, model=model, size=_size(size), device=device, **({"half": True} if half else {})
-        )
-        detector._setup(
-            backend_obj, model_name, names, None, _size(size), _threshold(conf, "conf"), _threshold(nms, "nms"),
-            batch_size,
-        )
-        return detector
+        network = wrap_model(model, size, device=device, backend=backend, model_name=model_name, half=half)
+        return cls(names=names, conf=conf, nms=nms, batch_size=batch_size, _network=network)
 
     # ------------------------------------------------------------------------------------
     # properties
@@ -191,12 +110,18 @@ class Detector:
     @property
     def backend(self) -> str:
         """Name of the inference backend (``torch``, ``onnxruntime``, ...)."""
-        return self._backend.name
+        return self._network.name
+
+    @property
+    def network(self) -> Backend:
+        """The backend object that runs the network (``network.infer(letterboxed_batch)``)."""
+        return self._network
 
     @property
     def runner(self) -> Backend:
-        """The backend object that runs the network (``runner.infer(letterboxed_batch)``)."""
-        return self._backend
+        """Deprecated alias of :attr:`network`."""
+        warnings.warn("Detector.runner is deprecated; use Detector.network", DeprecationWarning, stacklevel=2)
+        return self._network
 
     @property
     def num_classes(self) -> int:
@@ -205,11 +130,11 @@ class Detector:
     @property
     def model(self) -> nn.Module | None:
         """The (fused, eval-mode) torch module the torch backend runs; None for other backends."""
-        return self._backend.model
+        return self._network.model
 
     @property
     def device(self) -> str:
-        return str(self._backend.device)
+        return str(self._network.device)
 
     def __repr__(self) -> str:
         return (
@@ -263,21 +188,7 @@ class Detector:
 
     def resolve_classes(self, classes: Sequence[int | str] | None) -> list[int] | None:
         """Class ids for class names or ids; :class:`InferenceError` for an unknown one."""
-        if classes is None:
-            return None
-        ids = []
-        for item in classes:
-            if isinstance(item, str) and not item.isdigit():
-                if item not in self.names:
-                    known = ", ".join(self.names[:20]) + (", ..." if len(self.names) > 20 else "")
-                    raise InferenceError(f"unknown class {item!r}; the model's classes are: {known}")
-                ids.append(self.names.index(item))
-            else:
-                index = int(item)
-                if not 0 <= index < self.num_classes:
-                    raise InferenceError(f"class id {index} out of range 0..{self.num_classes - 1}")
-                ids.append(index)
-        return ids
+        return class_ids(classes, self.names)
 
     def _run(
         self,
@@ -290,11 +201,11 @@ class Detector:
     ) -> list[Detections]:
         if not arrays:
             return []
-        conf = self.conf if conf is None else _threshold(conf, "conf")
-        nms = self.nms if nms is None else _threshold(nms, "nms")
+        conf = self.conf if conf is None else threshold(conf, "conf")
+        nms = self.nms if nms is None else threshold(nms, "nms")
         class_ids = self.resolve_classes(classes)
         batch, ratios = letterbox_batch(arrays, self.size)
-        predictions = self._backend.infer(batch)
+        predictions = self._network.infer(batch)
         sizes = [a.shape[:2] for a in arrays]
         outputs = postprocess(predictions, ratios, sizes, conf=conf, nms=nms, classes=class_ids)
         return [

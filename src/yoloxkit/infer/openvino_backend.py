@@ -1,4 +1,5 @@
-"""OpenVINO backend: the official ONNX interface compiled by the OpenVINO runtime (CPU).
+"""The OpenVINO backend (registered as ``openvino``): the official ONNX interface compiled
+by the OpenVINO runtime (CPU).
 
 The ``uint8`` ``[B, H, W, 3]`` letterboxed batch is fed as is: OpenVINO's pre-processing
 converts it to float ``[B, 3, H, W]`` inside the compiled graph. Inference runs in float32
@@ -18,8 +19,10 @@ import torch
 from torch import nn
 
 from ..errors import InferenceError
-from ..export.openvino import import_openvino
-from .backends import Backend, decode_official_output, onnx_bytes_from_model, register_backend, resolve_device
+from ..optional import import_openvino
+from .device import resolve_device
+from .official import decode_official_output, onnx_bytes_from_model
+from .registry import Backend, first_line, register_backend
 
 __all__ = ["OpenVinoBackend"]
 
@@ -46,8 +49,7 @@ class OpenVinoBackend(Backend):
         try:
             self._model = ov.convert_model(source)
         except Exception as exc:  # OpenVINO raises its own exception types for bad files
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InferenceError(f"OpenVINO cannot read {label}: {reason}") from None
+            raise InferenceError(f"OpenVINO cannot read {label}: {first_line(exc)}") from None
         if len(self._model.inputs) != 1 or len(self._model.outputs) != 1:
             raise InferenceError(f"{label} is not a YOLOX export with the official interface (one input, one output)")
         in_shape = self._model.inputs[0].get_partial_shape()
@@ -80,7 +82,7 @@ class OpenVinoBackend(Backend):
             try:
                 self._compiled[key] = self._core.compile_model(ppp.build(), "CPU", config)
             except Exception as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                reason = first_line(exc)
                 raise InferenceError(f"OpenVINO cannot compile {self._label} for {height}x{width}: {reason}") from None
         return self._compiled[key]
 

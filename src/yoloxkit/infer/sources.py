@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import ImageReadError
-from .images import is_image_file
+from ..imaging import is_image_file
 
 __all__ = ["VIDEO_SUFFIXES", "Source", "expand_sources", "is_video_file"]
 

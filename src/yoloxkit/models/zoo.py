@@ -31,11 +31,6 @@ class ModelSpec:
     gflops: float = 0.0  # paper table, at input_size
     coco_ap: float = 0.0  # official release weights, COCO val2017
     weights_url: str = ""
-    train_size_range: tuple[int, int] | None = None  # multi-scale range, None = size ± 5·32
-    mosaic_prob: float = 1.0
-    mosaic_scale: tuple[float, float] = (0.1, 2.0)
-    mixup_prob: float = 1.0
-    enable_mixup: bool = True
     licence: str = "Apache-2.0"
 
 
@@ -43,11 +38,9 @@ MODEL_SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("yolox-nano", 0.33, 0.25, depthwise=True, input_size=416, params=912_159, gflops=1.08,
-                  coco_ap=25.8, weights_url=RELEASE_URL + "yolox_nano.pth", train_size_range=(320, 640),
-                  mosaic_prob=0.5, mosaic_scale=(0.5, 1.5), enable_mixup=False),
+                  coco_ap=25.8, weights_url=RELEASE_URL + "yolox_nano.pth"),
         ModelSpec("yolox-tiny", 0.33, 0.375, input_size=416, params=5_055_855, gflops=6.45, coco_ap=32.8,
-                  weights_url=RELEASE_URL + "yolox_tiny.pth", train_size_range=(320, 640),
-                  mosaic_scale=(0.5, 1.5), enable_mixup=False),
+                  weights_url=RELEASE_URL + "yolox_tiny.pth"),
         ModelSpec("yolox-s", 0.33, 0.50, params=8_968_255, gflops=26.8, coco_ap=40.5,
                   weights_url=RELEASE_URL + "yolox_s.pth"),
         ModelSpec("yolox-m", 0.67, 0.75, params=25_326_495, gflops=73.8, coco_ap=46.9,

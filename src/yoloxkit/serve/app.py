@@ -21,12 +21,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from .._version import __version__
+from ..infer.classes import UnknownClassError, class_ids, split_names
 from .batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from .detect import DetectJob, DetectorLike, run_jobs
 from .body_limit import BodySizeLimit
 from .limits import ACCEPTED_FORMATS, UploadLimits, UploadRejected, decode_upload
 
-__all__ = ["create_app", "parse_classes", "STATIC_DIR"]
+__all__ = ["create_app", "requested_class_ids", "STATIC_DIR"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Multipart framing around the file (boundaries, part headers, the query-less form fields).
@@ -97,24 +99,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def parse_classes(value: str | None, names: list[str]) -> frozenset[int] | None:
-    """Comma-separated class names -> class ids (``None``: no filter). Unknown names raise ``KeyError``."""
-    if value is None:
-        return None
-    wanted = [part.strip() for part in value.split(",") if part.strip()]
+def requested_class_ids(value: str | None, names: list[str]) -> frozenset[int] | None:
+    """The ``classes`` query (comma-separated class names, any case) as class ids; ``None``: no
+    filter. Unknown names raise :class:`~yoloxkit.infer.classes.UnknownClassError`."""
+    wanted = split_names([value] if value else [])
     if not wanted:
         return None
-    exact = {name: index for index, name in enumerate(names)}
-    folded: dict[str, int] = {}
-    for index, name in enumerate(names):
-        folded.setdefault(name.casefold(), index)
-    ids = set()
-    for name in wanted:
-        index = exact.get(name, folded.get(name.casefold()))
-        if index is None:
-            raise KeyError(name)
-        ids.add(index)
-    return frozenset(ids)
+    return frozenset(class_ids(wanted, names, ids=False, ignore_case=True))
 
 
 def _upload_name(upload: UploadFile) -> str | None:
@@ -168,7 +159,7 @@ def create_app(
     app = FastAPI(
         title="yoloxkit",
         summary="YOLOX object detection over HTTP",
-        version=_version(),
+        version=__version__,
         lifespan=lifespan,
         # FastAPI's /docs and /redoc pages load their scripts from a CDN: off, the schema stays.
         docs_url=None,
@@ -231,9 +222,9 @@ def create_app(
         started = perf_counter()
         app.state.received += 1
         try:
-            class_ids = parse_classes(classes, names)
-        except KeyError as exc:
-            raise HTTPException(422, f"classes: unknown class name {exc.args[0]!r} (GET /v1/model lists them)")
+            wanted_ids = requested_class_ids(classes, names)
+        except UnknownClassError as exc:
+            raise HTTPException(422, f"classes: unknown class name {exc.name!r} (GET /v1/model lists them)")
         name = _upload_name(file)
         data = await file.read(limits.max_upload_bytes + 1)
         try:
@@ -247,7 +238,7 @@ def create_app(
             image=image,
             conf=conf if conf_ is None else float(conf_),
             nms=nms if nms_ is None else float(nms_),
-            class_ids=class_ids,
+            class_ids=wanted_ids,
             name=name,
         )
         try:
@@ -275,10 +266,4 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_upload_bytes + MULTIPART_SLACK_BYTES)
     return app
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 

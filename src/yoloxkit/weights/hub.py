@@ -12,8 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import DownloadError
-from .io import atomic_path
+from ..errors import DownloadError
+from ..io import atomic_path
+from ..models import MODEL_SPECS, get_spec
 
 __all__ = ["official_weights_urls", "official_weights_url", "weights_cache_dir", "download_url", "download_official"]
 
@@ -23,15 +24,11 @@ CHUNK_BYTES = 1 << 20
 
 def official_weights_urls() -> dict[str, str]:
     """Model name -> URL of its official COCO release checkpoint (from the model zoo specs)."""
-    from .models import MODEL_SPECS
-
     return {name: spec.weights_url for name, spec in MODEL_SPECS.items() if spec.weights_url}
 
 
 def official_weights_url(model_name: str) -> str:
     """URL of the official checkpoint of ``model_name`` (aliases such as ``yolox_s`` accepted)."""
-    from .models import get_spec
-
     spec = get_spec(model_name)
     if not spec.weights_url:
         raise DownloadError(f"model {spec.name} has no official weights; pass --weights PATH")

@@ -1,0 +1,65 @@
+"""Reading one split of any dataset layout, and listing a dataset's splits."""
+
+from __future__ import annotations
+
+import os
+
+from ..names import NamesArg, read_names
+from .coco import coco_splits, read_coco
+from .issues import raise_first_error
+from .layout import COCO, VOC, Layout, detect_layout, resolve_split
+from .records import DetectionData
+from .voc import read_voc, voc_splits
+from .yolo import read_yolo, yolo_splits
+
+__all__ = ["load_dataset", "list_splits", "layout_splits"]
+
+
+def list_splits(path: str | os.PathLike) -> list[str]:
+    """The split names of a dataset directory or data YAML."""
+    return layout_splits(detect_layout(path))[0]
+
+
+def layout_splits(layout: Layout) -> tuple[list[str], dict[str, str]]:
+    """The split names of ``layout`` and the aliases that also name them (YOLO data YAML keys)."""
+    if layout.format == COCO:
+        return coco_splits(layout.root), {}
+    if layout.format == VOC:
+        return voc_splits(layout.root), {}
+    return yolo_splits(layout)
+
+
+def load_dataset(
+    path: str | os.PathLike,
+    split: str | None = None,
+    default_prefix: str = "val",
+    names: NamesArg = None,
+    strict: bool = True,
+) -> DetectionData:
+    """Read one split of a COCO, VOC or YOLO-txt dataset.
+
+    Args:
+        path: dataset directory (layout auto-detected) or a YOLO data YAML.
+        split: exact split name or unique prefix; ``None`` picks the unique split starting with
+            ``default_prefix`` ("train" for training, "val" for evaluation).
+        names: class names (list, comma-separated string, or a ``.txt``/``.json``/``.yaml`` file).
+            For VOC and YOLO they define the classes; for COCO they set the class order, matched
+            by name.
+        strict: raise :class:`~yoloxkit.errors.DatasetError` on the first error found (unknown
+            class, missing image, missing size, inverted box...). With ``strict=False`` the
+            problems are only collected in ``DetectionData.issues`` (``check-data`` uses this).
+    """
+    layout = detect_layout(path)
+    available, aliases = layout_splits(layout)
+    source = layout.yaml_file or layout.root
+    chosen = resolve_split(available, split, default_prefix, source, aliases)
+    class_names = read_names(names)
+    if layout.format == COCO:
+        data = read_coco(layout.root, chosen, class_names)
+    elif layout.format == VOC:
+        data = read_voc(layout.root, chosen, class_names)
+    else:
+        data = read_yolo(layout, chosen, class_names)
+    if strict:
+        raise_first_error(data.issues)
+    return data

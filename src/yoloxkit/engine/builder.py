@@ -1,0 +1,160 @@
+"""Everything a training run is made of, built from a resolved :class:`TrainConfig`.
+
+:func:`build_components` reads the data splits, builds the training pipeline, the model with
+its criterion (fine-tuned from ``--weights`` when given), the EMA, the optimizer, the
+learning-rate schedule and the grad scaler, and finally wraps the model for DDP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..data import DetectionData
+from ..errors import WeightsError
+from ..losses import YoloxLoss
+from ..models import build_model
+from ..trainable import attach_loss
+from . import distributed as dist_utils
+from .config import ConfigError, TrainConfig
+from .data import TrainPipeline, build_train_pipeline, epoch_seed, load_splits, seed_everything
+from .ema import ModelEMA
+from .finetune import came_from_onnx, load_for_finetune, rescale_folded_convs
+from .optim import build_optimizer
+from .schedule import WarmupCosineSchedule
+from .state import Stateful
+
+__all__ = ["TrainComponents", "build_components"]
+
+
+@dataclass
+class TrainComponents:
+    """The parts of one training run (on one process)."""
+
+    train_data: DetectionData
+    val_data: DetectionData | None
+    names: list[str]
+    pipeline: TrainPipeline
+    iters_per_epoch: int
+    model: nn.Module  # the bare model, on the device
+    criterion: YoloxLoss  # the model's loss; the loop turns its L1 term on
+    ema: ModelEMA | None
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupCosineSchedule
+    scaler: torch.amp.GradScaler
+    train_model: nn.Module  # what the loop calls: the model, or its DDP wrapper
+
+    @property
+    def inference_model(self) -> nn.Module:
+        """The weights that are evaluated and saved as ``"model"``: the EMA when there is one."""
+        return self.ema.module if self.ema else self.model
+
+    def stateful(self) -> dict[str, Stateful | None]:
+        """The parts a resumable checkpoint saves and restores, by their ``train_state`` key
+        (``None``: the run has no such part)."""
+        return {
+            "model": self.model,
+            "ema": self.ema,
+            "optimizer": self.optimizer,
+            "schedule": self.schedule,
+            "scaler": self.scaler if self.scaler.is_enabled() else None,
+        }
+
+
+def _load_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[DetectionData, DetectionData | None]:
+    train_data, val_data = load_splits(cfg, need_val=cfg.eval_interval > 0)
+    log(
+        f"data: {len(train_data.records)} training images ({train_data.format}, split"
+        f" {train_data.split})" + (f", {len(val_data.records)} validation images (split {val_data.split})" if val_data else "")
+        + f", {len(train_data.names)} classes"
+    )
+    data_issues = [i for i in getattr(train_data, "issues", []) or [] if getattr(i, "severity", "") == "warning"]
+    if data_issues:
+        log(f"warning: {len(data_issues)} problems in the training data will be repaired (boxes clipped or dropped); e.g. {data_issues[0]}")
+    return train_data, val_data
+
+
+def _build_model(cfg: TrainConfig, names: list[str], dist: dist_utils.DistInfo, log: Callable[[str], None]) -> tuple[nn.Module, YoloxLoss]:
+    """The model with its criterion, fine-tuning weights loaded, on the device."""
+    model = build_model(cfg.model, num_classes=len(names))
+    criterion = attach_loss(model)
+    if cfg.weights and not cfg.resume:
+        report = load_for_finetune(model, cfg.weights, names, cfg.model)
+        log(f"fine-tuning: {report.message()}")
+        rescale = cfg.rescale_convs if cfg.rescale_convs is not None else came_from_onnx(cfg.weights)
+        if rescale:
+            changed = rescale_folded_convs(model)
+            log(
+                f"fine-tuning: rescaled {changed} BN-folded conv kernels to ordinary norms (same function;"
+                " keeps SGD at the official lr from wrecking them; --no-rescale-convs turns this off)"
+            )
+    if cfg.sync_bn and dist.distributed:
+        if dist.device.type == "cuda":
+            model = dist_utils.convert_sync_bn(model)
+            log("SyncBatchNorm on")
+        else:
+            log("warning: --sync-bn needs CUDA devices; BatchNorm statistics are averaged at each epoch end instead")
+    model.to(dist.device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model, criterion
+
+
+def build_components(
+    cfg: TrainConfig,
+    dist: dist_utils.DistInfo,
+    log: Callable[[str], None],
+    restore: Callable[[TrainComponents], None] | None = None,
+) -> TrainComponents:
+    """Build the run of the resolved ``cfg`` for process ``dist``; ``log`` gets one line per
+    notable choice. ``restore`` (``--resume``) is called before the model is wrapped for DDP,
+    so that every process starts from the restored weights."""
+    if cfg.weights and not cfg.resume and not Path(cfg.weights).is_file():
+        raise WeightsError(f"weights file not found: {cfg.weights}")
+    seed_everything(epoch_seed(cfg.seed, -1, 0))  # identical initial weights on every rank
+    train_data, val_data = _load_data(cfg, log)
+    names = list(train_data.names)
+    pipeline = build_train_pipeline(cfg, train_data, dist.rank, dist.world_size)
+    for warning in pipeline.warnings:
+        log(f"warning: {warning}")
+    if len(pipeline) == 0:
+        raise ConfigError(f"the training split has {len(train_data.records)} images, fewer than one batch of {pipeline.batch_size}")
+    iters_per_epoch = len(pipeline)
+    if cfg.max_iters_per_epoch:
+        iters_per_epoch = min(iters_per_epoch, cfg.max_iters_per_epoch)
+
+    model, criterion = _build_model(cfg, names, dist, log)
+    schedule = WarmupCosineSchedule(
+        base_lr=cfg.lr,
+        iters_per_epoch=iters_per_epoch,
+        epochs=cfg.epochs,
+        warmup_epochs=cfg.warmup_epochs,
+        no_aug_epochs=cfg.no_aug_epochs,
+        min_lr_ratio=cfg.min_lr_ratio,
+        warmup_lr=cfg.warmup_lr,
+    )
+    use_amp = cfg.amp and dist.device.type == "cuda"
+    parts = TrainComponents(
+        train_data=train_data,
+        val_data=val_data,
+        names=names,
+        pipeline=pipeline,
+        iters_per_epoch=iters_per_epoch,
+        model=model,
+        criterion=criterion,
+        ema=ModelEMA(model, cfg.ema_decay) if cfg.ema else None,
+        optimizer=build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay),
+        schedule=schedule,
+        scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
+        train_model=model,
+    )
+    if cfg.amp and not use_amp:
+        log("warning: --amp needs a CUDA device; training in float32")
+    if restore is not None:
+        restore(parts)
+    parts.train_model = dist_utils.wrap_ddp(model, dist)
+    return parts

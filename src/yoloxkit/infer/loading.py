@@ -1,0 +1,118 @@
+"""Getting a detector's network ready: from a zoo name and/or a weights file, or from an
+in-memory module. The result, :class:`LoadedNetwork`, is what :class:`~.detector.Detector`
+is built from.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from torch import nn
+
+from ..errors import InferenceError, WeightsMismatchError
+from ..models import get_spec
+from ..packaged import BUNDLED_MODEL
+from ..weights import build_model_with_weights, describe_weights, is_onnx_file, resolve_weights
+from .backends import Backend, backend_key, make_backend, resolve_device
+from .checks import input_size
+
+__all__ = ["DEFAULT_MODEL", "LoadedNetwork", "choose_backend", "load_network", "wrap_model"]
+
+#: ``Detector()`` runs the model whose COCO weights ship in the package
+DEFAULT_MODEL = BUNDLED_MODEL
+#: the model name of a network whose zoo model is unknown
+UNKNOWN_MODEL = "yolox"
+
+
+@dataclass(frozen=True)
+class LoadedNetwork:
+    """A backend ready to run, with what the weights said about it."""
+
+    network: Backend
+    model_name: str
+    size: tuple[int, int]  # the input size the detector letterboxes to
+    stored_names: list[str] | None = None  # class names stored in the weights file, if any
+
+
+def choose_backend(backend: str | None, weights: str | os.PathLike | None) -> str:
+    """The backend name: ``backend`` if given (checked), else ``onnxruntime`` for ``.onnx``
+    weights and ``torch`` otherwise."""
+    if backend is None:
+        onnx = weights is not None and str(weights).lower().endswith(".onnx")
+        return "onnxruntime" if onnx else "torch"
+    return backend_key(backend)
+
+
+def _backend_options(half: bool) -> dict[str, bool]:
+    # Only the torch backend takes ``half``; passing it at all asks for it (and others refuse it).
+    return {"half": True} if half else {}
+
+
+def _onnx_model_name(path: Path, requested: str | None) -> tuple[str, list[str] | None]:
+    """Model name and stored class names of an ONNX file run as is (not imported into PyTorch)."""
+    info = describe_weights(path)
+    if requested is not None and info.model_name is not None and info.model_name != requested:
+        raise WeightsMismatchError(
+            f"{path} does not fit {requested}: it looks like {info.model_name}; pass --model {info.model_name}"
+        )
+    return requested or info.model_name or UNKNOWN_MODEL, info.names
+
+
+def load_network(
+    model: str | None = None,
+    weights: str | os.PathLike | None = None,
+    size: int | Sequence[int] | None = None,
+    device: str = "cpu",
+    backend: str | None = None,
+    half: bool = False,
+) -> LoadedNetwork:
+    """Resolve the weights (bundled, downloaded or ``weights``), build the backend and settle
+    the input size (see :class:`~.detector.Detector` for the arguments).
+
+    An ``.onnx`` file runs in a runtime backend as is, unless ``backend="torch"`` asks to import
+    it into PyTorch. A file with a static input size fixes the size: an explicit other ``size``
+    is an error. Otherwise the size is ``size``, else the model's, else 640.
+    """
+    backend_name = choose_backend(backend, weights)
+    resolve_device(device)  # fail on an unavailable device before loading anything
+    if model is None and weights is None:
+        model = DEFAULT_MODEL
+    requested = get_spec(model).name if model is not None else None
+    path = resolve_weights(requested, weights)
+    torch_model: nn.Module | None = None
+    onnx_path = None
+    if is_onnx_file(path) and backend_name != "torch":
+        model_name, stored_names = _onnx_model_name(path, requested)
+        onnx_path = path
+    else:
+        torch_model, stored_names, model_name = build_model_with_weights(requested, path)
+    spec_size = get_spec(model_name).input_size if model_name != UNKNOWN_MODEL else None
+    wanted = input_size(size) if size is not None else None
+    default = wanted or input_size(spec_size or 640)
+    network = make_backend(
+        backend_name, model=torch_model, onnx_path=onnx_path, size=default, device=device, **_backend_options(half)
+    )
+    fixed = network.fixed_size
+    if fixed is not None and wanted is not None and wanted != fixed:
+        raise InferenceError(
+            f"{path} has a fixed input size {fixed[0]}x{fixed[1]};"
+            f" size {wanted[0]}x{wanted[1]} does not fit it (omit --size or re-export)"
+        )
+    return LoadedNetwork(network, model_name, fixed or default, stored_names)
+
+
+def wrap_model(
+    model: nn.Module,
+    size: int | Sequence[int],
+    device: str = "cpu",
+    backend: str = "torch",
+    model_name: str = UNKNOWN_MODEL,
+    half: bool = False,
+) -> LoadedNetwork:
+    """A backend on an in-memory YOLOX module (left untouched: backends run a fused copy)."""
+    wanted = input_size(size)
+    network = make_backend(backend, model=model, size=wanted, device=device, **_backend_options(half))
+    return LoadedNetwork(network, model_name, wanted)

@@ -1,0 +1,109 @@
+"""The backend interface and the registry that picks a backend by name.
+
+A backend maps a letterboxed batch (``uint8`` ``[B, H, W, 3]``, BGR, from
+:func:`~yoloxkit.imaging.letterbox_batch`) to decoded predictions ``[B, A, 5 + C]``
+(``cx, cy, w, h`` in input pixels, objectness and class probabilities), the eval-mode output
+of the PyTorch model. Post-processing is shared by all backends.
+
+Backend modules add themselves with :func:`register_backend`; :mod:`.backends` imports them
+all, and :func:`make_backend` builds one.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InferenceError
+
+__all__ = [
+    "Backend",
+    "BackendFactory",
+    "register_backend",
+    "backend_names",
+    "backend_key",
+    "make_backend",
+    "first_line",
+]
+
+
+class Backend(ABC):
+    """Runs the detector network on letterboxed batches."""
+
+    #: registry name (``torch``, ``onnxruntime``, ...)
+    name: str = ""
+    #: number of classes the network predicts
+    num_classes: int = 0
+    #: the PyTorch module this backend runs, if any
+    model: nn.Module | None = None
+    #: ``(h, w)`` the network requires, for files with a static input size; None if any size works
+    fixed_size: tuple[int, int] | None = None
+    #: torch device the predictions come back on
+    device: torch.device = torch.device("cpu")
+
+    @abstractmethod
+    def infer(self, batch: np.ndarray) -> torch.Tensor:
+        """Decoded predictions ``[B, A, 5 + C]`` float32 for a ``uint8`` ``[B, H, W, 3]`` batch."""
+
+
+#: ``factory(model=..., onnx_path=..., size=(h, w), device=...) -> Backend``. ``model`` is an
+#: eval-mode yoloxkit YOLOX module on the CPU (None when only an ONNX file was given);
+#: ``onnx_path`` is an ONNX file with the official interface, if the user gave one.
+BackendFactory = Callable[..., Backend]
+
+_REGISTRY: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Make ``factory`` available as ``Detector(..., backend=name)``."""
+    _REGISTRY[name] = factory
+
+
+def backend_names() -> list[str]:
+    """Names of the registered backends, sorted."""
+    return sorted(_REGISTRY)
+
+
+def backend_key(name: str) -> str:
+    """The registry key for ``name`` (trimmed, lower case); :class:`InferenceError` naming the
+    registered backends when there is none."""
+    key = str(name).strip().lower()
+    if key not in _REGISTRY:
+        raise InferenceError(f"unknown backend {name!r}; choose one of: {', '.join(backend_names())}")
+    return key
+
+
+def make_backend(
+    name: str,
+    *,
+    model: nn.Module | None = None,
+    onnx_path: str | os.PathLike | None = None,
+    size: tuple[int, int],
+    device: str | torch.device = "cpu",
+    **options,
+) -> Backend:
+    """Build the backend registered as ``name`` (see :data:`BackendFactory`).
+
+    ``options`` are backend-specific (the torch backend takes ``half=True`` on CUDA).
+    """
+    key = backend_key(name)
+    if model is None and onnx_path is None:
+        raise InferenceError(f"backend {key!r} needs a model or an ONNX file")
+    try:
+        return _REGISTRY[key](model=model, onnx_path=onnx_path, size=size, device=device, **options)
+    except TypeError as exc:
+        if options and "unexpected keyword argument" in str(exc):
+            raise InferenceError(f"backend {key!r} does not support {', '.join(options)}") from None
+        raise
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a runtime's exception message (its type name if it has none), for
+    the one-line errors backends raise on files the runtime rejects."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,59 @@
+"""Weights: where they come from, what they are, and how they load.
+
+- :mod:`.hub`: the official release catalogue (from the model zoo) and the download cache;
+- :mod:`.checkpoint`: reading and atomic writing of ``.pth`` checkpoints, strict loading;
+- :mod:`.identify`: which zoo model a state dict or an ONNX export belongs to;
+- :mod:`.onnx_reader`, :mod:`.pairing`, :mod:`.calibration`, :mod:`.unfold`: importing an
+  official ONNX export (read the graph, pair its convs, calibrate and un-fold the BatchNorms);
+- :mod:`.load`: the one entry point (``load_weights``, ``build_model_with_weights``, ...), the only
+  place that switches between ``.pth`` and ``.onnx``.
+"""
+
+from ..packaged import BUNDLED_MODEL, bundled_demo_image, bundled_weights_path
+from .calibration import CalibrationSource, calibration_images
+from .checkpoint import load_state_dict_checked, read_checkpoint, save_checkpoint
+from .hub import download_official, official_weights_url, official_weights_urls, weights_cache_dir
+from .identify import guess_model_name, identify_state_dict
+from .load import (
+    WeightsInfo,
+    build_model_with_weights,
+    convert_weights,
+    describe_weights,
+    is_onnx_file,
+    load_state,
+    load_weights,
+    read_names_file,
+    resolve_weights,
+)
+from .onnx_reader import OnnxWeights, read_onnx_weights
+from .unfold import ImportReport, import_onnx_into
+
+__all__ = [
+    "BUNDLED_MODEL",
+    "CalibrationSource",
+    "ImportReport",
+    "OnnxWeights",
+    "WeightsInfo",
+    "build_model_with_weights",
+    "bundled_demo_image",
+    "bundled_weights_path",
+    "calibration_images",
+    "convert_weights",
+    "describe_weights",
+    "download_official",
+    "guess_model_name",
+    "identify_state_dict",
+    "import_onnx_into",
+    "is_onnx_file",
+    "load_state",
+    "load_state_dict_checked",
+    "load_weights",
+    "official_weights_url",
+    "official_weights_urls",
+    "read_checkpoint",
+    "read_names_file",
+    "read_onnx_weights",
+    "resolve_weights",
+    "save_checkpoint",
+    "weights_cache_dir",
+]

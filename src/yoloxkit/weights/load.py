@@ -1,0 +1,229 @@
+"""The one entry point for weights files: which format a file is, what it says about its model,
+and loading it (``.pth`` checkpoints, official or yoloxkit's, and official ``.onnx`` exports).
+
+:func:`resolve_weights` picks the file a model uses: an explicit path, the bundled yolox-nano COCO
+weights, or a cached download of the official release checkpoint (:mod:`.hub`). This module is the
+only place that tells ``.pth`` from ``.onnx``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ..coco_names import fallback_names
+from ..errors import DatasetError, WeightsError, WeightsMismatchError
+from ..models import build_model, get_spec
+from ..names import read_names_file as names_file
+from ..packaged import BUNDLED_MODEL, bundled_weights_path
+from .calibration import CalibrationSource
+from .checkpoint import load_state_dict_checked, read_checkpoint, save_checkpoint
+from .hub import download_official
+from .identify import guess_model_name, identify_state_dict, num_classes_of
+from .onnx_reader import OnnxWeights, read_onnx_weights
+from .unfold import import_onnx_into
+
+__all__ = [
+    "WeightsInfo",
+    "is_onnx_file",
+    "load_weights",
+    "describe_weights",
+    "resolve_weights",
+    "build_model_with_weights",
+    "load_state",
+    "convert_weights",
+    "read_names_file",
+]
+
+logger = logging.getLogger("yoloxkit")
+
+
+def is_onnx_file(path: str | os.PathLike) -> bool:
+    """True for ``.onnx`` files (official exports, imported by :mod:`.unfold`)."""
+    return Path(path).suffix.lower() == ".onnx"
+
+
+def _default_names(num_classes: int, source: str | os.PathLike) -> list[str] | None:
+    """COCO names for an 80-class file without names (official exports are COCO models), else None."""
+    names = fallback_names(num_classes)
+    if names is not None:
+        return names
+    logger.info("%s stores no class names and has %d classes; names default to class ids", source, num_classes)
+    return None
+
+
+def load_weights(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    calib_images: CalibrationSource = None,
+) -> list[str] | None:
+    """Load weights from ``path`` into ``model`` strictly; return the class names, if known.
+
+    ``.pth`` (official or yoloxkit checkpoints): the stored names, or None for official files.
+    ``.onnx`` (official exports): the folded convs are imported and each BatchNorm is calibrated on
+    ``calib_images`` (default: the bundled demo picture); returns the names stored in the file's
+    metadata (``yoloxkit export`` writes them), else the COCO names for an 80-class file (official
+    exports are COCO models), else None.
+    """
+    if is_onnx_file(path):
+        return _load_onnx(model, read_onnx_weights(path), calib_images)
+    ckpt = read_checkpoint(path)
+    load_state_dict_checked(model, ckpt["model"], str(path))
+    names = ckpt.get("names")
+    return list(names) if names is not None else None
+
+
+def _load_onnx(model: nn.Module, onnx_weights: OnnxWeights, calib_images: CalibrationSource) -> list[str] | None:
+    """Import already-read ONNX weights into ``model``; return the stored or default class names."""
+    import_onnx_into(model, onnx_weights, calib_images)
+    stored = onnx_weights.names
+    return stored if stored is not None else _default_names(onnx_weights.num_classes, onnx_weights.path)
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What a weights file says about the model it belongs to (read without building a model)."""
+
+    path: Path
+    format: str  # "checkpoint" or "onnx"
+    model_name: str | None  # stored, or identified from the shapes; None if unknown
+    num_classes: int | None
+    names: list[str] | None  # stored class names (checkpoints; ONNX files exported by yoloxkit)
+
+
+def describe_weights(path: str | os.PathLike) -> WeightsInfo:
+    """Model name, class count and names of a weights file, so the right model can be built for it."""
+    path = Path(path)
+    if is_onnx_file(path):
+        return _describe_onnx(path, read_onnx_weights(path))
+    return _describe_checkpoint(path, read_checkpoint(path))
+
+
+def _describe_onnx(path: Path, onnx_weights: OnnxWeights, identify: bool = True) -> WeightsInfo:
+    name: str | None = None
+    if identify:
+        try:
+            name = guess_model_name(onnx_weights)
+        except WeightsMismatchError:
+            pass
+    return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, onnx_weights.names)
+
+
+def _describe_checkpoint(path: Path, ckpt: dict[str, Any], identify: bool = True) -> WeightsInfo:
+    state = ckpt["model"]
+    stored = ckpt.get("model_name")
+    name = stored if isinstance(stored, str) else identify_state_dict(state) if identify else None
+    names = ckpt.get("names")
+    return WeightsInfo(path, "checkpoint", name, num_classes_of(state), list(names) if names is not None else None)
+
+
+def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = None) -> Path:
+    """The weights file to use for ``model_name``.
+
+    An explicit ``weights`` path must exist (else :class:`WeightsError` naming it). Without one,
+    yolox-nano uses the bundled COCO checkpoint and other zoo models the official release
+    checkpoint, downloaded once into the cache (:func:`yoloxkit.hub.download_official`).
+    """
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {weights}")
+        return path
+    if model_name is None:
+        raise WeightsError("give a model name or a weights file")
+    name = get_spec(model_name).name
+    if name == BUNDLED_MODEL:
+        bundled = bundled_weights_path()
+        if not bundled.is_file():
+            raise WeightsError(f"bundled weights missing from the package ({bundled}); reinstall yoloxkit")
+        return bundled
+    return download_official(name)
+
+
+def build_model_with_weights(
+    model_name: str | None,
+    weights: str | os.PathLike | None = None,
+    *,
+    calib_images: CalibrationSource = None,
+) -> tuple[nn.Module, list[str] | None, str]:
+    """Build the model a weights file belongs to and load it; return ``(model, names, model_name)``.
+
+    ``model_name`` (if given) wins over the name stored in or guessed from the file; the class count
+    always comes from the file. With ``weights=None`` the default weights of ``model_name`` are used.
+    The model is returned in eval mode.
+    """
+    path = resolve_weights(model_name, weights)
+    # Each file is read once: its description and its weights come from the same read.
+    if is_onnx_file(path):
+        onnx_weights = read_onnx_weights(path)
+        info = _describe_onnx(path, onnx_weights, identify=not model_name)
+    else:
+        ckpt = read_checkpoint(path)
+        info = _describe_checkpoint(path, ckpt, identify=not model_name)
+    name = get_spec(model_name).name if model_name else info.model_name
+    if name is None:
+        raise WeightsMismatchError(f"{path} matches no zoo model; pass --model NAME")
+    model = build_model(name, num_classes=info.num_classes or 80)
+    if info.format == "onnx":
+        names = _load_onnx(model, onnx_weights, calib_images)
+    else:
+        load_state_dict_checked(model, ckpt["model"], str(path))
+        names = info.names
+    return model.eval(), names, name
+
+
+def load_state(path: str | os.PathLike, model_name: str | None = None) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """The state dict and class names of a weights file, whatever its format (for fine-tuning).
+
+    A checkpoint gives its tensors as stored and its names (None for official files). An ONNX
+    export is read once and un-folded into ``model_name``'s model (BatchNorms calibrated).
+    """
+    if is_onnx_file(path):
+        if model_name is None:
+            raise WeightsMismatchError(f"{path}: fine-tuning from ONNX needs the model name (--model)")
+        model, names, _ = build_model_with_weights(model_name, path)
+        return model.state_dict(), names
+    ckpt = read_checkpoint(path)
+    names = ckpt.get("names")
+    return ckpt["model"], list(names) if names is not None else None
+
+
+def read_names_file(path: str | os.PathLike) -> list[str]:
+    """Class names from a names file (:func:`yoloxkit.names.read_names_file`), errors as :class:`WeightsError`."""
+    try:
+        return names_file(path)
+    except DatasetError as exc:
+        raise WeightsError(str(exc)) from None
+
+
+def convert_weights(
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    model_name: str | None = None,
+    calib_images: CalibrationSource = None,
+    names: Sequence[str] | None = None,
+) -> Path:
+    """Convert an ONNX export or a ``.pth`` checkpoint into a yoloxkit checkpoint (atomic write).
+
+    The model comes from ``model_name``, else the name stored in or guessed from ``source``.
+    Class names: ``names``, else those stored in ``source``, else COCO names for 80 classes.
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise WeightsError(f"weights file not found: {source}")
+    model, stored_names, name = build_model_with_weights(model_name, source, calib_images=calib_images)
+    num_classes = model.head.num_classes
+    if names is not None:
+        names = list(names)
+        if len(names) != num_classes:
+            raise WeightsError(f"{len(names)} class names given but {source} has {num_classes} classes")
+    else:
+        names = stored_names or _default_names(num_classes, source)
+    return save_checkpoint(destination, model, names, name)

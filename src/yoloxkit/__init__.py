@@ -1,16 +1,8 @@
 """yoloxkit: the YOLOX object detector as an installable toolkit."""
 
+from . import errors
 from ._version import __version__
-from .errors import (
-    DatasetError,
-    DownloadError,
-    ImageReadError,
-    MissingDependencyError,
-    UnknownModelError,
-    WeightsError,
-    WeightsMismatchError,
-    YoloxkitError,
-)
+from .errors import *  # noqa: F403 (every exception class, listed in errors.__all__)
 from .infer import Detections, Detector
 from .models import YOLOX, model_names
 from .trainable import build_model
@@ -24,13 +16,5 @@ __all__ = [
     "Detector",
     "Detections",
     "load_weights",
-    "YoloxkitError",
-    "UnknownModelError",
-    "WeightsError",
-    "WeightsMismatchError",
-    "ImageReadError",
-    "DatasetError",
-    "DownloadError",
-    "MissingDependencyError",
+    *errors.__all__,
 ]
-

@@ -7,6 +7,8 @@ mode returns the loss dict, as the official ``YOLOX`` module does.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .losses import YoloxLoss
 from .models import YOLOX
 from .models import build_model as build_network
@@ -21,19 +23,12 @@ def attach_loss(model: YOLOX, use_l1: bool = False) -> YoloxLoss:
     return criterion
 
 
-def build_model(
-    name: str | None = "yolox-s",
-    num_classes: int = 80,
-    *,
-    depth: float | None = None,
-    width: float | None = None,
-    depthwise: bool | None = None,
-    act: str | None = None,
-) -> YOLOX:
-    """Build a YOLOX model by name (or ``depth``/``width`` with ``name=None``) with its loss attached.
+def build_model(name: str | None = "yolox-s", num_classes: int = 80, **architecture: Any) -> YOLOX:
+    """Build a YOLOX model by name with its loss attached (official state-dict key names).
 
-    Same arguments as :func:`yoloxkit.models.build_model`; official state-dict key names.
+    ``architecture`` takes the overrides of :func:`yoloxkit.models.build_model` (``depth``,
+    ``width``, ``depthwise``, ``act``; ``name=None`` with ``depth`` and ``width`` for a custom size).
     """
-    model = build_network(name, num_classes, depth=depth, width=width, depthwise=depthwise, act=act)
+    model = build_network(name, num_classes, **architecture)
     attach_loss(model)
     return model

@@ -12,7 +12,12 @@ __all__ = ["CSPDarknet", "Darknet53"]
 STAGES = ("stem", "dark2", "dark3", "dark4", "dark5")
 
 
-def _select(features: dict[str, torch.Tensor], names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+def _run_stages(backbone: nn.Module, x: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Run the ``STAGES`` of ``backbone`` in order; return the outputs of the stages in ``names``."""
+    features = {}
+    for stage in STAGES:
+        x = getattr(backbone, stage)(x)
+        features[stage] = x
     return {name: features[name] for name in names}
 
 
@@ -49,11 +54,7 @@ class CSPDarknet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = {}
-        for name in STAGES:
-            x = getattr(self, name)(x)
-            features[name] = x
-        return _select(features, self.out_features)
+        return _run_stages(self, x, self.out_features)
 
 
 class Darknet53(nn.Module):
@@ -104,8 +105,4 @@ class Darknet53(nn.Module):
         ]
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = {}
-        for name in STAGES:
-            x = getattr(self, name)(x)
-            features[name] = x
-        return _select(features, self.out_features)
+        return _run_stages(self, x, self.out_features)

@@ -156,3 +156,22 @@ def test_architecture_doc_names_every_package():
     packages = sorted({_unit(m) for m in MODULES if _is_package(m) and m != "yoloxkit"})
     missing = [p for p in packages if f"{p}/" not in doc]
     assert not missing, f"docs/ARCHITECTURE.md does not describe {missing}"
+
+
+def test_import_and_help_stay_light():
+    """`import yoloxkit` and `yoloxkit --help` do not pay for libraries only some commands use
+    (torchvision alone takes about a second to import)."""
+    import subprocess
+    import sys
+
+    heavy = ("torchvision", "onnxslim", "matplotlib", "fastapi", "openvino", "onnxruntime")
+    code = (
+        "import sys, contextlib, io\n"
+        "import yoloxkit\n"
+        "from yoloxkit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

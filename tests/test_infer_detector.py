@@ -223,3 +223,12 @@ def test_half_precision_needs_cuda():
         Detector(half=True)
     with pytest.raises(InferenceError, match="does not support half"):
         Detector(backend="onnxruntime", half=True)
+
+
+def test_from_pretrained_is_the_constructor_and_runner_is_a_deprecated_alias(detector, dog_jpg, dog_results):
+    same = Detector.from_pretrained("yolox-nano")
+    assert same.model_name == detector.model_name and same.size == detector.size and same.names == detector.names
+    _assert_same(dog_results, same(str(dog_jpg)))
+    with pytest.warns(DeprecationWarning, match="Detector.network"):
+        runner = detector.runner
+    assert runner is detector.network and detector.backend == detector.network.name == "torch"

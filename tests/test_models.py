@@ -70,3 +70,26 @@ def test_name_aliases(alias):
 def test_unknown_model_name_is_a_clear_error():
     with pytest.raises(yoloxkit.UnknownModelError, match="yolox-nano"):
         yoloxkit.build_model("yolox-huge")
+
+
+def test_public_build_model_carries_the_loss_and_the_network_alone_does_not():
+    from yoloxkit.errors import YoloxkitError
+    from yoloxkit.losses import YoloxLoss
+    from yoloxkit.models import build_model as build_network
+
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 255
+    targets = torch.zeros(2, 3, 5)
+    targets[0, 0] = torch.tensor([1.0, 30, 30, 20, 24])
+    model = yoloxkit.build_model("yolox-nano", num_classes=3).train()
+    assert isinstance(model.criterion, YoloxLoss) and model.criterion.use_l1 is False
+    losses = model(images, targets)
+    assert set(losses) == {"total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "num_fg"}
+    assert float(losses["l1_loss"]) == 0.0 and float(losses["total_loss"]) > 0
+    model.criterion.use_l1 = True  # the owner of the criterion switches L1 on
+    assert float(model(images, targets)["l1_loss"]) > 0
+    assert "criterion" not in "".join(model.state_dict())  # the criterion holds no tensors
+
+    bare = build_network("yolox-nano", num_classes=3).train()
+    with pytest.raises(YoloxkitError, match="no loss attached"):
+        bare(images, targets)
+    assert bare.eval()(images).shape == (2, 84, 8)  # inference needs no criterion

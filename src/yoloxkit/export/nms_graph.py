@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torchvision.ops import batched_nms
 
 __all__ = ["NMS_OUTPUT_NAMES", "DetectionsGraph", "non_max_suppression", "select_best_class", "cxcywh_to_xyxy"]
 
@@ -30,6 +29,8 @@ def _nms_eager(
     boxes: torch.Tensor, scores: torch.Tensor, max_output: int, iou_threshold: float, score_threshold: float
 ) -> torch.Tensor:
     """What ONNX ``NonMaxSuppression`` computes for one class, with torchvision (traceable)."""
+    from torchvision.ops import batched_nms  # imported on use: it takes ~1 s
+
     batch, _, num = scores.shape
     flat_scores = scores[:, 0, :].reshape(-1)
     flat_boxes = boxes.reshape(-1, 4)

@@ -41,8 +41,7 @@ def choose_backend(backend: str | None, weights: str | os.PathLike | None) -> st
     """The backend name: ``backend`` if given (checked), else ``onnxruntime`` for ``.onnx``
     weights and ``torch`` otherwise."""
     if backend is None:
-        onnx = weights is not None and str(weights).lower().endswith(".onnx")
-        return "onnxruntime" if onnx else "torch"
+        return "onnxruntime" if weights is not None and is_onnx_file(weights) else "torch"
     return backend_key(backend)
 
 

@@ -14,7 +14,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torchvision.ops import batched_nms, box_convert
 
 __all__ = ["Candidates", "select_candidates", "class_aware_nms", "to_image_pixels", "postprocess"]
 
@@ -42,12 +41,16 @@ def select_candidates(
         wanted = torch.as_tensor(list(classes), dtype=class_ids.dtype, device=class_ids.device)
         keep &= torch.isin(class_ids, wanted)
     batch_index, anchor_index = keep.nonzero(as_tuple=True)
+    from torchvision.ops import box_convert  # torchvision takes ~1 s to import: only when detecting
+
     boxes = box_convert(predictions[batch_index, anchor_index, :4], in_fmt="cxcywh", out_fmt="xyxy")
     return Candidates(batch_index, boxes, scores[batch_index, anchor_index], class_ids[batch_index, anchor_index])
 
 
 def class_aware_nms(boxes: torch.Tensor, scores: torch.Tensor, class_ids: torch.Tensor, iou: float) -> torch.Tensor:
     """Indices kept by NMS run separately per class, sorted by decreasing score."""
+    from torchvision.ops import batched_nms
+
     return batched_nms(boxes.float(), scores.float(), class_ids, iou)
 
 

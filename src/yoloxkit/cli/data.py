@@ -13,7 +13,7 @@ def register(subparsers) -> None:
                                           "are errors.")
     p.add_argument("--data", required=True, help="dataset directory (layout auto-detected) or data YAML")
     p.add_argument("--split", help="check only this split (name or unique prefix)")
-    p.add_argument("--names", help="class names: a .txt/.yaml file or a comma-separated list")
+    p.add_argument("--names", help="class names: a .txt/.json/.yaml file or a comma-separated list")
     p.add_argument("--quick", action="store_true", help="read image headers only (does not catch truncated files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_check)
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                                           "training would apply them) with their boxes and class names.")
     p.add_argument("--data", required=True, help="dataset directory or data YAML")
     p.add_argument("--split", help="training split (default: the unique split starting with 'train')")
-    p.add_argument("--names", help="class names: a .txt/.yaml file or a comma-separated list")
+    p.add_argument("--names", help="class names: a .txt/.json/.yaml file or a comma-separated list")
     p.add_argument("--model", default="yolox-s", help="model whose augmentation defaults to use (default yolox-s)")
     p.add_argument("--size", type=int, help="input size (default: the model's)")
     p.add_argument("--count", type=int, default=16, help="number of samples (default 16)")
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("src", help="source dataset directory or data YAML")
     p.add_argument("dst", help="destination directory (must not exist or be empty)")
     p.add_argument("--to", required=True, choices=("coco", "voc", "yolo"), help="output format")
-    p.add_argument("--names", help="class names for the source: a .txt/.yaml file or a comma-separated list")
+    p.add_argument("--names", help="class names for the source: a .txt/.json/.yaml file or a comma-separated list")
     p.set_defaults(func=run_convert)
 
 

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="dataset directory (COCO, VOC or YOLO-txt) or a YOLO data YAML")
     p.add_argument("--split", help="split name or unique prefix (default: the unique split starting with 'val')")
-    p.add_argument("--names", help="class names for VOC/YOLO data without a names file (comma list or .txt/.yaml)")
+    p.add_argument("--names", help="class names for VOC/YOLO data without a names file (comma list or .txt/.json/.yaml)")
     p.add_argument("--model", help=f"model name (default: the one stored in --weights, else {BUNDLED_MODEL} "
                    "with its bundled COCO weights)")
     p.add_argument("--weights", help="weights: a .pth checkpoint (official or yoloxkit) or an .onnx export")

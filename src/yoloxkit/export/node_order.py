@@ -2,7 +2,7 @@
 
 Graph simplifiers re-sort nodes topologically in an order of their own (e.g. head convs between
 neck convs). The file stays valid, but tools that read convs in forward order (the ONNX import
-of :mod:`yoloxkit.onnx_import`, human readers) prefer the traced order, which this restores.
+of :mod:`yoloxkit.weights.pairing`, human readers) prefer the traced order, which this restores.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import InferenceError
+from ..imaging import PAD_VALUE
 from ..optional import import_onnxruntime
 from ..ort_session import ort_session
 from .device import resolve_device
@@ -62,7 +63,7 @@ class OnnxRuntimeBackend(Backend):
             probe_size = self.fixed_size or size
             if probe_size is None:
                 raise InferenceError(f"{label} has dynamic input and output sizes; give the input size")
-            blank = np.full((self.static_batch or 1, 3, *probe_size), 114.0, dtype=np.float32)
+            blank = np.full((self.static_batch or 1, 3, *probe_size), float(PAD_VALUE), dtype=np.float32)
             channels = self.session.run([self.output_name], {self.input_name: blank})[0].shape[-1]
         if not isinstance(channels, int) or channels < 6:
             raise InferenceError(f"{label} is not a YOLOX export: expected an output [B, A, 5 + C], got {out_shape}")
@@ -73,7 +74,7 @@ class OnnxRuntimeBackend(Backend):
         count = len(images)
         step = self.static_batch or count
         if count % step:  # a file with a static batch: pad the last chunk with blank images
-            padding = np.full((step - count % step, *images.shape[1:]), 114.0, dtype=np.float32)
+            padding = np.full((step - count % step, *images.shape[1:]), float(PAD_VALUE), dtype=np.float32)
             images = np.concatenate([images, padding])
         outputs = [
             self.session.run([self.output_name], {self.input_name: images[i : i + step]})[0]

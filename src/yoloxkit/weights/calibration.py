@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..imaging import PAD_VALUE, image_files, letterbox, read_image
+from ..imaging import image_files, letterbox, read_image
+from ..imaging.letterbox import pad_to
 from ..packaged import bundled_demo_image
 
 __all__ = ["CalibrationSource", "calibration_images", "calibration_items", "calibration_batch", "letterboxed_chw", "ChannelStats"]
@@ -41,9 +42,7 @@ def _demo_variations(image: np.ndarray) -> list[np.ndarray]:
         variations += [crop, crop[:, ::-1]]
     for scale in (0.5, 0.75):  # smaller content, more padding
         small = cv2.resize(image, (int(width * scale), int(height * scale)), interpolation=cv2.INTER_AREA)
-        canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
-        canvas[: small.shape[0], : small.shape[1]] = small
-        variations.append(canvas)
+        variations.append(pad_to(small, (height, width)))
     return [np.ascontiguousarray(v) for v in variations]
 
 

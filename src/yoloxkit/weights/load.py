@@ -129,7 +129,7 @@ def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = 
 
     An explicit ``weights`` path must exist (else :class:`WeightsError` naming it). Without one,
     yolox-nano uses the bundled COCO checkpoint and other zoo models the official release
-    checkpoint, downloaded once into the cache (:func:`yoloxkit.hub.download_official`).
+    checkpoint, downloaded once into the cache (:func:`yoloxkit.weights.hub.download_official`).
     """
     if weights is not None:
         path = Path(weights).expanduser()

@@ -3,10 +3,16 @@ same random draws must give the same affine matrix, boxes and pixels."""
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from yoloxkit.data.augment import AugmentConfig
+from yoloxkit.data.dataset import TrainingDataset
 from yoloxkit.data.mosaic import mixup, mosaic4, tile_placement
+from yoloxkit.data.records import DetectionData, ImageRecord
 from yoloxkit.data.transforms import augment_hsv, box_filter, random_affine, random_affine_matrix, warp_boxes
 
 ref_aug = pytest.importorskip("yolox.data.data_augment")
@@ -188,3 +194,86 @@ def test_box_filter_is_the_reference_rule():
     np.testing.assert_array_equal(box_filter(boxes), reference)
     assert box_filter(boxes, min_area=50).tolist() == [False, False, False, True, False]
     assert box_filter(boxes, max_aspect=10).tolist() == [False, True, False, False, False]
+
+
+class _FixedGenerator:
+    """A numpy-Generator stand-in for our transform: every probability draw is 0 (so each
+    switched-on augmentation runs) and the HSV draw gives ``gains``."""
+
+    def __init__(self, gains):
+        self.gains = np.asarray(gains, dtype=np.float64)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return 0.0 if size is None else self.gains / [5, 30, 30]
+
+    def integers(self, low, high=None, size=None):
+        return np.ones(size, dtype=np.int64)
+
+
+def _our_transform(image, boxes, classes, size, hsv_prob, flip_prob, rng):
+    """Our TrainTransform step (``TrainingDataset._finish``) on an image already fitted to ``size``."""
+    record = ImageRecord(Path("unused.png"), image.shape[1], image.shape[0], np.zeros((0, 4), np.float32),
+                         np.zeros(0, np.int64))
+    data = DetectionData(["a", "b", "c"], [record], "coco", "train", Path("."))
+    augment = AugmentConfig(mosaic_prob=0.0, enable_mixup=False, hsv_prob=hsv_prob, flip_prob=flip_prob)
+    dataset = TrainingDataset(data, size, augment, max_labels=50)
+    return dataset._finish(image.copy(), np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(classes), rng)
+
+
+def _reference_transform(image, boxes, classes, size, hsv_prob, flip_prob):
+    labels = np.hstack([np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(classes, np.float64).reshape(-1, 1)])
+    out, targets = ref_aug.TrainTransform(max_labels=50, flip_prob=flip_prob, hsv_prob=hsv_prob)(image.copy(), labels, size)
+    return out.transpose(1, 2, 0).astype(np.uint8), targets
+
+
+# (boxes, classes): no boxes; all filtered, zero-size ones (clipped away at a Mosaic border)
+# included; some kept
+TRANSFORM_CASES = {
+    "empty": (np.zeros((0, 4)), []),
+    "all filtered": ([[10, 10, 11, 40], [0, 30, 0, 60], [50, 20, 80, 20.5], [60, 0, 60, 0]], [0, 1, 2, 1]),
+    "some kept": ([[10, 10, 50, 40], [60, 30, 61, 60], [70, 5, 127, 90], [0, 30, 0, 60]], [2, 0, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSFORM_CASES))
+@pytest.mark.parametrize("hsv_prob, flip_prob, shape", [(0.0, 0.0, (96, 128)), (0.0, 1.0, (96, 128)),
+                                                        (1.0, 1.0, (128, 128)), (1.0, 0.0, (128, 70))])
+def test_train_transform_matches_reference(case, hsv_prob, flip_prob, shape):
+    """Our per-sample transform gives the reference TrainTransform's image and targets, also for
+    samples without boxes (only padded) and samples whose boxes are all filtered (the original
+    image with all its boxes, zero-size ones included)."""
+    boxes, classes = TRANSFORM_CASES[case]
+    image = np.random.default_rng(len(case)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    gains = [-4, 25, -17]
+    original = ref_aug.np.random
+    try:  # the reference draws its HSV gains from numpy's global functions: fix them
+        ref_aug.np.random = _ref_hsv_fixed_random(gains)
+        random.seed(0)
+        expected_image, expected_targets = _reference_transform(image, boxes, classes, (128, 128), hsv_prob, flip_prob)
+    finally:
+        ref_aug.np.random = original
+    ours_image, ours_targets = _our_transform(image, boxes, classes, (128, 128), hsv_prob, flip_prob,
+                                              _FixedGenerator(gains))
+    np.testing.assert_array_equal(ours_image, expected_image)
+    np.testing.assert_allclose(ours_targets, expected_targets, atol=1e-5)
+    if case == "empty" or case == "all filtered":
+        untouched = np.full((128, 128, 3), 114, np.uint8)
+        untouched[: shape[0], : shape[1]] = image
+        np.testing.assert_array_equal(ours_image, untouched)
+    if case == "all filtered":
+        sides = ours_targets[:4, 3:].min(1)
+        assert ours_targets[:4, 0].tolist() == classes and sides.max() <= 1 and (sides == 0).sum() == 2
+        assert not ours_targets[4:].any()
+
+
+def _ref_hsv_fixed_random(gains):
+    class Fixed:
+        @staticmethod
+        def uniform(low, high, n):
+            return np.asarray(gains, dtype=np.float64) / [5, 30, 30]
+
+        @staticmethod
+        def randint(low, high, n):
+            return np.ones(n, dtype=np.int64)
+
+    return Fixed

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from yoloxkit.data import load_dataset
 from yoloxkit.data.augment import AugmentConfig
 from yoloxkit.data.dataset import TrainingDataset
 from yoloxkit.data.loader import build_loader, collate, multiscale_sizes
+from yoloxkit.data.records import DetectionData, ImageRecord
 from yoloxkit.data.mosaic import mixup
 from yoloxkit.data.transforms import (
     augment_hsv,
@@ -22,6 +26,7 @@ from yoloxkit.data.transforms import (
 )
 from yoloxkit.engine.config import training_recipe
 from yoloxkit.imaging import letterbox
+from yoloxkit.imaging.letterbox import pad_to
 
 NAMES = sorted(COLOURS)  # bird (blue), cat (red), dog (green)
 
@@ -242,8 +247,6 @@ def test_show_batch_writes_labelled_grid(scenes, tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main(["show-batch", "--data", str(scenes.root), "--model", "yolox-nano", "--size", "128",
                  "--count", "4", "--out", str(out)]) == 0
-    import cv2
-
     grid = cv2.imread(str(out))
     assert grid.shape == (2 * 128 + 3 * 4, 2 * 128 + 3 * 4, 3)
     assert "wrote" in capsys.readouterr().out
@@ -261,3 +264,70 @@ def test_draw_sample_draws_boxes_and_skips_padding():
     assert not drawn[50, 60].any() and not drawn[90, 100].any()  # inside and far outside stay black
     assert drawn[20:35, 40:70].any()  # the name label above the box
     assert not image.any()  # the input is not modified
+
+
+
+def _noise_data(tmp_path, objects, width=128, height=96):
+    """A split of one noise image (asymmetric, so a flip or HSV shows) with ``objects``
+    [(class, x1, y1, x2, y2)]; returns the split and the image."""
+    image = np.random.default_rng(11).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    path = tmp_path / "noise.png"
+    cv2.imwrite(str(path), image)
+    boxes = np.array([o[1:] for o in objects], np.float32).reshape(-1, 4)
+    classes = np.array([o[0] for o in objects], np.int64)
+    return DetectionData(NAMES, [ImageRecord(path, width, height, boxes, classes)], "coco", "train", tmp_path), image
+
+
+PLAIN_HSV_FLIP = AugmentConfig(mosaic_prob=0.0, enable_mixup=False, hsv_prob=1.0, flip_prob=1.0)
+BACKGROUND_FLIP = dataclasses.replace(PLAIN_HSV_FLIP, hsv_prob=0.0, keep_background=True)
+
+
+def test_sample_without_boxes_is_only_padded(tmp_path):
+    data, image = _noise_data(tmp_path, [])
+    dataset = TrainingDataset(data, 128, PLAIN_HSV_FLIP)
+    for epoch in range(3):
+        dataset.set_epoch(epoch)
+        sample, targets = dataset[0]
+        assert np.array_equal(sample, pad_to(image, 128)) and not targets.any()
+    # keep_background: flipped and jittered like any other sample
+    background = TrainingDataset(data, 128, dataclasses.replace(PLAIN_HSV_FLIP, keep_background=True))
+    assert not np.array_equal(background[0][0], pad_to(image, 128))
+    assert np.array_equal(TrainingDataset(data, 128, BACKGROUND_FLIP)[0][0], pad_to(cv2.flip(image, 1), 128))
+
+
+def test_sample_whose_boxes_are_all_filtered_falls_back_to_the_original(tmp_path):
+    data, image = _noise_data(tmp_path, [(0, 10, 10, 11, 40), (2, 50, 20, 80, 20.5)])  # 1 px wide, 0.5 px high
+    sample, targets = TrainingDataset(data, 128, PLAIN_HSV_FLIP)[0]
+    assert np.array_equal(sample, pad_to(image, 128))  # neither flipped nor HSV-jittered
+    np.testing.assert_allclose(targets[:2], [[0, 10.5, 25, 1, 30], [2, 65, 20.25, 30, 0.5]])  # unfiltered
+    assert not targets[2:].any()
+    # keep_background: the augmented image, no targets
+    sample, targets = TrainingDataset(data, 128, BACKGROUND_FLIP)[0]
+    assert np.array_equal(sample, pad_to(cv2.flip(image, 1), 128)) and not targets.any()
+
+
+def test_sample_with_a_kept_box_is_augmented_and_filtered(tmp_path):
+    data, image = _noise_data(tmp_path, [(1, 10, 10, 50, 40), (0, 60, 30, 61, 60)])  # the second is filtered
+    for augment in (dataclasses.replace(PLAIN_HSV_FLIP, hsv_prob=0.0), BACKGROUND_FLIP):
+        sample, targets = TrainingDataset(data, 128, augment)[0]
+        assert np.array_equal(sample, pad_to(cv2.flip(image, 1), 128))
+        np.testing.assert_allclose(targets[:1], [[1, 128 - 30, 25, 40, 30]])
+        assert not targets[1:].any()
+
+
+def test_mosaic_whose_boxes_are_all_filtered_falls_back_to_the_mosaic(tmp_path):
+    """No rotation or shear and a scale below 1: the 1 px wide box of every tile stays under the
+    filter's 1 px, so each sample is the Mosaic output before HSV and flip, with all four boxes."""
+    data, _ = _noise_data(tmp_path, [(1, 40, 20, 41, 60)])
+    mosaic = AugmentConfig(mosaic_prob=1.0, mosaic_scale=(0.5, 0.9), degrees=0.0, shear=0.0, enable_mixup=False,
+                           hsv_prob=1.0, flip_prob=1.0)
+    plain = dataclasses.replace(mosaic, hsv_prob=0.0, flip_prob=0.0)
+    background = dataclasses.replace(mosaic, keep_background=True)
+    for seed in range(3):
+        ours = TrainingDataset(data, 128, mosaic, seed=seed)[0]
+        reference = TrainingDataset(data, 128, plain, seed=seed)[0]
+        assert np.array_equal(ours[0], reference[0]) and np.array_equal(ours[1], reference[1])
+        rows = ours[1][ours[1].any(1)]
+        assert len(rows) == 4 and np.all(rows[:, 0] == 1) and np.all(rows[:, 3:].min(1) <= 1)
+        kept = TrainingDataset(data, 128, background, seed=seed)[0]
+        assert not kept[1].any() and not np.array_equal(kept[0], ours[0])

@@ -15,7 +15,7 @@ def tiny_run(coco_mini, tmp_path_factory):
     root = tmp_path_factory.mktemp("train_cli")
     data = make_subset(coco_mini, root / "data", 4, splits=("train2017", "val2017"))
     config = root / "train.yaml"
-    config.write_text("epochs: 2\nno_aug_epochs: 1\nwarmup_epochs: 1\nmultiscale: false\n")
+    config.write_text("epochs: 2\nno_aug_epochs: 0\nwarmup_epochs: 1\nmultiscale: false\n")
     out = root / "out"
     with one_thread():
         code = main([
@@ -36,11 +36,13 @@ def test_train_writes_checkpoints_logs_and_plots(tiny_run):
     assert "train_state" in last and "train_state" not in best
     assert last["train_state"]["epoch"] == 2
     config = json.loads((out / "config.json").read_text())
-    assert (config["epochs"], config["no_aug_epochs"], config["size"], config["multiscale"]) == (2, 1, 128, False)
+    assert (config["epochs"], config["no_aug_epochs"], config["size"], config["multiscale"]) == (2, 0, 128, False)
+    assert config["recipe"] == "finetune" and config["weights"] is None  # the bundled COCO weights by default
     history = json.loads((out / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
     assert all("ap" in row and "total_loss" in row for row in history)
-    assert history[1]["l1_loss"] > 0 == history[0]["l1_loss"]  # L1 only in the last (no-aug) epoch
+    # as in the official trainer, Mosaic stops (and L1 starts) no_aug_epochs + 1 epochs before the end
+    assert history[1]["l1_loss"] > 0 == history[0]["l1_loss"]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     for name in ("loss_curves.png", "ap_per_epoch.png", "assign/start_0.png", "assign/end_0.png"):
         assert (out / name).stat().st_size > 1000, name

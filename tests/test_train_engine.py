@@ -33,7 +33,9 @@ def test_defaults_match_reference_recipe(name):
     import yolox.config
 
     ref = getattr(yolox.config, REFERENCE_CONFIGS[name])()
-    cfg = default_config(name).resolved()
+    cfg = default_config(name, weights="none").resolved()
+    assert cfg.recipe == "official"  # random initial weights: the official recipe
+    assert cfg.loss_normalizer == "batch" and not cfg.freeze_trunk and not cfg.fit_new_classes
     assert cfg.epochs == ref.max_epoch
     assert cfg.warmup_epochs == ref.warmup_epochs
     assert cfg.no_aug_epochs == ref.no_aug_epochs
@@ -61,13 +63,45 @@ def test_resolved_config_hands_out_the_recipe_augmentation_and_no_aug_boundary()
     from yoloxkit.engine.config import training_recipe
 
     nano = default_config("yolox-nano", epochs=20, no_aug_epochs=5).resolved()
-    assert nano.no_aug_start_epoch == 15
+    assert nano.no_aug_start_epoch == 14  # the official trainer: epoch + 1 == max_epoch - no_aug_epochs
     augment = nano.augment_config()
     assert (augment.mosaic_prob, augment.mosaic_scale, augment.enable_mixup) == (0.5, (0.5, 1.5), False)
     assert augment == training_recipe("nano").augment()
     assert training_recipe("yolox-x") == training_recipe("darknet53")  # the defaults
     assert default_config("yolox-s", mosaic=False).resolved().augment_config().mosaic_prob == 0.0
     assert default_config("yolox-s", no_aug=True).resolved().augment_config() == AugmentConfig.off()
+
+
+@pytest.mark.parametrize("epochs,no_aug", [(300, 15), (20, 5), (16, 15), (15, 15), (10, 15), (1, 0), (3, 0)])
+def test_no_aug_boundary_is_the_official_trainers(epochs, no_aug):
+    # The official Trainer closes Mosaic (and turns L1 on) at the start of the 0-based epoch e
+    # with e + 1 == max_epoch - no_aug_epochs, or from the start when 0 >= max_epoch - no_aug_epochs.
+    closed = [e for e in range(epochs) if e + 1 == epochs - no_aug or 0 >= epochs - no_aug]
+    cfg = default_config("yolox-s", weights="none", epochs=epochs, no_aug_epochs=no_aug).resolved()
+    assert cfg.no_aug_start_epoch == closed[0]
+
+
+def test_nano_and_tiny_multiscale_is_320_to_640_at_any_size():
+    for name in ("yolox-nano", "yolox-tiny"):
+        for size in (320, 416, 640):
+            assert default_config(name, size=size, weights="none").resolved().size_range == (320, 640)
+    assert default_config("yolox-s", size=320, weights="none").resolved().size_range == (160, 480)
+
+
+def test_pretrained_start_uses_the_finetune_preset_scaled_to_the_run():
+    cfg = default_config("yolox-nano", epochs=10).resolved()
+    assert cfg.recipe == "finetune" and cfg.weights is None
+    assert (cfg.warmup_epochs, cfg.no_aug_epochs, cfg.eval_interval) == (1.0, 2, 1)
+    assert cfg.freeze_trunk and cfg.fit_new_classes and cfg.eval_start and cfg.loss_normalizer == "running"
+    assert cfg.no_aug_start_epoch == 7
+    assert default_config("yolox-nano", epochs=100).resolved().warmup_epochs == 10.0
+    # every preset value gives way to an explicit one, and --recipe official restores them all
+    mixed = default_config("yolox-nano", epochs=10, freeze_trunk=False, warmup_epochs=3).resolved()
+    assert (mixed.freeze_trunk, mixed.warmup_epochs, mixed.fit_new_classes) == (False, 3, True)
+    official = default_config("yolox-nano", epochs=10, recipe="official").resolved()
+    assert (official.warmup_epochs, official.no_aug_epochs, official.freeze_trunk) == (5, 15, False)
+    with pytest.raises(ConfigError, match="--recipe"):
+        default_config("yolox-nano", recipe="fast").resolved()
 
 
 def test_yaml_then_flags_override(tmp_path):

@@ -27,7 +27,8 @@ def test_finetuning_bundled_nano_raises_ap_on_its_training_images(coco_mini, tmp
         names = load_weights(model, bundled_weights_path())
         before, _, _ = evaluate_model(model, names, load_dataset(data, split="val2017"), SIZE)
         cfg = TrainConfig(
-            data=str(data), model="yolox-nano", weights=str(bundled_weights_path()), epochs=EPOCHS, batch_size=4,
+            data=str(data), model="yolox-nano", weights=str(bundled_weights_path()), recipe="official",
+            epochs=EPOCHS, batch_size=4,
             size=SIZE, workers=0, device="cpu", seed=0, no_aug=True, warmup_epochs=2,
             no_aug_epochs=10, eval_interval=EPOCHS, out=str(tmp_path / "out"), tensorboard=False, progress=False,
             plots=False,

@@ -2,12 +2,15 @@
 
 :func:`yolox_loss` is what the model's train-mode forward returns. Every term is summed
 over its elements and divided by the number of positives in the batch (on this rank), as
-the official head does; the IoU term is weighted by 5.
+the official head does; the IoU term is weighted by 5. :class:`YoloxLoss` can instead divide by
+a running mean of that count (``normalizer="running"``, the fine-tuning recipe): a batch with
+few or no positives then no longer scales its objectness loss up by a hundredfold.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +30,7 @@ __all__ = [
     "iou_loss",
     "l1_targets",
     "yolox_loss",
+    "NORMALIZERS",
 ]
 
 REG_WEIGHT = 5.0
@@ -117,7 +121,11 @@ def l1_targets(gt: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor, eps: 
 
 
 def yolox_loss(
-    levels: list[LevelOutput], targets: torch.Tensor, strides: tuple[int, ...], use_l1: bool = False
+    levels: list[LevelOutput],
+    targets: torch.Tensor,
+    strides: tuple[int, ...],
+    use_l1: bool = False,
+    normalizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """The YOLOX training loss for one batch.
 
@@ -128,6 +136,8 @@ def yolox_loss(
             all-zero rows are padding.
         strides: the stride of each level.
         use_l1: add the L1 term on raw regression outputs (the no-augmentation phase).
+        normalizer: maps the batch's number of positives to the divisor of every term;
+            default ``max(1, positives)`` (the official one).
 
     Returns ``total_loss, iou_loss`` (already weighted by 5), ``conf_loss, cls_loss,
     l1_loss`` (zero when ``use_l1`` is off) and ``num_fg`` (positives per gt, detached),
@@ -140,7 +150,8 @@ def yolox_loss(
     gt_index = assignment.matched_gt[batch_index, anchor_index]
     matched_boxes = gt_boxes[batch_index, gt_index]  # [F, 4]
     matched_classes = gt_classes[batch_index, gt_index]
-    num_fg = assignment.num_fg.clamp(min=1).float()
+    positives = assignment.num_fg.float()
+    num_fg = normalizer(positives.detach()) if normalizer is not None else positives.clamp(min=1)
 
     loss_iou = iou_loss(preds.boxes[fg], matched_boxes).sum() / num_fg
     loss_obj = F.binary_cross_entropy_with_logits(preds.obj_logits, fg.float(), reduction="sum") / num_fg
@@ -164,17 +175,51 @@ def yolox_loss(
     }
 
 
+NORMALIZERS = ("batch", "running")
+
+
 @dataclass
 class YoloxLoss:
     """The YOLOX criterion as an object a model carries (``YOLOX.criterion``).
 
     ``use_l1`` switches on the L1 term; the trainer that owns the criterion turns it on for the
     last no-augmentation epochs, as the official recipe does.
+
+    ``normalizer`` is what the summed terms are divided by: ``"batch"`` (official) the batch's
+    positives, at least 1; ``"running"`` an exponential mean of that count (``momentum``, as
+    detectron2's RetinaNet does), so that a batch of images without objects (positives 0, the
+    objectness loss summed over every anchor) weighs as much as any other. The running mean is
+    part of :meth:`state_dict`, so a resumed run continues it exactly.
     """
 
     use_l1: bool = False
+    normalizer: str = "batch"
+    momentum: float = 0.9
+    running_positives: float | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.normalizer not in NORMALIZERS:
+            raise ValueError(f"normalizer must be one of {', '.join(NORMALIZERS)}, got {self.normalizer!r}")
+
+    def _divisor(self, positives: torch.Tensor) -> torch.Tensor:
+        count = max(float(positives), 1.0)
+        if self.running_positives is None:
+            self.running_positives = count
+        else:
+            self.running_positives = self.momentum * self.running_positives + (1 - self.momentum) * count
+        return positives.new_tensor(self.running_positives)
 
     def __call__(
         self, levels: list[LevelOutput], targets: torch.Tensor, strides: tuple[int, ...]
     ) -> dict[str, torch.Tensor]:
-        return yolox_loss(levels, targets, strides, self.use_l1)
+        normalizer = self._divisor if self.normalizer == "running" else None
+        return yolox_loss(levels, targets, strides, self.use_l1, normalizer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"use_l1": self.use_l1, "normalizer": self.normalizer, "momentum": self.momentum,
+                "running_positives": self.running_positives}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in ("use_l1", "normalizer", "momentum", "running_positives"):
+            if key in state:
+                setattr(self, key, state[key])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive_int", "unit_float", "positive_float", "non_negative_float", "port"]
+__all__ = ["WEIGHTS_HELP", "positive_int", "unit_float", "positive_float", "non_negative_float", "port"]
+
+#: the --weights help of every command that runs a model
+WEIGHTS_HELP = (
+    "weights path or zoo name (yolox-s: bundled for nano, the official download otherwise);"
+    " a path is a .pth checkpoint (official or yoloxkit) or an .onnx export"
+)
 
 
 def _number(text: str, kind: type):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .argtypes import WEIGHTS_HELP
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -16,8 +18,8 @@ def register(subparsers) -> None:
             " Uses the bundled demo picture unless --image is given."
         ),
     )
-    p.add_argument("--model", default="yolox-nano", help="model name (default yolox-nano)")
-    p.add_argument("--weights", help="weights (.pth or .onnx); default: bundled (nano) or official release")
+    p.add_argument("--model", help="model name (default: the one --weights names or stores, else yolox-nano)")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--random-init", action="store_true", help="time freshly initialised weights (no download)")
     p.add_argument("--size", type=int, help="input size (default: the model's)")
     p.add_argument("--backend", nargs="+", default=["torch", "onnxruntime"], help="backends to time (default: torch onnxruntime)")
@@ -51,22 +53,23 @@ def run(args: argparse.Namespace) -> int:
         raise InferenceError(f"unknown backend {unknown[0]!r}; choose from: {', '.join(backend_names())}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    spec = get_spec(args.model)
-    size = args.size or spec.input_size
     arrays, _ = load_images([args.image or str(bundled_demo_image())])
     images = arrays * args.batch_size
     rows = []
     for backend in args.backend:
         if args.random_init:
+            spec = get_spec(args.model or "yolox-nano")
+            size = args.size or spec.input_size
             model = build_model(spec.name).eval()
             detector = Detector.from_model(model, None, size, device=args.device, backend=backend, model_name=spec.name)
         else:
-            detector = Detector(spec.name, weights=args.weights, size=size, device=args.device, backend=backend)
+            # The model is --model, else the one --weights names or stores, else yolox-nano.
+            detector = Detector(args.model, weights=args.weights, size=args.size, device=args.device, backend=backend)
         detector.batch_size = max(detector.batch_size, args.batch_size)
         end_to_end, network = detector_timers(detector, images)
         e2e = summarize(time_calls(end_to_end, args.iters, args.warmup), args.batch_size)
         net = summarize(time_calls(network, args.iters, args.warmup), args.batch_size)
-        rows.append(BenchmarkRow(backend, spec.name, size, args.batch_size, e2e, net))
+        rows.append(BenchmarkRow(backend, detector.model_name, detector.size[0], args.batch_size, e2e, net))
     print(f"{torch.get_num_threads()} threads, device {args.device}")
     print(format_table(rows))
     return 0

@@ -14,14 +14,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="convert an official ONNX export or .pth checkpoint into a yoloxkit checkpoint",
         description=(
             "Convert an official YOLOX ONNX export (BatchNorm folded; the BatchNorm statistics are "
-            "re-calibrated on real images) or a .pth checkpoint into a checkpoint "
+            "re-calibrated on real images), a .pth checkpoint or a zoo model's COCO weights (SRC yolox-s: "
+            "bundled for nano, the official download otherwise) into a checkpoint "
             '{"model": state_dict, "names": [...], "model_name": ...} with the official key names.'
         ),
     )
-    parser.add_argument("source", type=Path, metavar="SRC", help="an .onnx export or a .pth checkpoint")
+    parser.add_argument("source", type=Path, metavar="SRC",
+                        help="path or zoo name (yolox-s: bundled for nano, the official download otherwise);"
+                        " a path is an .onnx export or a .pth checkpoint")
     parser.add_argument("destination", type=Path, metavar="DST", help="the checkpoint to write (.pth)")
     parser.add_argument(
-        "--model", default=None, help="model name (default: stored in SRC or guessed from its layer shapes)"
+        "--model", default=None, help="model name (default: named by or stored in SRC, or guessed from its layer shapes)"
     )
     parser.add_argument(
         "--calib-images",

@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from ..packaged import BUNDLED_MODEL
-from .argtypes import positive_int, unit_float
+from .argtypes import WEIGHTS_HELP, positive_int, unit_float
 
 DESCRIPTION = """\
 Evaluate a model on one split of a COCO, Pascal VOC or YOLO-txt dataset (format detected).
@@ -29,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="dataset directory (COCO, VOC or YOLO-txt) or a YOLO data YAML")
     p.add_argument("--split", help="split name or unique prefix (default: the unique split starting with 'val')")
     p.add_argument("--names", help="class names for VOC/YOLO data without a names file (comma list or .txt/.json/.yaml)")
-    p.add_argument("--model", help=f"model name (default: the one stored in --weights, else {BUNDLED_MODEL} "
+    p.add_argument("--model", help=f"model name (default: the one --weights names or stores, else {BUNDLED_MODEL} "
                    "with its bundled COCO weights)")
-    p.add_argument("--weights", help="weights: a .pth checkpoint (official or yoloxkit) or an .onnx export")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--size", type=positive_int, help="input size (default: the model's, 416 or 640)")
     p.add_argument("--conf", type=unit_float, default=0.01, help="score threshold (default 0.01, as official)")
     p.add_argument("--nms", type=unit_float, default=0.65, help="NMS IoU threshold (default 0.65, as official)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..export.options import DEFAULT_OPSET, FORMATS
+from .argtypes import WEIGHTS_HELP
 
 
 def register(subparsers) -> None:
@@ -20,8 +21,9 @@ def register(subparsers) -> None:
             " PyTorch; the max abs difference is printed."
         ),
     )
-    p.add_argument("--model", required=True, help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53")
-    p.add_argument("--weights", help="weights (.pth or .onnx; default: bundled for yolox-nano, official release otherwise)")
+    p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53"
+                   " (default: the one --weights names or stores; give --model or --weights)")
+    p.add_argument("--weights", help=WEIGHTS_HELP + " (default: the model's COCO weights)")
     p.add_argument("--format", default="onnx", help=f"one of: {', '.join(FORMATS)} (default onnx)")
     p.add_argument("--size", type=int, help="input size (default: the model's, 416 or 640)")
     p.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1; see --dynamic)")
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     ):
         if not ok:
             raise ExportError(f"invalid {flag} {value}")
+    if args.model is None and args.weights is None:
+        raise ExportError("give --model NAME or --weights (a path or a zoo name)")
     model, names, model_name = build_model_with_weights(args.model, args.weights)
     from ..models import get_spec
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .argtypes import positive_int, unit_float
+from .argtypes import WEIGHTS_HELP, positive_int, unit_float
 
 DESCRIPTION = """\
 Detect objects in images, folders of images, video files and webcams.
@@ -15,8 +15,9 @@ Detect objects in images, folders of images, video files and webcams.
 SOURCE is an image file, a folder (all images inside, sorted), a video file (.mp4, .avi, .mov,
 .mkv, ...) or a webcam index such as 0. Each image gets one line listing what was found; the
 annotated pictures and videos go to --save-dir, and --json-out writes every result as JSON
-(video frames carry a "frame" index). Without --model and --weights the bundled yolox-nano COCO
-weights are used; --demo runs on the bundled demo picture.
+(video frames carry a "frame" index). --weights takes a file or a zoo name (--weights yolox-s);
+without --model and --weights the bundled yolox-nano COCO weights are used; --demo runs on the
+bundled demo picture.
 """
 
 DEFAULT_SAVE_DIR = "runs/predict"
@@ -28,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="image, folder, video file or webcam index")
-    p.add_argument("--model", help="model name (default: read from --weights, else yolox-nano)")
-    p.add_argument("--weights", help="a .pth checkpoint (official or yoloxkit) or an official .onnx export")
+    p.add_argument("--model", help="model name (default: named by or read from --weights, else yolox-nano)")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--size", type=positive_int, help="input size, a multiple of 32 (default: the model's)")
     p.add_argument("--conf", type=unit_float, default=0.25, help="score threshold (default 0.25)")
     p.add_argument("--nms", type=unit_float, default=0.45, help="NMS IoU threshold (default 0.45)")

@@ -7,7 +7,7 @@ import sys
 
 from ..errors import MissingDependencyError
 from ..packaged import BUNDLED_MODEL
-from .argtypes import non_negative_float, port, positive_float, positive_int, unit_float
+from .argtypes import WEIGHTS_HELP, non_negative_float, port, positive_float, positive_int, unit_float
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "GET /healthz, the OpenAPI schema at /openapi.json and a web page at /. Requests arriving together "
         "are micro-batched into one forward pass. Ctrl-C or SIGTERM finishes in-flight requests, then exits.",
     )
-    p.add_argument("--model", help=f"model name (default {BUNDLED_MODEL}, with its bundled COCO weights)")
-    p.add_argument("--weights", help="weights to serve: a .pth checkpoint (official or yoloxkit) or an .onnx export")
+    p.add_argument("--model", help=f"model name (default: the one --weights names or stores, else {BUNDLED_MODEL} "
+                   "with its bundled COCO weights)")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
                    help="inference backend (default: torch, or onnxruntime for .onnx weights)")
     p.add_argument("--size", type=positive_int, help="input size (default: the model's, 416 or 640)")
@@ -54,7 +55,8 @@ def build_detector(args: argparse.Namespace):
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
                "device": args.device, "backend": args.backend}
     options = {key: value for key, value in options.items() if value is not None}
-    return Detector(args.model or BUNDLED_MODEL, **options)
+    # Without --model the model is the one --weights names or stores (the Detector's default: nano).
+    return Detector(args.model, **options)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ _VALUE_FLAGS = (
     "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
     "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
     "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs",
-    "channels_last",
+    "channels_last", "recipe", "freeze_trunk", "loss_normalizer", "fit_new_classes", "eval_start",
 )
 
 
@@ -22,10 +22,16 @@ def register(subparsers) -> None:
         "train",
         help="train or fine-tune a YOLOX model",
         description=(
-            "Train or fine-tune a YOLOX model with the official recipe (SGD nesterov, lr 0.01 per 64 images,"
-            " 5 warm-up epochs, cosine to 5%%, last 15 epochs without Mosaic/MixUp and with L1, EMA, multi-scale)."
-            " Defaults follow the model size; a YAML --config and then the flags override them. Writes"
-            " OUT/last.pth (resumable), OUT/best.pth, TensorBoard logs and PNG plots."
+            "Train or fine-tune a YOLOX model. Starts from the model's COCO weights (bundled for yolox-nano,"
+            " the official download otherwise) unless --weights names another file or 'none'."
+            " From pretrained weights the 'finetune' recipe applies: the official recipe (SGD nesterov, lr 0.01"
+            " per 64 images, cosine to 5%%, Mosaic, EMA, multi-scale) with backbone and neck frozen, losses"
+            " divided by a running mean of the positives, new class rows fitted on the training labels, a"
+            " warm-up of 10%% and a no-Mosaic phase of 20%% of the run, evaluation every epoch from epoch 0."
+            " From random weights (--weights none) the 'official' recipe applies: 5 warm-up epochs, last 15"
+            " epochs without Mosaic/MixUp and with L1. Defaults follow the model size and the recipe; a YAML"
+            " --config and then the flags override them. Writes OUT/last.pth (resumable), OUT/best.pth,"
+            " TensorBoard logs and PNG plots."
             " Multi-GPU: torchrun --nproc_per_node N -m yoloxkit train ..."
         ),
     )
@@ -34,7 +40,20 @@ def register(subparsers) -> None:
     p.add_argument("--val-split", help="validation split (default: the split starting with 'val')")
     p.add_argument("--names", nargs="+", help="class names, for VOC data without a names file")
     p.add_argument("--model", help="model name (default yolox-s): yolox-nano, -tiny, -s, -m, -l, -x, -darknet53")
-    p.add_argument("--weights", help="checkpoint to fine-tune from (.pth; any class count: prediction layers are re-initialised and classes map by name)")
+    p.add_argument("--weights", help="starting weights: a .pth or .onnx file, a zoo name (yolox-s: bundled for nano, the"
+                   " official download otherwise), or 'none' for random weights (default: the model's COCO weights;"
+                   " any class count: classes map by name, new class rows are fitted)")
+    p.add_argument("--from-scratch", dest="weights", action="store_const", const="none", help="start from random weights (same as --weights none)")
+    p.add_argument("--recipe", choices=("official", "finetune"),
+                   help="training recipe (default: finetune from pretrained weights, official from --weights none)")
+    p.add_argument("--freeze-trunk", action=argparse.BooleanOptionalAction, default=None,
+                   help="freeze backbone and neck, BatchNorm in eval mode (default: on in the finetune recipe)")
+    p.add_argument("--loss-normalizer", choices=("batch", "running"),
+                   help="divide the losses by the batch's positives (official) or a running mean of them (finetune)")
+    p.add_argument("--fit-new-classes", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit the class rows the weights lack on the training labels before training (default: on in finetune)")
+    p.add_argument("--eval-start", action=argparse.BooleanOptionalAction, default=None,
+                   help="evaluate the starting weights as epoch 0 and keep them as best.pth until beaten (default: on in finetune)")
     p.add_argument("--rescale-convs", action=argparse.BooleanOptionalAction, default=None,
                    help="rescale conv kernels whose BatchNorm was folded into them to ordinary norms before fine-tuning"
                    " (same function; default: on for weights converted from ONNX, such as the bundled nano weights)")
@@ -47,9 +66,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="output directory (default runs/train)")
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--eval-interval", type=int, help="evaluate every N epochs (default 10; every epoch in the last no-aug epochs; 0: never)")
-    p.add_argument("--no-aug-epochs", type=int, help="last epochs without Mosaic/MixUp, with L1 (default 15)")
-    p.add_argument("--warmup-epochs", type=float, help="quadratic warm-up epochs (default 5)")
+    p.add_argument("--eval-interval", type=int, help="evaluate every N epochs (default: official 10, finetune 1; every epoch in the no-aug phase; 0: never)")
+    p.add_argument("--no-aug-epochs", type=int, help="the lr's flat tail without Mosaic/MixUp, with L1; Mosaic stops one epoch earlier, as in the official trainer (default: official 15, finetune 20%% of the run)")
+    p.add_argument("--warmup-epochs", type=float, help="quadratic warm-up epochs (default: official 5, finetune 10%% of the run, at least 1)")
     p.add_argument("--lr", type=float, help="base learning rate (default 0.01 * batch / 64)")
     p.add_argument("--min-lr-ratio", type=float, help="final lr as a fraction of the base lr (default 0.05)")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")

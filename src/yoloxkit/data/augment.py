@@ -18,10 +18,16 @@ class AugmentConfig:
 
     Mosaic (probability ``mosaic_prob``) combines four images and applies the random affine
     (``degrees``, ``translate``, ``mosaic_scale``, ``shear``); MixUp (``mixup_prob``, only if
-    ``enable_mixup``) then blends in a fifth. Every sample then gets HSV jitter (``hsv_prob``)
-    and a horizontal flip (``flip_prob``). Boxes whose sides are not longer than
+    ``enable_mixup``) then blends in a fifth. A sample with boxes then gets HSV jitter
+    (``hsv_prob``) and a horizontal flip (``flip_prob``). Boxes whose sides are not longer than
     ``min_box_side`` pixels (or smaller than ``min_box_area``, or more elongated than
     ``max_box_aspect``) are dropped.
+
+    Samples without boxes, as in the official TrainTransform: a sample that has no boxes is
+    only padded (no HSV, no flip), and when the filter drops every box of a sample, it falls back
+    to the image before HSV and flip with all its unfiltered boxes. ``keep_background=True``
+    instead treats them as background samples: HSV and flip for every sample, and a sample
+    whose boxes are all filtered keeps its augmented image with no targets.
     """
 
     mosaic_prob: float = 1.0
@@ -37,6 +43,7 @@ class AugmentConfig:
     min_box_side: float = 1.0
     min_box_area: float = 0.0
     max_box_aspect: float | None = None
+    keep_background: bool = False
 
     @classmethod
     def off(cls) -> "AugmentConfig":

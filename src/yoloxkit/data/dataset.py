@@ -11,12 +11,14 @@ whatever the number of workers, the order of the sampler or an interruption. Cal
 persistent, so that they see the new epoch), and :meth:`close_mosaic` to drop Mosaic/MixUp for
 the last epochs.
 
-Differences from the official pipeline, on purpose: when the box filter removes every box of a
-sample, the official code falls back to the un-augmented image with all its unfiltered boxes
-(after Mosaic these can be zero-size boxes clipped away at the border); here the augmented
-image is kept as a background sample. The official code also skips HSV and flip for images
-without boxes; here every sample gets them. Randomness comes from per-sample generators
-instead of the global ``random``/``numpy`` state (same distributions).
+Samples without boxes follow the official TrainTransform: a sample with no boxes at all is only
+padded to the input size (no HSV, no flip, no random draws), and a sample whose boxes are all
+removed by the box filter falls back to the image it had before HSV and flip (the Mosaic/MixUp
+output or the plain image) with all its unfiltered boxes, zero-size boxes clipped away at a
+Mosaic border included, as the official code keeps them. ``AugmentConfig(keep_background=True)``
+keeps the augmented image as a background sample instead and gives every sample HSV and flip.
+Difference from the official pipeline, on purpose: randomness comes from per-sample generators
+instead of the global ``random``/``numpy`` state (same distributions, other streams).
 
 Bad data does not stop training mid-epoch: boxes reaching outside their image are clipped and
 boxes of zero size are dropped (counted in :attr:`TrainingDataset.warnings`); an image that
@@ -275,18 +277,32 @@ class TrainingDataset(Dataset):
 
     def _finish(self, image: np.ndarray, boxes: np.ndarray, classes: np.ndarray,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """HSV, flip, pad to the input size, filter boxes, pad targets (the official TrainTransform)."""
+        """HSV, flip, pad to the input size, filter boxes, pad targets (the official TrainTransform,
+        with its handling of samples without boxes unless ``keep_background``)."""
         aug = self.augment
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        classes = np.asarray(classes).reshape(-1)
+        official = not aug.keep_background
+        if official and len(boxes) == 0:
+            return self._pack(image, boxes, classes)
+        original, original_boxes = image, boxes  # HSV and flip return new arrays
         if aug.hsv_prob > 0 and rng.uniform() < aug.hsv_prob:
             image = augment_hsv(image, random_hsv_gains(rng))
         if aug.flip_prob > 0 and rng.uniform() < aug.flip_prob:
             image, boxes = hflip(image, boxes)
+        keep = box_filter(boxes, aug.min_box_side, aug.min_box_area, aug.max_box_aspect)
+        if official and not keep.any():
+            return self._pack(original, original_boxes, classes)
+        return self._pack(image, boxes[keep], classes[keep])
+
+    def _pack(self, image: np.ndarray, boxes: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The image padded to the input size and the first ``max_labels`` boxes as padded
+        ``(class, cx, cy, w, h)`` targets."""
         if image.shape[:2] != tuple(self.size):
             image = pad_to(image, self.size)
-        keep = box_filter(boxes, aug.min_box_side, aug.min_box_area, aug.max_box_aspect)
         targets = np.zeros((self.max_labels, 5), dtype=np.float32)
-        kept = xyxy_to_cxcywh(boxes[keep])[: self.max_labels]
-        targets[: len(kept), 0] = np.asarray(classes)[keep][: self.max_labels]
+        kept = xyxy_to_cxcywh(boxes)[: self.max_labels]
+        targets[: len(kept), 0] = classes[: self.max_labels]
         targets[: len(kept), 1:] = kept
         return np.ascontiguousarray(image), targets
 

@@ -83,7 +83,9 @@ def mosaic4(
 
     ``tiles`` are ``((h, w), load, boxes)``: the tile's size, a function returning its image
     (of that size), and its xyxy boxes. Returns ``(image, boxes [N, 4] in output pixels,
-    tile index of each box)``; boxes are clipped to the canvas, then to the output.
+    tile index of each box)``; boxes are clipped to the canvas, then to the output, and, as in
+    the official code, all of them are returned, also those clipped to zero size (the box filter
+    comes later, and a sample that keeps no box falls back to all of them).
     """
     out_h, out_w = out_hw
     canvas_hw = (2 * out_h, 2 * out_w)

@@ -1,8 +1,9 @@
 """Everything a training run is made of, built from a resolved :class:`TrainConfig`.
 
-:func:`build_components` reads the data splits, builds the training pipeline, the model with
-its criterion (fine-tuned from ``--weights`` when given), the EMA, the optimizer, the
-learning-rate schedule and the grad scaler, and finally wraps the model for DDP.
+:func:`build_components` resolves the starting weights (first, so that a missing download
+fails before anything else), reads the data splits, builds the training pipeline, the model with
+its criterion (initialised from the pretrained weights unless ``weights="none"``), the EMA, the
+optimizer, the learning-rate schedule and the grad scaler, and finally wraps the model for DDP.
 """
 
 from __future__ import annotations
@@ -15,20 +16,29 @@ import torch
 from torch import nn
 
 from ..data import DetectionData
-from ..errors import WeightsError
+from ..errors import DatasetError
+from ..data.augment import AugmentConfig
+from ..data.dataset import TrainingDataset
+from ..data.loader import collate
 from ..losses import YoloxLoss
 from ..models import build_model
 from ..trainable import attach_loss
+from ..weights import WeightsSource, resolve_weights_source
 from . import distributed as dist_utils
-from .config import ConfigError, TrainConfig
+from .class_rows import fit_class_rows
+from .config import TrainConfig
 from .data import TrainPipeline, build_train_pipeline, epoch_seed, load_splits, seed_everything
 from .ema import ModelEMA
 from .finetune import came_from_onnx, load_for_finetune, rescale_folded_convs
+from .freeze import freeze_trunk, keep_trunk_frozen
 from .optim import build_optimizer
 from .schedule import WarmupCosineSchedule
 from .state import Stateful
 
-__all__ = ["TrainComponents", "build_components"]
+__all__ = ["TrainComponents", "build_components", "starting_weights", "describe_recipe"]
+
+#: at most this many training images are used to fit new class rows
+FIT_IMAGES = 256
 
 
 @dataclass
@@ -48,6 +58,11 @@ class TrainComponents:
     scaler: torch.amp.GradScaler
     train_model: nn.Module  # what the loop calls: the model, or its DDP wrapper
 
+    def train_mode(self) -> None:
+        """Put the model in training mode, a frozen trunk staying in eval mode."""
+        self.model.train()
+        keep_trunk_frozen(self.model)
+
     @property
     def inference_model(self) -> nn.Module:
         """The weights that are evaluated and saved as ``"model"``: the EMA when there is one."""
@@ -62,6 +77,7 @@ class TrainComponents:
             "optimizer": self.optimizer,
             "schedule": self.schedule,
             "scaler": self.scaler if self.scaler.is_enabled() else None,
+            "criterion": self.criterion,
         }
 
 
@@ -78,20 +94,72 @@ def _load_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[DetectionD
     return train_data, val_data
 
 
-def _build_model(cfg: TrainConfig, names: list[str], dist: dist_utils.DistInfo, log: Callable[[str], None]) -> tuple[nn.Module, YoloxLoss]:
-    """The model with its criterion, fine-tuning weights loaded, on the device."""
+def starting_weights(cfg: TrainConfig) -> WeightsSource | None:
+    """Where a run's weights come from: ``None`` for random weights (``"none"``) and on resume,
+    else ``--weights`` (a path or a zoo name) or, without it, the model's COCO weights (bundled
+    for yolox-nano, the cached official download otherwise). Offline without a cached file it
+    raises :class:`~yoloxkit.errors.DownloadError` naming the URL, ``--weights PATH`` and
+    ``--weights none``."""
+    if cfg.resume or cfg.from_scratch:
+        return None
+    return resolve_weights_source(cfg.model, cfg.weights, scratch_hint=True)
+
+
+def describe_recipe(cfg: TrainConfig) -> str:
+    """One line naming the recipe of the resolved ``cfg`` and what it changes."""
+    schedule = f"warm-up {cfg.warmup_epochs:g} epochs, last {cfg.no_aug_epochs} without Mosaic/MixUp"
+    if cfg.recipe == "official":
+        return f"recipe official (the official YOLOX recipe: {schedule})"
+    parts = [schedule]
+    if cfg.freeze_trunk:
+        parts.append("backbone and neck frozen")
+    if cfg.loss_normalizer == "running":
+        parts.append("losses divided by a running mean of the positives")
+    if cfg.fit_new_classes:
+        parts.append("new class rows fitted on the training labels")
+    if cfg.eval_start:
+        parts.append("the starting weights evaluated as epoch 0")
+    return f"recipe finetune ({'; '.join(parts)}); --recipe official for the official recipe"
+
+
+def _fit_batches(cfg: TrainConfig, data: DetectionData):
+    """Un-augmented training batches (at most :data:`FIT_IMAGES` images) for fitting class rows."""
+    dataset = TrainingDataset(data, cfg.size, AugmentConfig.off(), seed=cfg.seed, progress=False)
+    count = min(len(dataset), FIT_IMAGES)
+    step = max(1, cfg.batch_size)
+    for start in range(0, count, step):
+        yield collate([dataset[i] for i in range(start, min(count, start + step))])
+
+
+def _build_model(
+    cfg: TrainConfig,
+    start: Path | None,
+    data: DetectionData,
+    dist: dist_utils.DistInfo,
+    log: Callable[[str], None],
+) -> tuple[nn.Module, YoloxLoss]:
+    """The model with its criterion, initialised from ``start`` (if any), on the device."""
+    names = list(data.names)
     model = build_model(cfg.model, num_classes=len(names))
     criterion = attach_loss(model)
-    if cfg.weights and not cfg.resume:
-        report = load_for_finetune(model, cfg.weights, names, cfg.model)
+    criterion.normalizer = cfg.loss_normalizer or "batch"
+    if start is not None:
+        report = load_for_finetune(model, start, names, cfg.model)
         log(f"fine-tuning: {report.message()}")
-        rescale = cfg.rescale_convs if cfg.rescale_convs is not None else came_from_onnx(cfg.weights)
+        rescale = cfg.rescale_convs if cfg.rescale_convs is not None else came_from_onnx(start)
         if rescale:
             changed = rescale_folded_convs(model)
             log(
                 f"fine-tuning: rescaled {changed} BN-folded conv kernels to ordinary norms (same function;"
                 " keeps SGD at the official lr from wrecking them; --no-rescale-convs turns this off)"
             )
+        rows = [names.index(n) for n in report.new_classes]
+        if rows and cfg.fit_new_classes:
+            fit = fit_class_rows(model, rows, _fit_batches(cfg, data), torch.device("cpu"))
+            log(f"fine-tuning: {fit.message(names)}")
+    if cfg.freeze_trunk:
+        count = freeze_trunk(model)
+        log(f"fine-tuning: backbone and neck frozen ({count / 1e6:.2f} M parameters; --no-freeze-trunk trains them)")
     if cfg.sync_bn and dist.distributed:
         if dist.device.type == "cuda":
             model = dist_utils.convert_sync_bn(model)
@@ -113,21 +181,29 @@ def build_components(
     """Build the run of the resolved ``cfg`` for process ``dist``; ``log`` gets one line per
     notable choice. ``restore`` (``--resume``) is called before the model is wrapped for DDP,
     so that every process starts from the restored weights."""
-    if cfg.weights and not cfg.resume and not Path(cfg.weights).is_file():
-        raise WeightsError(f"weights file not found: {cfg.weights}")
+    if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
+        raise DatasetError(f"{cfg.data}: dataset path does not exist")
+    start = starting_weights(cfg)
+    if cfg.resume:
+        log(f"{describe_recipe(cfg)}")
+    elif start is None:
+        log(f"weights: random initialisation (--weights none); {describe_recipe(cfg)}")
+    else:
+        log(f"weights: {start.describe()}; {describe_recipe(cfg)}")
     seed_everything(epoch_seed(cfg.seed, -1, 0))  # identical initial weights on every rank
     train_data, val_data = _load_data(cfg, log)
     names = list(train_data.names)
     pipeline = build_train_pipeline(cfg, train_data, dist.rank, dist.world_size)
     for warning in pipeline.warnings:
         log(f"warning: {warning}")
-    if len(pipeline) == 0:
-        raise ConfigError(f"the training split has {len(train_data.records)} images, fewer than one batch of {pipeline.batch_size}")
+    if len(train_data.records) < cfg.batch_size:
+        log(f"warning: the training split has {len(train_data.records)} images, fewer than one batch of"
+            f" {cfg.batch_size}; every batch repeats images")
     iters_per_epoch = len(pipeline)
     if cfg.max_iters_per_epoch:
         iters_per_epoch = min(iters_per_epoch, cfg.max_iters_per_epoch)
 
-    model, criterion = _build_model(cfg, names, dist, log)
+    model, criterion = _build_model(cfg, start.path if start else None, train_data, dist, log)
     schedule = WarmupCosineSchedule(
         base_lr=cfg.lr,
         iters_per_epoch=iters_per_epoch,

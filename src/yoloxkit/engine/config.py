@@ -1,10 +1,13 @@
 """Typed training configuration with the official YOLOX defaults for each model size.
 
-Precedence: official defaults for ``model`` < YAML file (``--config``) < command-line flags.
+Precedence: the recipe's defaults for ``model`` < YAML file (``--config``) < command-line flags.
 The per-size part of the official recipe (multi-scale range, Mosaic and MixUp settings) is
-:class:`TrainingRecipe`; :meth:`TrainConfig.resolved` fills every default once, and the
-resolved config hands the data pipeline its :meth:`~TrainConfig.augment_config` and the
-loop its :attr:`~TrainConfig.no_aug_start_epoch`.
+:class:`TrainingRecipe`. A run uses one of two recipes (:data:`RECIPE_NAMES`): ``"official"``,
+the official YOLOX recipe exactly, or ``"finetune"``, the official recipe with the changes of
+:data:`FINETUNE_PRESET` for starting from pretrained weights (the default whenever the run starts
+from pretrained weights). :meth:`TrainConfig.resolved` fills every default once, and the resolved
+config hands the data pipeline its :meth:`~TrainConfig.augment_config` and the loop its
+:attr:`~TrainConfig.no_aug_start_epoch`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ __all__ = [
     "load_config",
     "update_config",
     "LR_PER_IMAGE",
+    "RECIPE_NAMES",
+    "OFFICIAL_PRESET",
+    "FINETUNE_PRESET",
+    "SCRATCH",
+    "is_scratch",
 ]
 
 LR_PER_IMAGE = 0.01 / 64  # the official "0.01 per 64 images"
@@ -44,7 +52,7 @@ class ConfigError(YoloxkitError, ValueError):
 class TrainingRecipe:
     """The official training settings that depend on the model size."""
 
-    train_size_range: tuple[int, int] | None = None  # multi-scale range; None: size +- 5*32
+    train_size_range: tuple[int, int] | None = None  # fixed multi-scale range; None: size +- 5*32
     mosaic_prob: float = 1.0
     mosaic_scale: tuple[float, float] = (0.1, 2.0)
     mixup_prob: float = 1.0
@@ -55,6 +63,47 @@ class TrainingRecipe:
         base = AugmentConfig(mosaic_prob=self.mosaic_prob, mosaic_scale=tuple(self.mosaic_scale),
                              enable_mixup=self.enable_mixup, mixup_prob=self.mixup_prob)
         return dataclasses.replace(base, **overrides)
+
+
+RECIPE_NAMES = ("official", "finetune")
+#: ``--weights none`` (or ``--from-scratch``): random initial weights
+SCRATCH = "none"
+
+#: The schedule-and-loss settings of each recipe, for the fields whose default is ``None``.
+#: ``warmup_epochs`` and ``no_aug_epochs`` of the fine-tuning preset are fractions of the run
+#: (at least one epoch each; see :func:`_preset_value`).
+OFFICIAL_PRESET: dict[str, Any] = {
+    "warmup_epochs": 5,
+    "no_aug_epochs": 15,
+    "eval_interval": 10,
+    "loss_normalizer": "batch",
+    "freeze_trunk": False,
+    "fit_new_classes": False,
+    "eval_start": False,
+}
+FINETUNE_PRESET: dict[str, Any] = {
+    "warmup_epochs": 0.1,  # of the run, at least 1 epoch
+    "no_aug_epochs": 0.2,  # of the run, at least 1 epoch
+    "eval_interval": 1,
+    "loss_normalizer": "running",
+    "freeze_trunk": True,
+    "fit_new_classes": True,
+    "eval_start": True,
+}
+_FRACTION_FIELDS = ("warmup_epochs", "no_aug_epochs")
+
+
+def is_scratch(weights: str | None) -> bool:
+    """Whether ``weights`` asks for random initial weights (``"none"``, any case)."""
+    return isinstance(weights, str) and weights.strip().lower() in (SCRATCH, "scratch")
+
+
+def _preset_value(recipe: str, name: str, epochs: int) -> Any:
+    value = (FINETUNE_PRESET if recipe == "finetune" else OFFICIAL_PRESET)[name]
+    if recipe == "finetune" and name in _FRACTION_FIELDS:
+        whole = max(1, int(round(value * epochs)))
+        return whole if name == "no_aug_epochs" else float(whole)
+    return value
 
 
 _SMALL_MODEL = TrainingRecipe(train_size_range=(320, 640), mosaic_scale=(0.5, 1.5), enable_mixup=False)
@@ -80,7 +129,8 @@ class TrainConfig:
     model: str = "yolox-s"
     train_split: str | None = None
     val_split: str | None = None
-    weights: str | None = None
+    weights: str | None = None  # None: the model's COCO weights; "none": random initial weights
+    recipe: str | None = None  # "official" | "finetune"; None: finetune from pretrained weights, else official
     rescale_convs: bool | None = None  # None: when the weights were un-folded from an ONNX export
     names: list[str] | None = None
     out: str = "runs/train"
@@ -92,15 +142,20 @@ class TrainConfig:
     batch_size: int = 64  # total over all processes
     lr: float | None = None  # None: LR_PER_IMAGE * batch_size
     min_lr_ratio: float = 0.05
-    warmup_epochs: float = 5
+    warmup_epochs: float | None = None  # None: the recipe's (official 5)
     warmup_lr: float = 0.0
-    no_aug_epochs: int = 15
+    no_aug_epochs: int | None = None  # None: the recipe's (official 15)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     ema: bool = True
     ema_decay: float = 0.9998
     amp: bool = False
     sync_bn: bool = False
+    # fine-tuning (None: the recipe's; see FINETUNE_PRESET)
+    loss_normalizer: str | None = None  # "batch" (official) | "running"
+    freeze_trunk: bool | None = None  # backbone and neck frozen (BatchNorm in eval mode)
+    fit_new_classes: bool | None = None  # fit new class rows on the training labels before training
+    eval_start: bool | None = None  # evaluate the starting weights (epoch 0) and keep them as best.pth
     channels_last: bool = True  # NHWC activations: ~1.5x faster iterations on CPU (docs/BENCHMARKS.md)
     # input size and multi-scale
     size: int | None = None  # None: the model's input size (nano/tiny 416, others 640)
@@ -126,7 +181,7 @@ class TrainConfig:
     cache_ram: bool = False
     max_iters_per_epoch: int | None = None  # for tests and quick runs
     # evaluation and feedback
-    eval_interval: int = 10  # 0: never evaluate
+    eval_interval: int | None = None  # None: the recipe's (official 10, finetune 1); 0: never evaluate
     eval_conf: float = 0.01
     eval_nms: float = 0.65
     visualize_assign: bool = False
@@ -137,15 +192,29 @@ class TrainConfig:
 
     @property
     def no_aug_start_epoch(self) -> int:
-        """0-based epoch from which Mosaic/MixUp are off and the L1 loss is on (the last
-        ``no_aug_epochs``): the one boundary the loop, the evaluation and the dataset use."""
-        return self.epochs - self.no_aug_epochs
+        """0-based epoch from which Mosaic/MixUp are off and the L1 loss is on: the one boundary
+        the loop, the evaluation and the dataset use. As in the official trainer (which switches
+        when ``epoch + 1 == max_epoch - no_aug_epochs``), that is ``no_aug_epochs + 1`` epochs
+        before the end, and the first epoch when the run is not longer than that."""
+        return max(0, self.epochs - self.no_aug_epochs - 1)
+
+    @property
+    def from_scratch(self) -> bool:
+        """Whether the run starts from random weights (``weights="none"``)."""
+        return is_scratch(self.weights)
 
     def resolved(self) -> "TrainConfig":
         """A copy with every model-dependent ``None`` filled with the official value."""
         spec = get_spec(self.model)
         recipe = training_recipe(spec.name)
         cfg = dataclasses.replace(self, model=spec.name)
+        if cfg.recipe is None:
+            cfg.recipe = "official" if cfg.from_scratch else "finetune"
+        if cfg.recipe not in RECIPE_NAMES:
+            raise ConfigError(f"--recipe must be one of {', '.join(RECIPE_NAMES)}, got {cfg.recipe!r}")
+        for name in OFFICIAL_PRESET:
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, _preset_value(cfg.recipe, name, cfg.epochs))
         if cfg.size is None:
             cfg.size = spec.input_size
         if cfg.mixup is None:
@@ -162,7 +231,7 @@ class TrainConfig:
             if getattr(cfg, name) is None:
                 setattr(cfg, name, getattr(AugmentConfig, name))
         if cfg.size_range is None:
-            if recipe.train_size_range is not None and cfg.size == spec.input_size:
+            if recipe.train_size_range is not None:  # official nano/tiny: 320..640 at any size
                 cfg.size_range = tuple(recipe.train_size_range)
             else:
                 cfg.size_range = (
@@ -202,7 +271,7 @@ class TrainConfig:
         if self.size is not None and (self.size < 32 or self.size % 32):
             raise ConfigError(f"--size must be a positive multiple of 32, got {self.size}")
         for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
             raise ConfigError(f"--max-iters-per-epoch must be >= 1, got {self.max_iters_per_epoch}")
@@ -212,6 +281,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
+        if self.loss_normalizer is not None and self.loss_normalizer not in ("batch", "running"):
+            raise ConfigError(f"--loss-normalizer must be batch or running, got {self.loss_normalizer!r}")
         if self.device is not None and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"--device must be cpu or cuda[:N], got {self.device!r}")
 

@@ -2,10 +2,11 @@
 
 The readers, transforms and loader live in :mod:`yoloxkit.data`; this module only wires them
 to the training configuration. Seeding scheme: at the start of epoch ``e`` every generator
-(python, numpy, torch) is seeded from ``(seed, e, rank)``, the sampler shuffles with
-``seed + e`` and each sample draws its augmentation from ``(seed, e, index)``
-(:class:`yoloxkit.data.dataset.TrainingDataset`), so an epoch yields the same batches whether or
-not the run was interrupted before it.
+(python, numpy, torch) is seeded from ``(seed, e, rank)``, the sampler shuffles from
+``(seed, e)`` (:class:`yoloxkit.data.loader.EpochSampler`: ``ceil(N / batch_size)`` full
+batches, as the official trainer runs) and each sample draws its augmentation from
+``(seed, e, index)`` (:class:`yoloxkit.data.dataset.TrainingDataset`), so an epoch yields the
+same batches whether or not the run was interrupted before it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from ..data import DetectionData, load_dataset
 from ..data.dataset import TrainingDataset
-from ..data.loader import build_loader
+from ..data.loader import EpochSampler, build_loader
 from .config import ConfigError, TrainConfig
 
 __all__ = ["epoch_seed", "seed_everything", "load_splits", "TrainPipeline", "build_train_pipeline"]
@@ -54,7 +54,7 @@ class TrainPipeline:
 
     dataset: TrainingDataset
     loader: DataLoader
-    sampler: DistributedSampler
+    sampler: EpochSampler
     batch_size: int  # per process
     warnings: list[str]
 

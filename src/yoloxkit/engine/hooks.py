@@ -67,6 +67,9 @@ class EpochEnd:
 class Hook:
     """Base class: every method does nothing unless overridden."""
 
+    def before_train(self, run: Run) -> None:
+        """Before the first epoch of a fresh run (not after a resume), on every rank."""
+
     def before_first_iter(self, run: Run, batch: Any) -> None:
         """Before the first iteration of a fresh run, with its batch."""
 
@@ -79,7 +82,31 @@ class Hook:
 
 class EvaluationHook(Hook):
     """Evaluates the EMA weights every ``eval_interval`` epochs, after the last one and after
-    every no-aug epoch; keeps the best metric."""
+    every no-aug epoch; keeps the best metric. With ``eval_start`` (fine-tuning) it also
+    evaluates the starting weights as epoch 0 and writes them as the first ``best.pth``, so that
+    ``best.pth`` is never worse than the weights the run started from."""
+
+    def before_train(self, run: Run) -> None:
+        if not run.cfg.eval_start or run.parts.val_data is None or run.cfg.eval_interval == 0:
+            return
+        metric, _ = self.evaluate(run)
+        if metric is None:
+            return
+        state = run.state
+        state.start_metric = state.best_metric = metric
+        state.best_epoch = 0
+        run.logger.scalars({"val/AP": metric}, 0)
+        run.logger.log(f"epoch 0 (starting weights): {state.metric_name} {metric:.2f}")
+        if run.is_main:
+            run.save("best.pth", with_state=False)
+
+    def after_train(self, run: Run) -> None:
+        state = run.state
+        if state.start_metric is not None and state.best_epoch == 0:
+            run.logger.log(
+                f"warning: no epoch beat the starting weights ({state.metric_name} {state.start_metric:.2f});"
+                " best.pth holds them. Try more epochs, a lower --lr or more training images"
+            )
 
     @staticmethod
     def due(cfg: TrainConfig, epoch: int, has_val: bool) -> bool:
@@ -99,7 +126,7 @@ class EvaluationHook(Hook):
         end.row["ap"] = metric
         end.row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         if state.best_metric is None or metric > state.best_metric:
-            state.best_metric, end.improved = metric, True
+            state.best_metric, state.best_epoch, end.improved = metric, end.epoch, True
         run.logger.scalars({"val/AP": metric}, end.epoch)
         run.logger.log(f"epoch {end.epoch}: {state.metric_name} {metric:.2f} (best {state.best_metric:.2f})")
 
@@ -113,7 +140,7 @@ class EvaluationHook(Hook):
                 parts.inference_model, parts.names, parts.val_data, cfg.size, cfg.eval_conf, cfg.eval_nms, run.device
             )
             run.state.metric_name = name
-            parts.model.train()
+            parts.train_mode()
             result = (primary, metrics)
         return dist_utils.broadcast_object(result)
 
@@ -164,7 +191,7 @@ class AssignmentImagesHook(Hook):
             return
         self.batch = batch_to_tensors(batch)
         self.write(run, "start")
-        run.parts.model.train()
+        run.parts.train_mode()
 
     def after_train(self, run: Run) -> None:
         self.write(run, "end")

@@ -40,6 +40,8 @@ class TrainState:
     iter_in_epoch: int = 0
     global_iter: int = 0
     best_metric: float | None = None
+    best_epoch: int | None = None  # 1-based epoch of best_metric; 0: the starting weights
+    start_metric: float | None = None  # the starting weights' metric (``eval_start``)
     metric_name: str = "AP"
     history: list[dict] = field(default_factory=list)
 

@@ -140,6 +140,9 @@ class Trainer:
         self.setup()
         interrupted = False
         try:
+            if self.state.epoch == 0 and self.state.iter_in_epoch == 0 and not self.cfg.resume:
+                for hook in self.hooks:
+                    hook.before_train(self)
             while self.state.epoch < self.cfg.epochs:
                 row = self.train_one_epoch()
                 self.after_epoch(row)
@@ -178,7 +181,7 @@ class Trainer:
         if epoch >= cfg.no_aug_start_epoch and not parts.criterion.use_l1:
             parts.criterion.use_l1 = True
             self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off, L1 loss on")
-        parts.model.train()
+        parts.train_mode()
         skip = state.iter_in_epoch
         sums: dict[str, float] = {}
         count = 0

@@ -30,8 +30,9 @@ class Detector:
     """YOLOX object detector on images (paths or BGR arrays), one :class:`Detections` per image.
 
     ``Detector()`` / ``Detector("yolox-nano")`` uses the bundled COCO weights. ``weights`` takes
-    a ``.pth`` checkpoint (official or yoloxkit) or an official ``.onnx`` export; with weights and
-    no ``model`` the model is read from the file. ``size`` is the network input (an int or
+    a ``.pth`` checkpoint (official or yoloxkit), an official ``.onnx`` export, or a zoo name
+    (``"yolox-s"``: bundled for nano, the official download otherwise); with weights and no
+    ``model`` the model is that name, else read from the file. ``size`` is the network input (an int or
     ``(h, w)``, multiples of 32; default: the model's). ``backend`` is ``torch`` (default),
     ``onnxruntime`` or ``openvino``; an ``.onnx`` weights file runs in onnxruntime unless
     ``backend="torch"`` asks to import it into PyTorch. Class names come from ``names``, else
@@ -78,8 +79,8 @@ class Detector:
     def from_pretrained(
         cls, model: str | None = None, weights: str | os.PathLike | None = None, **options
     ) -> "Detector":
-        """A detector on a zoo model's weights (bundled or downloaded) or a weights file; the
-        same as ``Detector(model, weights, **options)``."""
+        """A detector on a zoo model's weights (bundled or downloaded; ``weights`` may be the
+        zoo name) or a weights file; the same as ``Detector(model, weights, **options)``."""
         return cls(model, weights, **options)
 
     @classmethod

@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import InferenceError, WeightsMismatchError
 from ..models import get_spec
 from ..packaged import BUNDLED_MODEL
-from ..weights import build_model_with_weights, describe_weights, is_onnx_file, resolve_weights
+from ..weights import build_model_with_weights, describe_weights, is_onnx_file, resolve_weights_source
 from .backends import Backend, backend_key, make_backend, resolve_device
 from .checks import input_size
 
@@ -68,8 +68,8 @@ def load_network(
     backend: str | None = None,
     half: bool = False,
 ) -> LoadedNetwork:
-    """Resolve the weights (bundled, downloaded or ``weights``), build the backend and settle
-    the input size (see :class:`~.detector.Detector` for the arguments).
+    """Resolve the weights (a file, or a zoo name: bundled or downloaded), build the backend and
+    settle the input size (see :class:`~.detector.Detector` for the arguments).
 
     An ``.onnx`` file runs in a runtime backend as is, unless ``backend="torch"`` asks to import
     it into PyTorch. A file with a static input size fixes the size: an explicit other ``size``
@@ -80,7 +80,8 @@ def load_network(
     if model is None and weights is None:
         model = DEFAULT_MODEL
     requested = get_spec(model).name if model is not None else None
-    path = resolve_weights(requested, weights)
+    source = resolve_weights_source(requested, weights)
+    path, requested = source.path, requested or source.model_name
     torch_model: nn.Module | None = None
     onnx_path = None
     if is_onnx_file(path) and backend_name != "torch":

@@ -5,17 +5,25 @@
 - :mod:`.identify`: which zoo model a state dict or an ONNX export belongs to;
 - :mod:`.onnx_reader`, :mod:`.pairing`, :mod:`.calibration`, :mod:`.unfold`: importing an
   official ONNX export (read the graph, pair its convs, calibrate and un-fold the BatchNorms);
-- :mod:`.load`: the one entry point (``load_weights``, ``build_model_with_weights``, ...), the only
-  place that switches between ``.pth`` and ``.onnx``.
+- :mod:`.load`: the one entry point (``resolve_weights_source`` for a path or a zoo name,
+  ``load_weights``, ``build_model_with_weights``, ...), the only place that switches between
+  ``.pth`` and ``.onnx``.
 """
 
 from ..packaged import BUNDLED_MODEL, bundled_demo_image, bundled_weights_path
 from .calibration import CalibrationSource, calibration_images
 from .checkpoint import load_state_dict_checked, read_checkpoint, save_checkpoint
-from .hub import download_official, official_weights_url, official_weights_urls, weights_cache_dir
+from .hub import (
+    cached_official,
+    download_official,
+    official_weights_url,
+    official_weights_urls,
+    weights_cache_dir,
+)
 from .identify import guess_model_name, identify_state_dict
 from .load import (
     WeightsInfo,
+    WeightsSource,
     build_model_with_weights,
     convert_weights,
     describe_weights,
@@ -24,6 +32,7 @@ from .load import (
     load_weights,
     read_names_file,
     resolve_weights,
+    resolve_weights_source,
 )
 from .onnx_reader import OnnxWeights, read_onnx_weights
 from .unfold import ImportReport, import_onnx_into
@@ -34,9 +43,11 @@ __all__ = [
     "ImportReport",
     "OnnxWeights",
     "WeightsInfo",
+    "WeightsSource",
     "build_model_with_weights",
     "bundled_demo_image",
     "bundled_weights_path",
+    "cached_official",
     "calibration_images",
     "convert_weights",
     "describe_weights",
@@ -54,6 +65,7 @@ __all__ = [
     "read_names_file",
     "read_onnx_weights",
     "resolve_weights",
+    "resolve_weights_source",
     "save_checkpoint",
     "weights_cache_dir",
 ]

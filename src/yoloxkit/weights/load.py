@@ -1,9 +1,10 @@
 """The one entry point for weights files: which format a file is, what it says about its model,
 and loading it (``.pth`` checkpoints, official or yoloxkit's, and official ``.onnx`` exports).
 
-:func:`resolve_weights` picks the file a model uses: an explicit path, the bundled yolox-nano COCO
-weights, or a cached download of the official release checkpoint (:mod:`.hub`). This module is the
-only place that tells ``.pth`` from ``.onnx``.
+:func:`resolve_weights_source` picks the file a model uses: an explicit path, or a zoo name (or
+nothing: the model's own weights), meaning the bundled yolox-nano COCO checkpoint or a cached
+download of the official release checkpoint (:mod:`.hub`). This module is the only place that
+tells ``.pth`` from ``.onnx``.
 """
 
 from __future__ import annotations
@@ -12,29 +13,31 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from torch import nn
 
 from ..coco_names import fallback_names
-from ..errors import DatasetError, WeightsError, WeightsMismatchError
-from ..models import build_model, get_spec
+from ..errors import DatasetError, UnknownModelError, WeightsError, WeightsMismatchError
+from ..models import build_model, get_spec, model_names
 from ..names import read_names_file as names_file
 from ..packaged import BUNDLED_MODEL, bundled_weights_path
 from .calibration import CalibrationSource
+from . import hub
 from .checkpoint import load_state_dict_checked, read_checkpoint, save_checkpoint
-from .hub import download_official
 from .identify import guess_model_name, identify_state_dict, num_classes_of
 from .onnx_reader import OnnxWeights, read_onnx_weights
 from .unfold import import_onnx_into
 
 __all__ = [
     "WeightsInfo",
+    "WeightsSource",
     "is_onnx_file",
     "load_weights",
     "describe_weights",
     "resolve_weights",
+    "resolve_weights_source",
     "build_model_with_weights",
     "load_state",
     "convert_weights",
@@ -124,18 +127,71 @@ def _describe_checkpoint(path: Path, ckpt: dict[str, Any], identify: bool = True
     return WeightsInfo(path, "checkpoint", name, num_classes_of(state), list(names) if names is not None else None)
 
 
-def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = None) -> Path:
-    """The weights file to use for ``model_name``.
+WeightsKind = Literal["file", "bundled", "official"]
 
-    An explicit ``weights`` path must exist (else :class:`WeightsError` naming it). Without one,
-    yolox-nano uses the bundled COCO checkpoint and other zoo models the official release
-    checkpoint, downloaded once into the cache (:func:`yoloxkit.weights.hub.download_official`).
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a model's weights come from: a file given by path, the bundled checkpoint, or the
+    official release download (``path`` is then its place in the cache)."""
+
+    path: Path
+    kind: WeightsKind
+    model_name: str | None  # the zoo model a bundled or official file belongs to; None for a file
+    url: str | None = None  # the release URL of an official file
+
+    def describe(self) -> str:
+        """A short phrase for a log line, e.g. ``the bundled yolox-nano COCO weights (PATH)``."""
+        if self.kind == "bundled":
+            return f"the bundled {self.model_name} COCO weights ({self.path})"
+        if self.kind == "official":
+            return f"the official {self.model_name} COCO weights ({self.path}, from {self.url})"
+        return str(self.path)
+
+
+def _zoo_name(weights: str | os.PathLike) -> str | None:
+    """The zoo model ``weights`` names (``yolox-s``, ``yolox_s``, ...), or None if it names none.
+    Only full names starting with ``yolox`` count: a missing file called ``s`` or ``x`` is an
+    error, never a download."""
+    text = os.fspath(weights)
+    if not text.strip().lower().startswith("yolox") or "/" in text or os.sep in text:
+        return None
+    try:
+        return get_spec(text).name
+    except UnknownModelError:
+        return None
+
+
+def resolve_weights_source(
+    model_name: str | None,
+    weights: str | os.PathLike | None = None,
+    *,
+    scratch_hint: bool = False,
+) -> WeightsSource:
+    """Where the weights of ``model_name`` come from.
+
+    ``weights`` is an existing file, or a zoo name (``yolox-s``; a file of that name wins), or
+    None for ``model_name``'s own weights. A zoo model's weights are the bundled COCO checkpoint
+    for yolox-nano and the official release checkpoint otherwise, downloaded once into the cache;
+    a failed download raises :class:`~yoloxkit.errors.DownloadError` naming the URL and
+    ``--weights PATH`` (and ``--weights none`` with ``scratch_hint``, for training). A model name
+    and a weights name that differ raise :class:`WeightsMismatchError`.
     """
     if weights is not None:
         path = Path(weights).expanduser()
-        if not path.is_file():
-            raise WeightsError(f"weights file not found: {weights}")
-        return path
+        if path.is_file():
+            return WeightsSource(path, "file", None)
+        named = _zoo_name(weights)
+        if named is None:
+            raise WeightsError(
+                f"weights file not found: {weights} (nor is it a zoo name: {', '.join(model_names())})"
+            )
+        if model_name is not None and get_spec(model_name).name != named:
+            raise WeightsMismatchError(
+                f"model {model_name} and weights {os.fspath(weights)} name different zoo models; "
+                f"drop one or make them agree"
+            )
+        model_name = named
     if model_name is None:
         raise WeightsError("give a model name or a weights file")
     name = get_spec(model_name).name
@@ -143,8 +199,14 @@ def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = 
         bundled = bundled_weights_path()
         if not bundled.is_file():
             raise WeightsError(f"bundled weights missing from the package ({bundled}); reinstall yoloxkit")
-        return bundled
-    return download_official(name)
+        return WeightsSource(bundled, "bundled", name)
+    url = hub.official_weights_url(name)
+    return WeightsSource(hub.download_official(name, url=url, scratch_hint=scratch_hint), "official", name, url)
+
+
+def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = None) -> Path:
+    """The weights file to use for ``model_name``: :func:`resolve_weights_source`'s path."""
+    return resolve_weights_source(model_name, weights).path
 
 
 def build_model_with_weights(
@@ -155,11 +217,13 @@ def build_model_with_weights(
 ) -> tuple[nn.Module, list[str] | None, str]:
     """Build the model a weights file belongs to and load it; return ``(model, names, model_name)``.
 
-    ``model_name`` (if given) wins over the name stored in or guessed from the file; the class count
-    always comes from the file. With ``weights=None`` the default weights of ``model_name`` are used.
-    The model is returned in eval mode.
+    ``weights`` is a file or a zoo name (:func:`resolve_weights_source`); with ``weights=None`` the
+    default weights of ``model_name`` are used. ``model_name`` (if given, else the zoo name in
+    ``weights``) wins over the name stored in or guessed from the file; the class count always comes
+    from the file. The model is returned in eval mode.
     """
-    path = resolve_weights(model_name, weights)
+    source = resolve_weights_source(model_name, weights)
+    path, model_name = source.path, model_name or source.model_name
     # Each file is read once: its description and its weights come from the same read.
     if is_onnx_file(path):
         onnx_weights = read_onnx_weights(path)
@@ -180,11 +244,13 @@ def build_model_with_weights(
 
 
 def load_state(path: str | os.PathLike, model_name: str | None = None) -> tuple[dict[str, torch.Tensor], list[str] | None]:
-    """The state dict and class names of a weights file, whatever its format (for fine-tuning).
+    """The state dict and class names of a weights file or zoo name, whatever its format (for fine-tuning).
 
     A checkpoint gives its tensors as stored and its names (None for official files). An ONNX
     export is read once and un-folded into ``model_name``'s model (BatchNorms calibrated).
     """
+    source = resolve_weights_source(model_name, path)
+    path, model_name = source.path, model_name or source.model_name
     if is_onnx_file(path):
         if model_name is None:
             raise WeightsMismatchError(f"{path}: fine-tuning from ONNX needs the model name (--model)")
@@ -210,14 +276,14 @@ def convert_weights(
     calib_images: CalibrationSource = None,
     names: Sequence[str] | None = None,
 ) -> Path:
-    """Convert an ONNX export or a ``.pth`` checkpoint into a yoloxkit checkpoint (atomic write).
+    """Convert an ONNX export, a ``.pth`` checkpoint or a zoo model's weights (``yolox-s``) into a
+    yoloxkit checkpoint (atomic write).
 
-    The model comes from ``model_name``, else the name stored in or guessed from ``source``.
-    Class names: ``names``, else those stored in ``source``, else COCO names for 80 classes.
+    The model comes from ``model_name``, else the zoo name, else the name stored in or guessed from
+    ``source``. Class names: ``names``, else those stored in ``source``, else COCO names for 80 classes.
     """
-    source = Path(source)
-    if not source.is_file():
-        raise WeightsError(f"weights file not found: {source}")
+    weights = resolve_weights_source(model_name, source)
+    source, model_name = weights.path, model_name or weights.model_name
     model, stored_names, name = build_model_with_weights(model_name, source, calib_images=calib_images)
     num_classes = model.head.num_classes
     if names is not None:

@@ -36,9 +36,10 @@ LAYERS: list[set[str]] = [
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
 # (importing module, imported module): lazy first-party imports whose target needs an optional
-# dependency that `import yoloxkit...` must not require.
+# dependency that `import yoloxkit...` must not require, or is too heavy for the checks before a run.
 LAZY_ALLOWED = {
     ("yoloxkit.serve", "yoloxkit.serve.app"),  # FastAPI (the `serve` extra)
+    ("yoloxkit.engine", "yoloxkit.engine.trainer"),  # the loop (torchvision, matplotlib) loads on first use
 }
 
 

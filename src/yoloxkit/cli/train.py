@@ -13,7 +13,7 @@ _VALUE_FLAGS = (
     "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
     "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
     "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs",
-    "channels_last", "recipe", "freeze_trunk", "loss_normalizer", "fit_new_classes", "eval_start",
+    "channels_last", "ema_decay", "ema_ramp", "recipe", "freeze_trunk", "loss_normalizer", "fit_new_classes", "eval_start",
 )
 
 
@@ -26,8 +26,9 @@ def register(subparsers) -> None:
             " the official download otherwise) unless --weights names another file or 'none'."
             " From pretrained weights the 'finetune' recipe applies: the official recipe (SGD nesterov, lr 0.01"
             " per 64 images, cosine to 5%%, Mosaic, EMA, multi-scale) with backbone and neck frozen, losses"
-            " divided by a running mean of the positives, new class rows fitted on the training labels, a"
-            " warm-up of 10%% and a no-Mosaic phase of 20%% of the run, evaluation every epoch from epoch 0."
+            " divided by a running mean of the positives, new class rows fitted on the training labels, an EMA"
+            " (0.98) that starts at the pretrained weights, a warm-up of 10%% and a no-Mosaic phase of 20%% of"
+            " the run, and evaluation every epoch from epoch 0."
             " From random weights (--weights none) the 'official' recipe applies: 5 warm-up epochs, last 15"
             " epochs without Mosaic/MixUp and with L1. Defaults follow the model size and the recipe; a YAML"
             " --config and then the flags override them. Writes OUT/last.pth (resumable), OUT/best.pth,"
@@ -79,6 +80,8 @@ def register(subparsers) -> None:
     p.add_argument("--mosaic-prob", type=float, help="Mosaic probability (default: 1.0; nano 0.5)")
     p.add_argument("--mixup-prob", type=float, help="MixUp probability (default 1.0 where MixUp is on)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="EMA of the weights (default on)")
+    p.add_argument("--ema-decay", type=float, help="EMA decay (default: official 0.9998, finetune 0.98)")
+    p.add_argument("--ema-ramp", type=float, help="iterations of the EMA's decay ramp (default: official 2000; finetune 0, no ramp)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels-last (NHWC) memory format for the model and batches (default on; faster on CPU)")
     p.add_argument("--amp", action="store_true", default=None, help="mixed precision on CUDA")
@@ -109,8 +112,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.trainer import train
+    from ..engine.builder import preflight
 
     cfg = config_from_args(args)
+    preflight(cfg)  # a missing dataset or weights download fails here, before the loop is imported
+
+    from ..engine.trainer import train
+
     result = train(cfg)
     return 0 if not result.interrupted else 130

@@ -29,13 +29,13 @@ from .class_rows import fit_class_rows
 from .config import TrainConfig
 from .data import TrainPipeline, build_train_pipeline, epoch_seed, load_splits, seed_everything
 from .ema import ModelEMA
-from .finetune import came_from_onnx, load_for_finetune, rescale_folded_convs
+from .finetune import load_for_finetune, rescale_folded_convs
 from .freeze import freeze_trunk, keep_trunk_frozen
 from .optim import build_optimizer
 from .schedule import WarmupCosineSchedule
 from .state import Stateful
 
-__all__ = ["TrainComponents", "build_components", "starting_weights", "describe_recipe"]
+__all__ = ["TrainComponents", "build_components", "preflight", "starting_weights", "describe_recipe"]
 
 #: at most this many training images are used to fit new class rows
 FIT_IMAGES = 256
@@ -105,9 +105,20 @@ def starting_weights(cfg: TrainConfig) -> WeightsSource | None:
     return resolve_weights_source(cfg.model, cfg.weights, scratch_hint=True)
 
 
+def preflight(cfg: TrainConfig) -> WeightsSource | None:
+    """The checks that must fail before anything else, in seconds: the dataset path exists and
+    the starting weights are there (a missing download is tried, and fails with one line,
+    now). Returns :func:`starting_weights`."""
+    if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
+        raise DatasetError(f"{cfg.data}: dataset path does not exist")
+    return starting_weights(cfg)
+
+
 def describe_recipe(cfg: TrainConfig) -> str:
     """One line naming the recipe of the resolved ``cfg`` and what it changes."""
-    schedule = f"warm-up {cfg.warmup_epochs:g} epochs, last {cfg.no_aug_epochs} without Mosaic/MixUp"
+    plain = cfg.epochs - cfg.no_aug_start_epoch
+    schedule = (f"warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'},"
+                f" the last {plain} epoch{'' if plain == 1 else 's'} without Mosaic/MixUp and with L1")
     if cfg.recipe == "official":
         return f"recipe official (the official YOLOX recipe: {schedule})"
     parts = [schedule]
@@ -117,6 +128,8 @@ def describe_recipe(cfg: TrainConfig) -> str:
         parts.append("losses divided by a running mean of the positives")
     if cfg.fit_new_classes:
         parts.append("new class rows fitted on the training labels")
+    if cfg.ema and not cfg.ema_ramp:
+        parts.append(f"EMA {cfg.ema_decay:g} from the starting weights")
     if cfg.eval_start:
         parts.append("the starting weights evaluated as epoch 0")
     return f"recipe finetune ({'; '.join(parts)}); --recipe official for the official recipe"
@@ -146,7 +159,7 @@ def _build_model(
     if start is not None:
         report = load_for_finetune(model, start, names, cfg.model)
         log(f"fine-tuning: {report.message()}")
-        rescale = cfg.rescale_convs if cfg.rescale_convs is not None else came_from_onnx(start)
+        rescale = cfg.rescale_convs if cfg.rescale_convs is not None else report.from_onnx
         if rescale:
             changed = rescale_folded_convs(model)
             log(
@@ -181,9 +194,7 @@ def build_components(
     """Build the run of the resolved ``cfg`` for process ``dist``; ``log`` gets one line per
     notable choice. ``restore`` (``--resume``) is called before the model is wrapped for DDP,
     so that every process starts from the restored weights."""
-    if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
-        raise DatasetError(f"{cfg.data}: dataset path does not exist")
-    start = starting_weights(cfg)
+    start = preflight(cfg)
     if cfg.resume:
         log(f"{describe_recipe(cfg)}")
     elif start is None:
@@ -222,7 +233,7 @@ def build_components(
         iters_per_epoch=iters_per_epoch,
         model=model,
         criterion=criterion,
-        ema=ModelEMA(model, cfg.ema_decay) if cfg.ema else None,
+        ema=ModelEMA(model, cfg.ema_decay, cfg.ema_ramp) if cfg.ema else None,
         optimizer=build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay),
         schedule=schedule,
         scaler=torch.amp.GradScaler("cuda", enabled=use_amp),

@@ -76,6 +76,8 @@ OFFICIAL_PRESET: dict[str, Any] = {
     "warmup_epochs": 5,
     "no_aug_epochs": 15,
     "eval_interval": 10,
+    "ema_decay": 0.9998,
+    "ema_ramp": 2000.0,
     "loss_normalizer": "batch",
     "freeze_trunk": False,
     "fit_new_classes": False,
@@ -85,6 +87,8 @@ FINETUNE_PRESET: dict[str, Any] = {
     "warmup_epochs": 0.1,  # of the run, at least 1 epoch
     "no_aug_epochs": 0.2,  # of the run, at least 1 epoch
     "eval_interval": 1,
+    "ema_decay": 0.98,
+    "ema_ramp": 0.0,  # no ramp: the average starts at the pretrained weights
     "loss_normalizer": "running",
     "freeze_trunk": True,
     "fit_new_classes": True,
@@ -148,7 +152,8 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     ema: bool = True
-    ema_decay: float = 0.9998
+    ema_decay: float | None = None  # None: the recipe's (official 0.9998, finetune 0.98)
+    ema_ramp: float | None = None  # None: the recipe's (official 2000 iterations; finetune 0: none)
     amp: bool = False
     sync_bn: bool = False
     # fine-tuning (None: the recipe's; see FINETUNE_PRESET)
@@ -270,14 +275,14 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.size is not None and (self.size < 32 or self.size % 32):
             raise ConfigError(f"--size must be a positive multiple of 32, got {self.size}")
-        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval"):
+        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval", "ema_ramp"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
             raise ConfigError(f"--max-iters-per-epoch must be >= 1, got {self.max_iters_per_epoch}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        for name in ("mosaic_prob", "mixup_prob", "hsv_prob", "flip_prob", "eval_conf", "eval_nms", "min_lr_ratio"):
+        for name in ("mosaic_prob", "mixup_prob", "hsv_prob", "flip_prob", "eval_conf", "eval_nms", "min_lr_ratio", "ema_decay"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")

@@ -19,7 +19,8 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 class ModelEMA:
     """Keeps ``ema = d * ema + (1 - d) * model`` over all floating-point state (weights and BN
     statistics), with ``d = decay * (1 - exp(-updates / ramp))`` so early updates follow the
-    model closely."""
+    model closely (the official ramp), or ``d = decay`` from the first update with ``ramp=0`` (the
+    fine-tuning recipe: the average starts at the pretrained weights and leaves them slowly)."""
 
     def __init__(self, model: nn.Module, decay: float = 0.9998, ramp: float = 2000.0, updates: int = 0) -> None:
         self.module = copy.deepcopy(unwrap_model(model)).eval()
@@ -30,6 +31,8 @@ class ModelEMA:
         self.updates = updates
 
     def current_decay(self) -> float:
+        if self.ramp <= 0:
+            return self.decay
         return self.decay * (1.0 - math.exp(-self.updates / self.ramp))
 
     @torch.no_grad()

@@ -65,13 +65,25 @@ def map_classes(target: list[str], source: list[str] | None) -> list[int | None]
     return [index.get(name) for name in target]
 
 
+def _converted_from_onnx(ckpt: dict) -> bool:
+    source = ckpt.get("source")
+    return isinstance(source, str) and "onnx" in source.lower()
+
+
 def came_from_onnx(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an ONNX export or a checkpoint converted from one (its BatchNorms
     were un-folded from the export's convolutions)."""
+    return is_onnx_file(path) or _converted_from_onnx(read_checkpoint(path))
+
+
+def _read_source(path: str | os.PathLike, model_name: str | None) -> tuple[dict, list[str] | None, bool]:
+    """``(state dict, class names, un-folded from ONNX)`` of ``path``, read once."""
     if is_onnx_file(path):
-        return True
-    source = read_checkpoint(path).get("source")
-    return isinstance(source, str) and "onnx" in source.lower()
+        state, names = load_state(path, model_name)
+        return state, names, True
+    ckpt = read_checkpoint(path)
+    names = ckpt.get("names")
+    return ckpt["model"], list(names) if names is not None else None, _converted_from_onnx(ckpt)
 
 
 @torch.no_grad()
@@ -106,8 +118,8 @@ def load_for_finetune(
 ) -> FineTuneReport:
     """Load ``path`` (a ``.pth`` checkpoint, or an ``.onnx`` export of ``model_name``) into
     ``model`` (whose classes are ``names``) for fine-tuning."""
-    state, source_names = load_state(path, model_name)
-    report = FineTuneReport(source=str(path))
+    state, source_names, from_onnx = _read_source(path, model_name)
+    report = FineTuneReport(source=str(path), from_onnx=from_onnx)
     own = model.state_dict()
     report.total = len(own)
     source_classes = None

@@ -134,19 +134,10 @@ def test_hsv_matches_reference(seed):
 
 
 def _ref_hsv_fixed(image, gains):
-    class Fixed:
-        @staticmethod
-        def uniform(low, high, n):
-            return np.asarray(gains, dtype=np.float64) / [5, 30, 30]
-
-        @staticmethod
-        def randint(low, high, n):
-            return np.ones(n, dtype=np.int64)
-
     original = ref_aug.np.random
     out = image.copy()
     try:
-        ref_aug.np.random = Fixed
+        ref_aug.np.random = _ref_hsv_fixed_random(gains)
         ref_aug.augment_hsv(out)
     finally:
         ref_aug.np.random = original

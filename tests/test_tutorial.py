@@ -89,7 +89,8 @@ def test_doc_weights_snippets_name_real_functions():
     from yoloxkit import weights
 
     text = DOC.read_text(encoding="utf-8")
-    assert "from yoloxkit.weights import bundled_weights_path" in text
+    assert "`--weights yolox-s`" in text and "`none`" in text  # zoo names and random weights
+    assert weights.resolve_weights_source(None, "yolox-nano").path == weights.bundled_weights_path()
     assert weights.bundled_weights_path().is_file()
     assert "from yoloxkit.weights import download_official" in text and callable(weights.download_official)
 

@@ -106,9 +106,10 @@ def starting_weights(cfg: TrainConfig) -> WeightsSource | None:
 
 
 def preflight(cfg: TrainConfig) -> WeightsSource | None:
-    """The checks that must fail before anything else, in seconds: the dataset path exists and
-    the starting weights are there (a missing download is tried, and fails with one line,
-    now). Returns :func:`starting_weights`."""
+    """The checks that must fail before anything else, in seconds: the options are valid, the
+    dataset path exists and the starting weights are there (a missing download is tried, and
+    fails with one line, now). Returns :func:`starting_weights`."""
+    cfg = cfg.resolved()
     if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
         raise DatasetError(f"{cfg.data}: dataset path does not exist")
     return starting_weights(cfg)

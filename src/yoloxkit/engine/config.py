@@ -23,6 +23,7 @@ import yaml
 
 from ..data.augment import AugmentConfig
 from ..errors import YoloxkitError
+from ..losses import NORMALIZERS
 from ..models import get_spec
 
 __all__ = [
@@ -286,8 +287,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
-        if self.loss_normalizer is not None and self.loss_normalizer not in ("batch", "running"):
-            raise ConfigError(f"--loss-normalizer must be batch or running, got {self.loss_normalizer!r}")
+        if self.loss_normalizer is not None and self.loss_normalizer not in NORMALIZERS:
+            raise ConfigError(f"--loss-normalizer must be one of {', '.join(NORMALIZERS)}, got {self.loss_normalizer!r}")
         if self.device is not None and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"--device must be cpu or cuda[:N], got {self.device!r}")
 

@@ -19,7 +19,7 @@ from ..errors import WeightsMismatchError
 from ..models.blocks import ConvBnAct
 from ..weights import is_onnx_file, load_state, read_checkpoint
 
-__all__ = ["FineTuneReport", "load_for_finetune", "map_classes", "rescale_folded_convs", "came_from_onnx"]
+__all__ = ["FineTuneReport", "load_for_finetune", "map_classes", "rescale_folded_convs"]
 
 _CLS_PRED = re.compile(r"^head\.cls_preds\.\d+\.(weight|bias)$")
 
@@ -66,14 +66,9 @@ def map_classes(target: list[str], source: list[str] | None) -> list[int | None]
 
 
 def _converted_from_onnx(ckpt: dict) -> bool:
+    """Whether a checkpoint was converted from an ONNX export (its BatchNorms un-folded)."""
     source = ckpt.get("source")
     return isinstance(source, str) and "onnx" in source.lower()
-
-
-def came_from_onnx(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an ONNX export or a checkpoint converted from one (its BatchNorms
-    were un-folded from the export's convolutions)."""
-    return is_onnx_file(path) or _converted_from_onnx(read_checkpoint(path))
 
 
 def _read_source(path: str | os.PathLike, model_name: str | None) -> tuple[dict, list[str] | None, bool]:

@@ -137,12 +137,28 @@ def test_training_clips_and_drops_boxes_with_counted_warning(tmp_path):
     assert {i.kind for i in data.issues} == {"outside_box", "degenerate_box"}
     dataset = TrainingDataset(data, 128, AugmentConfig.off())
     assert any("clipped 2 boxes" in w for w in dataset.warnings)
-    assert any("dropped 1 boxes of zero size" in w for w in dataset.warnings)
+    assert any("dropped 1 box of zero size" in w for w in dataset.warnings)
     _, targets = dataset[0]
     rows = targets[targets[:, 3] > 0]
+    assert len(dataset.warnings) == 2
     ratio = 128 / 120
     np.testing.assert_allclose(rows[:, 1:], [[25 * ratio, 25 * ratio, 50 * ratio, 30 * ratio],
                                              [110 * ratio, 70 * ratio, 20 * ratio, 40 * ratio]], rtol=1e-5)
+
+
+def test_box_repairs_are_reported_once_by_the_caller_not_logged_by_the_dataset(tmp_path, caplog, capsys):
+    """Issue 11 item 10: the "clipped boxes" line was printed twice in training, once logged by
+    TrainingDataset and once by the engine from ``dataset.warnings``. The dataset only records it."""
+    root = make_coco(tmp_path / "c", "train", {"a.jpg": [(0, -20, 10, 50, 40)]}, NAMES, size=(120, 90))
+    with caplog.at_level("DEBUG", logger="yoloxkit"):
+        dataset = TrainingDataset(load_dataset(root, "train"), 128, AugmentConfig.off())
+    assert dataset.warnings == ["train: clipped 1 box reaching outside their image"]
+    assert not [r for r in caplog.records if "clipped" in r.getMessage()]
+    assert "clipped" not in capsys.readouterr().err
+    assert main(["show-batch", "--data", str(root), "--model", "yolox-nano", "--size", "128", "--count", "1",
+                 "--no-aug", "--out", str(tmp_path / "b.png")]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).count("clipped") == 1
 
 
 def test_training_replaces_corrupt_image_with_warning(tmp_path, caplog):
@@ -185,4 +201,7 @@ def test_yolo_bad_lines(tmp_path):
     assert [(i.kind, i.element) for i in data.issues] == [("malformed", "line 1"), ("malformed", "line 2"),
                                                           ("unknown_class", "line 3")]
     with pytest.raises(DatasetError, match=r"a\.txt: line 1: expected 5 values .* \(and 2 more errors"):
+        load_dataset(root, "train")
+    (root / "labels" / "train" / "a.txt").write_text("1 0.5 0.5\ncat 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(DatasetError, match=r"line 1: expected 5 values .* \(and 1 more error; `yoloxkit check-data`"):
         load_dataset(root, "train")

@@ -56,7 +56,10 @@ def test_broken_boxes_and_corrupt_image_are_repaired_with_counted_warnings(coco_
     assert result.iterations == 1 and (tmp_path / "out" / "last.pth").is_file()
     text = "\n".join(messages + [r.getMessage() for r in caplog.records])
     assert "clipped" in text and "dropped" in text
+    assert len([line for line in text.splitlines() if "clipped" in line]) == 1, text  # said once, not twice
     assert any(word in text for word in ("000000", ".jpg")), text  # the corrupt image is named
+    summary = (tmp_path / "out" / "results.txt").read_text()
+    assert "skipped: 1 unreadable train image" in summary
 
 
 @pytest.mark.parametrize(

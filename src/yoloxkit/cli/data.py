@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("dst", help="destination directory (must not exist or be empty)")
     p.add_argument("--to", required=True, choices=("coco", "voc", "yolo"), help="output format")
     p.add_argument("--names", help="class names for the source: a .txt/.json/.yaml file or a comma-separated list")
+    p.add_argument("--link", choices=("copy", "hard", "symlink"), default="copy",
+                   help="how images get into DST: copy (default; independent of SRC), hard (hard links: no extra "
+                        "space, but editing an image changes the original; copies across devices) or symlink")
     p.set_defaults(func=run_convert)
 
 
@@ -84,8 +87,8 @@ def run_show_batch(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     from ..data.convert import convert_dataset
 
-    splits = convert_dataset(args.src, args.dst, args.to, names=args.names)
-    total = sum(len(s.records) for s in splits)
+    done = convert_dataset(args.src, args.dst, args.to, names=args.names, link=args.link)
+    splits = done.splits
     print(f"wrote {args.dst} ({args.to}): " + ", ".join(f"{s.split} {len(s.records)} images" for s in splits)
-          + f", {total} images, {len(splits[0].names)} classes")
+          + f", {done.images} images, {len(splits[0].names)} classes; {done.describe()}")
     return 0

@@ -25,9 +25,9 @@ def register(subparsers) -> None:
             "Train or fine-tune a YOLOX model. Starts from the model's COCO weights (bundled for yolox-nano,"
             " the official download otherwise) unless --weights names another file or 'none'."
             " From pretrained weights the 'finetune' recipe applies: the official recipe (SGD nesterov, lr 0.01"
-            " per 64 images, cosine to 5%%, Mosaic, EMA, multi-scale) with backbone and neck frozen, losses"
+            " per 64 images, cosine to 5%, Mosaic, EMA, multi-scale) with backbone and neck frozen, losses"
             " divided by a running mean of the positives, new class rows fitted on the training labels, an EMA"
-            " (0.98) that starts at the pretrained weights, a warm-up of 10%% and a no-Mosaic phase of 20%% of"
+            " (0.98) that starts at the pretrained weights, a warm-up of 10% and a no-Mosaic phase of 20% of"
             " the run, and evaluation every epoch from epoch 0."
             " From random weights (--weights none) the 'official' recipe applies: 5 warm-up epochs, last 15"
             " epochs without Mosaic/MixUp and with L1. Defaults follow the model size and the recipe; a YAML"
@@ -63,9 +63,12 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, help="total batch size over all processes (default 64)")
     p.add_argument("--size", type=int, help="training and evaluation input size (default: the model's, 416 or 640)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--workers", type=int, help="data loader workers per process (default 4)")
-    p.add_argument("--out", help="output directory (default runs/train)")
-    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG)")
+    p.add_argument("--workers", type=int, help="data loader workers per process (default: 4, at most the CPUs available)")
+    p.add_argument("--out", help="output folder (default: the first free one of runs/train, runs/train2, ...)")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG); without --out, the newest run")
+    p.add_argument("--exist-ok", action="store_true", default=None,
+                   help="start over in an --out that holds an earlier run (its files are removed first)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--eval-interval", type=int, help="evaluate every N epochs (default: official 10, finetune 1; every epoch in the no-aug phase; 0: never)")
     p.add_argument("--no-aug-epochs", type=int, help="the lr's flat tail without Mosaic/MixUp, with L1; Mosaic stops one epoch earlier, as in the official trainer (default: official 15, finetune 20%% of the run)")
@@ -104,7 +107,7 @@ def config_from_args(args: argparse.Namespace):
     cfg = TrainConfig()
     if args.config:
         cfg = load_config(args.config, cfg)
-    flags = {name: getattr(args, name) for name in _VALUE_FLAGS + ("resume", "mosaic", "mixup", "no_aug", "progress")}
+    flags = {name: getattr(args, name) for name in _VALUE_FLAGS + ("resume", "exist_ok", "mosaic", "mixup", "no_aug", "progress")}
     cfg = update_config(cfg, {k: v for k, v in flags.items() if v is not None}, "command line")
     if not cfg.data:
         raise ConfigError("--data is required (a dataset directory or data YAML), on the command line or in --config")

@@ -19,13 +19,20 @@ __all__ = ["SplitReport", "DataReport", "check_dataset", "format_report"]
 
 @dataclass
 class SplitReport:
-    """Counts and problems of one split (``error`` is set when the split cannot be read at all)."""
+    """Counts and problems of one split (``error`` is set when the split cannot be read at all).
+
+    ``boxes``/``boxes_per_class`` count every box; ``ignored``/``ignored_per_class`` count the
+    crowd (COCO ``iscrowd``) and difficult (VOC) ones among them, which training and evaluation
+    leave out (``eval``'s ``gt`` column is ``boxes - ignored``).
+    """
 
     split: str
     images: int = 0
     boxes: int = 0
+    ignored: int = 0
     images_per_class: list[int] = field(default_factory=list)
     boxes_per_class: list[int] = field(default_factory=list)
+    ignored_per_class: list[int] = field(default_factory=list)
     unlabelled: list[str] = field(default_factory=list)
     issues: list[DataIssue] = field(default_factory=list)
     error: str | None = None
@@ -85,16 +92,21 @@ def check_dataset(path: str | os.PathLike, split: str | None = None, names=None,
         report = SplitReport(split=data.split, images=len(data.records), issues=list(data.issues))
         images_per_class = np.zeros(n, dtype=np.int64)
         boxes_per_class = np.zeros(n, dtype=np.int64)
+        ignored_per_class = np.zeros(n, dtype=np.int64)
         for record in data.records:
             ids = np.asarray(record.class_ids, dtype=np.int64)
-            ids = ids[(ids >= 0) & (ids < n)]
+            flags = np.zeros(len(ids), bool) if record.ignore is None else np.asarray(record.ignore, bool)
+            valid = (ids >= 0) & (ids < n)
             report.boxes += len(record.class_ids)
-            boxes_per_class += np.bincount(ids, minlength=n)
-            images_per_class[np.unique(ids)] += 1
+            report.ignored += int(flags.sum())
+            boxes_per_class += np.bincount(ids[valid], minlength=n)
+            ignored_per_class += np.bincount(ids[valid & flags], minlength=n)
+            images_per_class[np.unique(ids[valid])] += 1
             if len(record.class_ids) == 0:
                 report.unlabelled.append(record.path.name)
         report.images_per_class = images_per_class.tolist()
         report.boxes_per_class = boxes_per_class.tolist()
+        report.ignored_per_class = ignored_per_class.tolist()
         report.issues += _check_images(data, decode, progress)
         reports.append(report)
     return DataReport(str(layout.yaml_file or layout.root), layout.format, class_names or [], reports)
@@ -108,12 +120,19 @@ def format_report(report: DataReport) -> str:
         if split.error is not None:
             lines.append(f"split {split.split}: ERROR {split.error}")
             continue
-        lines.append(f"split {split.split}: {split.images} images, {split.boxes} boxes, "
+        boxes = f"{split.boxes} boxes"
+        if split.ignored:
+            boxes += (f" ({split.boxes - split.ignored} evaluated; {split.ignored} crowd/difficult, ignored by eval"
+                      " and training)")
+        lines.append(f"split {split.split}: {split.images} images, {boxes}, "
                      f"{len(split.unlabelled)} images without labels")
         width = max([len(name) for name in report.names] + [5])
-        lines.append(f"  {'class':<{width}}  {'images':>7}  {'boxes':>7}")
-        for name, images, boxes in zip(report.names, split.images_per_class, split.boxes_per_class):
-            lines.append(f"  {name:<{width}}  {images:>7}  {boxes:>7}")
+        extra = f"  {'evaluated':>9}  {'crowd/difficult':>15}" if split.ignored else ""
+        lines.append(f"  {'class':<{width}}  {'images':>7}  {'boxes':>7}{extra}")
+        ignored = split.ignored_per_class or [0] * len(split.boxes_per_class)
+        for name, images, count, flagged in zip(report.names, split.images_per_class, split.boxes_per_class, ignored):
+            extra = f"  {count - flagged:>9}  {flagged:>15}" if split.ignored else ""
+            lines.append(f"  {name:<{width}}  {images:>7}  {count:>7}{extra}")
         if split.unlabelled:
             shown = ", ".join(split.unlabelled[:10]) + (" ..." if len(split.unlabelled) > 10 else "")
             lines.append(f"  images without labels: {shown}")

@@ -20,7 +20,7 @@ from ..io import atomic_write_text
 from .issues import ERROR, DataIssue
 from .records import DetectionData, ImageRecord
 from .validate import check_box
-from .writing import check_same_names, decimal32, ignore_flags, link_image, progress_bar
+from .writing import ImageLinker, as_linker, check_same_names, decimal32, ignore_flags, progress_bar
 
 __all__ = ["coco_splits", "coco_annotation_file", "read_coco", "write_coco"]
 
@@ -168,8 +168,10 @@ def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> D
     )
 
 
-def write_coco(splits: list[DetectionData], root: Path, progress: bool = True) -> None:
+def write_coco(splits: list[DetectionData], root: Path, progress: bool = True,
+               link: ImageLinker | str = "copy") -> None:
     """Write ``annotations/instances_SPLIT.json`` and ``SPLIT/`` images for each split."""
+    linker = as_linker(link)
     names = splits[0].names
     first = splits[0]
     use_ids = len(first.category_ids) == len(names) and all(cid > 0 for cid in first.category_ids)
@@ -182,7 +184,7 @@ def write_coco(splits: list[DetectionData], root: Path, progress: bool = True) -
         for index, record in enumerate(progress_bar(data.records, f"coco {data.split}", progress)):
             image_id = _int_id(record.image_id) if numeric else index + 1
             file_name = record.path.name
-            link_image(record.path, root / data.split / file_name)
+            linker(record.path, root / data.split / file_name)
             images.append({"id": image_id, "file_name": file_name, "width": record.width, "height": record.height})
             for box, class_id, crowd in zip(record.boxes, record.class_ids, ignore_flags(record)):
                 x, y, w, h = _coco_bbox(box)

@@ -21,7 +21,8 @@ Difference from the official pipeline, on purpose: randomness comes from per-sam
 instead of the global ``random``/``numpy`` state (same distributions, other streams).
 
 Bad data does not stop training mid-epoch: boxes reaching outside their image are clipped and
-boxes of zero size are dropped (counted in :attr:`TrainingDataset.warnings`); an image that
+boxes of zero size are dropped (counted in :attr:`TrainingDataset.warnings`, one line each, which
+the caller shows: the dataset does not log them itself); an image that
 cannot be decoded is replaced by the next readable one, with a warning naming it. Problems
 that make training meaningless (no images, class ids outside the names) raise
 :class:`~yoloxkit.errors.DatasetError` when the dataset is built, before the first iteration.
@@ -34,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError, ImageReadError
@@ -54,6 +56,26 @@ from .transforms import (
 __all__ = ["TrainingDataset", "training_boxes", "DEFAULT_MAX_LABELS", "MOSAIC_MAX_LABELS"]
 
 logger = logging.getLogger("yoloxkit.data")
+
+
+class SharedFlags:
+    """A set of indices in shared memory: what one data-loader worker adds, the other workers
+    and the main process see (so an unreadable image is reported once, and counted)."""
+
+    def __init__(self, size: int) -> None:
+        self.flags = torch.zeros(max(1, size), dtype=torch.uint8).share_memory_()
+
+    def __contains__(self, index: int) -> bool:
+        return bool(self.flags[index])
+
+    def add(self, index: int) -> bool:
+        """Mark ``index``; whether it was new."""
+        new = not bool(self.flags[index])
+        self.flags[index] = 1
+        return new
+
+    def indices(self) -> list[int]:
+        return torch.nonzero(self.flags).flatten().tolist()
 
 DEFAULT_MAX_LABELS = 50
 MOSAIC_MAX_LABELS = 120
@@ -134,14 +156,14 @@ class TrainingDataset(Dataset):
             dropped += n_dropped
         self.labelled = np.array([i for i, item in enumerate(self.labels) if len(item.boxes)], dtype=np.int64)
         self.warnings: list[str] = []
+        # Not logged here: whoever builds the dataset shows them once (the training engine's log,
+        # show-batch); logging them here as well printed every line twice.
         if clipped:
-            self.warnings.append(f"{data.split}: clipped {clipped} boxes reaching outside their image")
+            self.warnings.append(f"{data.split}: clipped {_boxes(clipped)} reaching outside their image")
         if dropped:
-            self.warnings.append(f"{data.split}: dropped {dropped} boxes of zero size")
-        for message in self.warnings:
-            logger.warning(message)
+            self.warnings.append(f"{data.split}: dropped {_boxes(dropped)} of zero size")
         self._cache: list[np.ndarray | None] | None = None
-        self._unreadable: set[int] = set()
+        self._unreadable = SharedFlags(len(self.records))
         if cache:
             self.cache_images(progress=progress)
 
@@ -220,6 +242,10 @@ class TrainingDataset(Dataset):
             return candidate
         raise DatasetError("no image of the training split can be read")
 
+    def unreadable_paths(self) -> list[str]:
+        """The images found unreadable so far, by this process and its loader workers."""
+        return [str(self.records[i].path) for i in self._unreadable.indices()]
+
     # --- samples ------------------------------------------------------------------------------
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -229,8 +255,8 @@ class TrainingDataset(Dataset):
             try:
                 return self._sample(index, rng)
             except _Unreadable as exc:
-                self._unreadable.add(exc.index)
-                logger.warning("%s; using the next image instead", exc.message)
+                if self._unreadable.add(exc.index):  # once per image, over every worker
+                    logger.warning("%s; using the next image instead", exc.message)
         raise DatasetError("no image of the training split can be read")
 
     def _load_checked(self, index: int) -> np.ndarray:
@@ -305,6 +331,10 @@ class TrainingDataset(Dataset):
         targets[: len(kept), 0] = classes[: self.max_labels]
         targets[: len(kept), 1:] = kept
         return np.ascontiguousarray(image), targets
+
+
+def _boxes(count: int) -> str:
+    return f"{count} box" if count == 1 else f"{count} boxes"
 
 
 class _Unreadable(Exception):

@@ -38,5 +38,7 @@ def raise_first_error(issues: list[DataIssue]) -> None:
     errors = [issue for issue in issues if issue.severity == ERROR]
     if not errors:
         return
-    more = f" (and {len(errors) - 1} more errors; `yoloxkit check-data` lists them all)" if len(errors) > 1 else ""
+    others = len(errors) - 1
+    noun = "error" if others == 1 else "errors"
+    more = f" (and {others} more {noun}; `yoloxkit check-data` lists them all)" if others else ""
     raise DatasetError(f"{errors[0]}{more}")

@@ -25,11 +25,12 @@ from .issues import ERROR, DataIssue
 from .records import DetectionData, ImageRecord
 from .validate import check_box
 from .writing import (
+    ImageLinker,
+    as_linker,
     check_same_names,
     decimal32,
     exact_number,
     ignore_flags,
-    link_image,
     plain_decimal,
     progress_bar,
 )
@@ -185,8 +186,10 @@ def read_voc(root: str | Path, split: str, names: list[str] | None = None) -> De
                          issues=issues)
 
 
-def write_voc(splits: list[DetectionData], root: Path, progress: bool = True) -> None:
+def write_voc(splits: list[DetectionData], root: Path, progress: bool = True,
+              link: ImageLinker | str = "copy") -> None:
     """Write ``Annotations/``, ``ImageSets/Main/SPLIT.txt``, ``JPEGImages/`` and ``labels.txt``."""
+    linker = as_linker(link)
     names = splits[0].names
     atomic_write_text("".join(name + "\n" for name in names), root / "labels.txt")
     for data in splits:
@@ -195,7 +198,7 @@ def write_voc(splits: list[DetectionData], root: Path, progress: bool = True) ->
         for record in progress_bar(data.records, f"voc {data.split}", progress):
             image_id = record.path.stem
             ids.append(image_id)
-            link_image(record.path, root / "JPEGImages" / record.path.name)
+            linker(record.path, root / "JPEGImages" / record.path.name)
             xml_text = _voc_xml(record, names)
             xml_path = root / "Annotations" / f"{image_id}.xml"
             if xml_path.exists() and xml_path.read_text(encoding="utf-8") != xml_text:

@@ -32,7 +32,7 @@ from .issues import ERROR, DataIssue
 from .layout import Layout
 from .records import DetectionData, ImageRecord
 from .validate import check_box
-from .writing import check_same_names, ignore_flags, link_image, progress_bar
+from .writing import ImageLinker, as_linker, check_same_names, ignore_flags, progress_bar
 
 __all__ = ["yolo_splits", "read_yolo", "write_yolo", "yolo_to_xyxy", "xyxy_to_yolo", "label_path_for"]
 
@@ -219,15 +219,17 @@ def read_yolo(layout: Layout, split: str, names: list[str] | None = None) -> Det
                          root=source.root, issues=issues)
 
 
-def write_yolo(splits: list[DetectionData], root: Path, progress: bool = True) -> None:
+def write_yolo(splits: list[DetectionData], root: Path, progress: bool = True,
+               link: ImageLinker | str = "copy") -> None:
     """Write ``images/SPLIT/``, ``labels/SPLIT/*.txt`` and ``data.yaml``."""
     import yaml
 
+    linker = as_linker(link)
     names = splits[0].names
     for data in splits:
         check_same_names(data, names)
         for record in progress_bar(data.records, f"yolo {data.split}", progress):
-            link_image(record.path, root / "images" / data.split / record.path.name)
+            linker(record.path, root / "images" / data.split / record.path.name)
             ignore = ignore_flags(record)
             lines = [
                 f"{int(class_id)} " + " ".join(_exact_yolo(box, record.width, record.height))

@@ -32,6 +32,7 @@ from .ema import ModelEMA
 from .finetune import load_for_finetune, rescale_folded_convs
 from .freeze import freeze_trunk, keep_trunk_frozen
 from .optim import build_optimizer
+from .run_dir import resolve_run_dir
 from .schedule import WarmupCosineSchedule
 from .state import Stateful
 
@@ -88,10 +89,16 @@ def _load_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[DetectionD
         f" {train_data.split})" + (f", {len(val_data.records)} validation images (split {val_data.split})" if val_data else "")
         + f", {len(train_data.names)} classes"
     )
-    data_issues = [i for i in getattr(train_data, "issues", []) or [] if getattr(i, "severity", "") == "warning"]
-    if data_issues:
-        log(f"warning: {len(data_issues)} problems in the training data will be repaired (boxes clipped or dropped); e.g. {data_issues[0]}")
     return train_data, val_data
+
+
+def _repair_warning(data: DetectionData, warnings: list[str]) -> str | None:
+    """One line for the boxes the training dataset repairs (clipped, dropped), with an example."""
+    if not warnings:
+        return None
+    issues = [i for i in getattr(data, "issues", []) or [] if getattr(i, "severity", "") == "warning"]
+    example = f"; e.g. {issues[0]}" if issues else ""
+    return f"warning: {'; '.join(warnings)}{example} (`yoloxkit check-data` lists every problem)"
 
 
 def starting_weights(cfg: TrainConfig) -> WeightsSource | None:
@@ -107,11 +114,12 @@ def starting_weights(cfg: TrainConfig) -> WeightsSource | None:
 
 def preflight(cfg: TrainConfig) -> WeightsSource | None:
     """The checks that must fail before anything else, in seconds: the options are valid, the
-    dataset path exists and the starting weights are there (a missing download is tried, and
+    dataset path exists, the output folder holds no other run and the starting weights are there (a missing download is tried, and
     fails with one line, now). Returns :func:`starting_weights`."""
     cfg = cfg.resolved()
     if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
         raise DatasetError(f"{cfg.data}: dataset path does not exist")
+    resolve_run_dir(cfg.out, cfg.resume, cfg.exist_ok)  # an --out holding another run is refused now
     return starting_weights(cfg)
 
 
@@ -206,8 +214,9 @@ def build_components(
     train_data, val_data = _load_data(cfg, log)
     names = list(train_data.names)
     pipeline = build_train_pipeline(cfg, train_data, dist.rank, dist.world_size)
-    for warning in pipeline.warnings:
-        log(f"warning: {warning}")
+    repaired = _repair_warning(train_data, pipeline.warnings)
+    if repaired:
+        log(repaired)
     if len(train_data.records) < cfg.batch_size:
         log(f"warning: the training split has {len(train_data.records)} images, fewer than one batch of"
             f" {cfg.batch_size}; every batch repeats images")

@@ -98,6 +98,20 @@ FINETUNE_PRESET: dict[str, Any] = {
 _FRACTION_FIELDS = ("warmup_epochs", "no_aug_epochs")
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """Data-loader workers per process: 4, or fewer on a machine with fewer CPUs (PyTorch warns
+    when the workers outnumber them)."""
+    return min(4, available_cpus())
+
+
 def is_scratch(weights: str | None) -> bool:
     """Whether ``weights`` asks for random initial weights (``"none"``, any case)."""
     return isinstance(weights, str) and weights.strip().lower() in (SCRATCH, "scratch")
@@ -138,8 +152,9 @@ class TrainConfig:
     recipe: str | None = None  # "official" | "finetune"; None: finetune from pretrained weights, else official
     rescale_convs: bool | None = None  # None: when the weights were un-folded from an ONNX export
     names: list[str] | None = None
-    out: str = "runs/train"
+    out: str | None = None  # None: the first free runs/train, runs/train2, ... (engine/run_dir.py)
     resume: bool = False
+    exist_ok: bool = False  # start over in an --out that holds a run (its files are replaced)
     device: str | None = None  # None: cuda if available, else cpu
     seed: int = 0
     # schedule
@@ -183,7 +198,7 @@ class TrainConfig:
     translate: float = AugmentConfig.translate
     shear: float = AugmentConfig.shear
     # data loading
-    workers: int = 4
+    workers: int | None = None  # None: min(4, the CPUs this process may use)
     cache_ram: bool = False
     max_iters_per_epoch: int | None = None  # for tests and quick runs
     # evaluation and feedback
@@ -248,6 +263,8 @@ class TrainConfig:
             cfg.lr = LR_PER_IMAGE * cfg.batch_size
         if cfg.device is None:
             cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if cfg.workers is None:
+            cfg.workers = default_workers()
         cfg.validate()
         return cfg
 

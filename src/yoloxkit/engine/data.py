@@ -23,6 +23,7 @@ from ..data import DetectionData, load_dataset
 from ..data.dataset import TrainingDataset
 from ..data.loader import EpochSampler, build_loader
 from .config import ConfigError, TrainConfig
+from .interrupts import ignore_interrupts
 
 __all__ = ["epoch_seed", "seed_everything", "load_splits", "TrainPipeline", "build_train_pipeline"]
 
@@ -85,6 +86,8 @@ def build_train_pipeline(cfg: TrainConfig, data: DetectionData, rank: int = 0, w
         world_size=world,
         pin_memory=cfg.device is not None and cfg.device.startswith("cuda"),
     )
+    if cfg.workers:
+        loader.worker_init_fn = ignore_interrupts  # Ctrl-C reaches the main process's loop only
     warnings = list(dataset.warnings)
     return TrainPipeline(dataset, loader, sampler, per_rank, warnings)
 

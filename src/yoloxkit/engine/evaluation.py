@@ -3,14 +3,40 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 from ..data import DetectionData
-from ..evaluate import evaluate
+from ..evaluate import EvalResult, evaluate
 from ..infer import Detector
 
-__all__ = ["evaluate_model"]
+__all__ = ["evaluate_split", "evaluate_model"]
+
+
+def evaluate_split(
+    model: nn.Module,
+    names: list[str],
+    data: DetectionData,
+    size: int,
+    conf: float = 0.01,
+    nms: float = 0.65,
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+) -> EvalResult:
+    """The whole :class:`~yoloxkit.evaluate.EvalResult` of ``model`` on ``data`` (COCO metrics
+    for COCO and YOLO-txt data, VOC for VOC data). Unreadable images are skipped and listed in
+    the result. ``model`` runs in eval mode and is put back in the mode it had."""
+    was_training = model.training
+    model.eval()
+    try:
+        detector = Detector.from_model(model, names, size, conf=conf, nms=nms, device=str(device))
+        with warnings.catch_warnings():  # the caller reports result.skipped_images, once each
+            warnings.filterwarnings("ignore", message=".*left out of the evaluation")
+            return evaluate(detector, data, names=names, batch_size=batch_size, progress=False)
+    finally:
+        model.train(was_training)
 
 
 def evaluate_model(
@@ -24,14 +50,7 @@ def evaluate_model(
     batch_size: int = 8,
 ) -> tuple[float, str, dict]:
     """Return ``(primary metric in percent, its name, all metrics)``: COCO AP for COCO and
-    YOLO-txt data, VOC mAP50 for VOC data. ``model`` runs in eval mode and is put back in
-    the mode it had."""
-    was_training = model.training
-    model.eval()
-    try:
-        detector = Detector.from_model(model, names, size, conf=conf, nms=nms, device=str(device))
-        result = evaluate(detector, data, names=names, batch_size=batch_size, progress=False)
-    finally:
-        model.train(was_training)
+    YOLO-txt data, VOC mAP50 for VOC data (see :func:`evaluate_split`)."""
+    result = evaluate_split(model, names, data, size, conf, nms, device, batch_size)
     name = "mAP50" if result.kind == "voc" else "AP"
     return float(result.primary), name, dict(result.metrics)

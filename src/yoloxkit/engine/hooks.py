@@ -19,7 +19,7 @@ from .assign_images import write_assignment_images
 from .builder import TrainComponents
 from .config import TrainConfig
 from .data import batch_to_tensors
-from .evaluation import evaluate_model
+from .evaluation import evaluate_split
 from .logger import TrainLogger, format_losses
 from .plots import plot_losses, plot_metric
 from .state import TrainState
@@ -89,12 +89,12 @@ class EvaluationHook(Hook):
     def before_train(self, run: Run) -> None:
         if not run.cfg.eval_start or run.parts.val_data is None or run.cfg.eval_interval == 0:
             return
-        metric, _ = self.evaluate(run)
+        metric, _, report = self.evaluate(run)
         if metric is None:
             return
         state = run.state
         state.start_metric = state.best_metric = metric
-        state.best_epoch = 0
+        state.best_epoch, state.best_eval = 0, report
         run.logger.scalars({"val/AP": metric}, 0)
         run.logger.log(f"epoch 0 (starting weights): {state.metric_name} {metric:.2f}")
         if run.is_main:
@@ -102,7 +102,7 @@ class EvaluationHook(Hook):
 
     def after_train(self, run: Run) -> None:
         state = run.state
-        if state.start_metric is not None and state.best_epoch == 0:
+        if state.start_metric is not None and state.best_epoch == 0 and (run.out_dir / "best.pth").is_file():
             run.logger.log(
                 f"warning: no epoch beat the starting weights ({state.metric_name} {state.start_metric:.2f});"
                 " best.pth holds them. Try more epochs, a lower --lr or more training images"
@@ -120,49 +120,63 @@ class EvaluationHook(Hook):
         state = run.state
         if not self.due(run.cfg, end.epoch, run.parts.val_data is not None):
             return
-        metric, metrics = self.evaluate(run)
+        metric, metrics, report = self.evaluate(run)
         if metric is None:
             return
         end.row["ap"] = metric
         end.row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         if state.best_metric is None or metric > state.best_metric:
             state.best_metric, state.best_epoch, end.improved = metric, end.epoch, True
+            state.best_eval = report
         run.logger.scalars({"val/AP": metric}, end.epoch)
         run.logger.log(f"epoch {end.epoch}: {state.metric_name} {metric:.2f} (best {state.best_metric:.2f})")
 
     @staticmethod
-    def evaluate(run: Run) -> tuple[float | None, dict]:
-        """Evaluate the EMA weights on the validation split (rank 0; other ranks wait)."""
-        result: tuple[float | None, dict] = (None, {})
+    def evaluate(run: Run) -> tuple[float | None, dict, dict | None]:
+        """Evaluate the EMA weights on the validation split (rank 0; other ranks wait): the
+        primary metric, all metrics and the whole report (``EvalResult.to_json()``).
+        Unreadable validation images are skipped, and each is named once in the log."""
+        result: tuple[float | None, dict, dict | None] = (None, {}, None)
         if run.is_main:
             parts, cfg = run.parts, run.cfg
-            primary, name, metrics = evaluate_model(
+            report = evaluate_split(
                 parts.inference_model, parts.names, parts.val_data, cfg.size, cfg.eval_conf, cfg.eval_nms, run.device
             )
-            run.state.metric_name = name
+            run.state.metric_name = "mAP50" if report.kind == "voc" else "AP"
+            for path in run.state.note_skipped("val", skipped_images(report)):
+                run.logger.log(f"warning: {path} cannot be read; it is left out of the evaluation")
             parts.train_mode()
-            result = (primary, metrics)
+            result = (float(report.primary), dict(report.metrics), report.to_json())
         return dist_utils.broadcast_object(result)
 
 
+def skipped_images(report: Any) -> list[str]:
+    """The unreadable images an evaluation left out."""
+    return [str(p) for p in getattr(report, "skipped_images", None) or []]
+
+
 class RecordHook(Hook):
-    """Appends the epoch's row to the history and logs its mean losses."""
+    """Appends the epoch's row to the history, logs its mean losses and counts the unreadable
+    training images (the dataset names each once, as it meets it)."""
 
     def after_epoch(self, run: Run, end: EpochEnd) -> None:
+        run.state.note_skipped("train", run.parts.pipeline.dataset.unreadable_paths())
         run.state.history.append(end.row)
         run.logger.log(f"epoch {end.epoch}/{run.cfg.epochs}: {format_losses(end.row)}")
 
 
 class CheckpointHook(Hook):
-    """Writes ``last.pth`` (resumable), ``best.pth`` (when the metric improved) and
-    ``history.json`` (rank 0)."""
+    """Writes ``best.pth`` (when the metric improved), then ``last.pth`` (resumable, the epoch
+    no longer pending) and ``history.json`` (rank 0). In that order, a ``last.pth`` names a
+    best epoch only once its ``best.pth`` is on disk."""
 
     def after_epoch(self, run: Run, end: EpochEnd) -> None:
+        run.state.pending_row = None
         if not run.is_main:
             return
-        run.save("last.pth")
         if end.improved:
             run.save("best.pth", with_state=False)
+        run.save("last.pth")
         run.logger.write_json(run.state.history, run.out_dir / "history.json")
 
 

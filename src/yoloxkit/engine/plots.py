@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..io import atomic_path
 
-__all__ = ["plot_losses", "plot_metric"]
+__all__ = ["plot_losses", "plot_metric", "whole_epoch_axis"]
 
 LOSS_TERMS = ("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss")
 
@@ -19,6 +19,13 @@ def _figure():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def whole_epoch_axis(ax) -> None:
+    """Ticks of the epoch axis at whole epochs only (no 1.25)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_losses(history: list[dict], path: str | os.PathLike) -> Path | None:
@@ -35,6 +42,7 @@ def plot_losses(history: list[dict], path: str | os.PathLike) -> Path | None:
         ax.plot(epochs, [r.get(term, float("nan")) for r in rows], marker="o", markersize=3)
         ax.set_title(term)
         ax.set_xlabel("epoch")
+        whole_epoch_axis(ax)
         ax.set_ylabel("mean loss")
         ax.grid(alpha=0.3)
     fig.suptitle("training losses per epoch")
@@ -54,6 +62,7 @@ def plot_metric(history: list[dict], path: str | os.PathLike, key: str = "ap", l
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], marker="o", color="tab:green")
     ax.set_xlabel("epoch")
+    whole_epoch_axis(ax)
     ax.set_ylabel(f"{label} (%)")
     ax.set_title(f"validation {label} per epoch (EMA weights)")
     ax.grid(alpha=0.3)

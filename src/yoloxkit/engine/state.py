@@ -44,11 +44,46 @@ class TrainState:
     start_metric: float | None = None  # the starting weights' metric (``eval_start``)
     metric_name: str = "AP"
     history: list[dict] = field(default_factory=list)
+    # the evaluation of the best epoch (EvalResult.to_json()), for the end-of-run table
+    best_eval: dict | None = None
+    # the epoch in progress: loss sums and seconds so far (a resume mid-epoch continues them)
+    epoch_sums: dict[str, float] = field(default_factory=dict)
+    epoch_count: int = 0
+    epoch_time: float = 0.0
+    # a finished epoch whose evaluation, history row and best.pth are still to come: last.pth is
+    # written before evaluating, and a resume from it runs what is pending first
+    pending_row: dict | None = None
+    # unreadable images skipped so far, by split
+    skipped_images: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.epoch, self.iter_in_epoch, self.global_iter = int(self.epoch), int(self.iter_in_epoch), int(self.global_iter)
         self.metric_name = str(self.metric_name or "AP")
         self.history = list(self.history or [])
+        self.epoch_sums = {str(k): float(v) for k, v in (self.epoch_sums or {}).items()}
+        self.epoch_count, self.epoch_time = int(self.epoch_count), float(self.epoch_time)
+        self.skipped_images = {str(k): list(v) for k, v in (self.skipped_images or {}).items()}
+
+    def start_epoch(self) -> None:
+        """Clear the running sums at the start of a new epoch (not when one is resumed)."""
+        self.epoch_sums, self.epoch_count, self.epoch_time = {}, 0, 0.0
+
+    def add_losses(self, losses: Mapping[str, float]) -> None:
+        """Add one iteration's loss terms to the epoch's sums."""
+        for key, value in losses.items():
+            self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + float(value)
+        self.epoch_count += 1
+
+    def epoch_means(self) -> dict[str, float]:
+        """The epoch's mean loss terms over all its iterations (before and after a resume)."""
+        return {k: v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}
+
+    def note_skipped(self, split: str, paths: list[str]) -> list[str]:
+        """Record unreadable images of ``split``; returns those not seen before."""
+        known = self.skipped_images.setdefault(split, [])
+        new = [str(p) for p in paths if str(p) not in known]
+        known.extend(new)
+        return new
 
     def to_dict(self, parts: Mapping[str, Stateful | None], config: dict[str, Any]) -> dict[str, Any]:
         """The ``"train_state"`` of a checkpoint: each part's state dict (``None`` for an absent
@@ -80,16 +115,21 @@ class TrainState:
         model_name: str,
         parts: Mapping[str, Stateful | None] | None = None,
         config: dict[str, Any] | None = None,
+        input_size: int | None = None,
     ) -> Path:
-        """Write a checkpoint of the inference ``weights``; with ``parts`` it is resumable."""
+        """Write a checkpoint of the inference ``weights``; with ``parts`` it is resumable.
+        ``input_size`` (the training size) is stored as ``"input_size": [h, w]``, so that
+        inference and export default to it."""
+        extra: dict[str, Any] = {"epoch": self.epoch, "metric": self.best_metric}
+        if input_size is not None:
+            extra["input_size"] = [int(input_size), int(input_size)]
         return save_training_checkpoint(
             path,
             weights=weights,
             names=names,
             model_name=model_name,
             train_state=None if parts is None else self.to_dict(parts, config or {}),
-            epoch=self.epoch,
-            metric=self.best_metric,
+            **extra,
         )
 
     def restore(self, path: str | os.PathLike, parts: Mapping[str, Stateful | None], names: list[str]) -> dict[str, Any] | None:

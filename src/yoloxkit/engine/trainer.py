@@ -10,6 +10,7 @@ around the iterations (evaluation, checkpoints, plots, pictures) is a hook of
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +18,20 @@ from typing import Any, Callable
 
 import torch
 
+from ..io import atomic_write_text
 from . import distributed as dist_utils
 from .builder import TrainComponents, build_components
 from .checkpoint import restore_rng_state
 from .config import ConfigError, TrainConfig
 from .data import TrainPipeline, batch_to_tensors, epoch_seed, seed_everything
 from .hooks import EpochEnd, Hook, default_hooks
+from .interrupts import DeferredInterrupt
 from .logger import LOSS_KEYS, TrainLogger
 from .multiscale import resize_batch, size_for_iteration
 from .optim import set_lr
+from .run_dir import clear_run, remove_stale_temporaries, resolve_run_dir, restarts
 from .state import TrainState
+from .summary import results_table
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -55,12 +60,19 @@ class Trainer:
         log: Callable[[str], None] | None = None,
         on_iteration_end: Callable[["Trainer"], None] | None = None,
     ) -> None:
-        self.cfg = cfg.resolved()
+        cfg = cfg.resolved()
         self.on_iteration_end = on_iteration_end
-        self.dist = dist_utils.init_distributed(self.cfg.device)
+        self.dist = dist_utils.init_distributed(cfg.device)
         self.device = self.dist.device
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device cuda was requested but no CUDA device is available")
+        # rank 0 picks the folder (runs/train, runs/train2, ...) and every rank uses the same
+        out = resolve_run_dir(cfg.out, cfg.resume, cfg.exist_ok) if self.dist.rank == 0 else None
+        cfg = dataclasses.replace(cfg, out=str(dist_utils.broadcast_object(out)))
+        self.restarted = restarts(cfg.out, cfg.resume)
+        if self.restarted:  # stopped before its first last.pth: nothing to continue, start it again
+            cfg = dataclasses.replace(cfg, resume=False, exist_ok=True)
+        self.cfg = cfg
         self.out_dir = Path(self.cfg.out)
         self.logger = TrainLogger(log or print, self.dist.rank == 0)
         self.state = TrainState()
@@ -68,6 +80,8 @@ class Trainer:
         self.current_lr = 0.0
         self._parts: TrainComponents | None = None
         self._resume_rng: dict[str, Any] | None = None
+        self.interrupt = DeferredInterrupt()
+        self._unsaved_iterations = False  # iterations ran since last.pth was written
 
     # ------------------------------------------------------------------ views
     @property
@@ -107,11 +121,23 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup and state
     def setup(self) -> None:
-        """Build the components (restoring ``OUT/last.pth`` with ``--resume``), write
-        ``config.json`` and open TensorBoard."""
+        """Build the components (restoring ``OUT/last.pth`` with ``--resume``), tidy the output
+        folder (temporary files of a killed run; an earlier run's files with ``--exist-ok``),
+        write ``config.json`` and open TensorBoard."""
+        if self.restarted:
+            self.log(f"--resume: {self.out_dir} has no last.pth yet (the run stopped before its first epoch ended); starting it again")
+        if self.is_main:
+            stale = remove_stale_temporaries(self.out_dir)
+            if stale:
+                self.log(f"removed {len(stale)} temporary files left by an interrupted write: {', '.join(stale)}")
         self._parts = build_components(self.cfg, self.dist, self.log, restore=self._restore if self.cfg.resume else None)
         if self.is_main:
+            if self.cfg.exist_ok and not self.cfg.resume:
+                removed = clear_run(self.out_dir)
+                if removed:
+                    self.log(f"--exist-ok: removed the earlier run's {', '.join(removed)} from {self.out_dir}")
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.log(f"output folder: {self.out_dir}")
             self.logger.write_json(self.cfg.to_dict(), self.out_dir / "config.json", indent=2, default=str)
             if self.cfg.tensorboard:
                 self.logger.open_tensorboard(self.out_dir / "tensorboard")
@@ -119,7 +145,14 @@ class Trainer:
     def _restore(self, parts: TrainComponents) -> None:
         path = self.out_dir / "last.pth"
         self._resume_rng = self.state.restore(path, parts.stateful(), parts.names)
-        self.log(f"resumed from {path}: epoch {self.state.epoch + 1}, iteration {self.state.iter_in_epoch} of the epoch")
+        state = self.state
+        if state.pending_row is not None:
+            self.log(f"resumed from {path}: epoch {state.epoch} trained, its evaluation and records run first")
+        else:
+            self.log(f"resumed from {path}: epoch {state.epoch + 1}, iteration {state.iter_in_epoch} of the epoch")
+        best = self.out_dir / "best.pth"
+        if state.best_epoch is not None and not best.is_file():
+            self.log(f"warning: {best} (epoch {state.best_epoch}) is missing; the next epoch that improves writes it again")
 
     def save(self, name: str = "last.pth", with_state: bool = True) -> Path | None:
         """Write ``OUT/name`` (rank 0): the EMA weights, plus the resumable state if ``with_state``."""
@@ -133,23 +166,35 @@ class Trainer:
             model_name=self.cfg.model,
             parts=parts.stateful() if with_state else None,
             config=self.cfg.to_dict(),
+            input_size=self.cfg.size,
         )
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainResult:
+        """Run (or continue, with ``--resume``) the whole training; Ctrl-C stops at the next
+        iteration boundary, saves ``last.pth`` and raises :class:`KeyboardInterrupt`."""
         self.setup()
         interrupted = False
         try:
-            if self.state.epoch == 0 and self.state.iter_in_epoch == 0 and not self.cfg.resume:
-                for hook in self.hooks:
-                    hook.before_train(self)
-            while self.state.epoch < self.cfg.epochs:
-                row = self.train_one_epoch()
-                self.after_epoch(row)
+            with self.interrupt:
+                if self.state.epoch == 0 and self.state.iter_in_epoch == 0 and not self.cfg.resume:
+                    for hook in self.hooks:
+                        hook.before_train(self)
+                if self.state.pending_row is not None:  # killed after training an epoch, before its records
+                    self.finish_epoch()
+                while self.state.epoch < self.cfg.epochs:
+                    row = self.train_one_epoch()
+                    self.after_epoch(row)
+                    self.interrupt.check()
         except KeyboardInterrupt:
             interrupted = True
-            path = self.save("last.pth")
-            self.log(f"interrupted: saved {path} (continue with --resume)")
+            if self._unsaved_iterations and not self.interrupt.forced:
+                path = self.save("last.pth")
+                self.log(f"interrupted: saved {path} (continue with --resume)")
+            elif self.interrupt.forced:
+                self.log(f"stopped at once: {self.out_dir / 'last.pth'} holds the run up to its last save")
+            else:
+                self.log(f"interrupted: {self.out_dir / 'last.pth'} holds the run so far (continue with --resume)")
         finally:
             self.logger.flush()
         if not interrupted:
@@ -183,9 +228,9 @@ class Trainer:
             self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off, L1 loss on")
         parts.train_mode()
         skip = state.iter_in_epoch
-        sums: dict[str, float] = {}
-        count = 0
-        start = time.time()
+        if not skip:
+            state.start_epoch()
+        clock = time.time()
         bar = self.logger.epoch_bar(parts.iters_per_epoch, skip, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
         iterator = iter(parts.pipeline.loader)
         for index in range(parts.iters_per_epoch):
@@ -200,16 +245,23 @@ class Trainer:
                     hook.before_first_iter(self, batch)
             losses, size = self.train_one_iter(batch)
             state.iter_in_epoch = index + 1
-            if self.on_iteration_end is not None:
-                self.on_iteration_end(self)
-            for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + value
-            count += 1
+            state.add_losses(losses)
+            now = time.time()
+            state.epoch_time, clock = state.epoch_time + now - clock, now
+            self._unsaved_iterations = True
             bar.update(losses, self.current_lr, size)
+            if self.on_iteration_end is not None:
+                try:
+                    self.on_iteration_end(self)
+                except KeyboardInterrupt:
+                    self.interrupt.request()
+            if self.interrupt.requested and index + 1 < parts.iters_per_epoch:
+                bar.close()
+                raise KeyboardInterrupt
         bar.close()
         del iterator
-        row: dict[str, Any] = {"epoch": epoch + 1, "time_s": round(time.time() - start, 2)}
-        row.update({k: v / max(count, 1) for k, v in sums.items()})
+        row: dict[str, Any] = {"epoch": epoch + 1, "time_s": round(state.epoch_time, 2)}
+        row.update(state.epoch_means())
         return row
 
     def train_one_iter(self, batch: Any) -> tuple[dict[str, float], int]:
@@ -243,14 +295,24 @@ class Trainer:
         return values, size
 
     def after_epoch(self, row: dict[str, Any]) -> None:
-        """Average BatchNorm statistics over the ranks, count the epoch and run the hooks."""
-        parts = self.parts
+        """Average BatchNorm statistics over the ranks, count the epoch, write ``last.pth``
+        (so that a crash in the evaluation costs nothing) and run the hooks."""
+        parts, state = self.parts, self.state
         dist_utils.sync_norm_buffers(parts.model)
         if parts.ema:
             dist_utils.sync_norm_buffers(parts.ema.module)
-        self.state.epoch += 1
-        self.state.iter_in_epoch = 0
-        end = EpochEnd(self.state.epoch, row)
+        state.epoch += 1
+        state.iter_in_epoch = 0
+        state.pending_row = row
+        state.start_epoch()
+        self.save("last.pth")
+        self._unsaved_iterations = False
+        self.finish_epoch()
+
+    def finish_epoch(self) -> None:
+        """The after-epoch hooks of the finished epoch ``state.pending_row`` (evaluation,
+        history, ``best.pth``, then ``last.pth`` without anything pending)."""
+        end = EpochEnd(self.state.epoch, self.state.pending_row)
         for hook in self.hooks:
             hook.after_epoch(self, end)
         dist_utils.barrier()
@@ -262,7 +324,13 @@ class Trainer:
         for hook in self.hooks:
             hook.after_train(self)
         state, out = self.state, self.out_dir
-        best = f", best {out / 'best.pth'} ({state.metric_name} {state.best_metric:.2f})" if state.best_metric is not None else ""
+        best_file = out / "best.pth"
+        best = ""
+        if state.best_metric is not None and best_file.is_file():
+            best = f", best {best_file} ({state.metric_name} {state.best_metric:.2f})"
+        table = results_table(self.cfg, state, out)
+        atomic_write_text(table + "\n", out / "results.txt")
+        self.log(table)
         self.log(f"done: last checkpoint {out / 'last.pth'}{best}")
 
 

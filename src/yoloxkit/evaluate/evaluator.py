@@ -1,14 +1,23 @@
-"""``evaluate()``: predictions over a split, then COCO or VOC metrics, optional plots."""
+"""``evaluate()``: predictions over a split, then COCO or VOC metrics, optional plots.
+
+Unreadable images (missing, truncated, not an image) are treated as training treats them: each is
+skipped with a one-line warning naming it, and left out of the evaluation entirely, its ground
+truth included, so the metrics are those of the split without it. They are listed in
+:attr:`EvalResult.skipped_images` and counted in the report.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..data.records import DetectionData
+from ..errors import DatasetError, ImageReadError
 from .coco import coco_category_ids, coco_detections, coco_evaluate, coco_ground_truth, coco_image_ids, summary_lines
 from .plots import write_plots
 from .predictions import ImagePredictions
@@ -26,12 +35,16 @@ def default_metric(data: DetectionData) -> str:
     return "voc" if data.format == "voc" else "coco"
 
 
-def _gt_counts(data: DetectionData) -> np.ndarray:
-    counts = np.zeros(len(data.names), dtype=np.int64)
+def _gt_counts(data: DetectionData) -> tuple[np.ndarray, np.ndarray]:
+    """Per class: the ground-truth boxes that are scored, and the crowd/difficult ones, which the
+    metrics ignore (a detection on them is neither a hit nor a false positive)."""
+    scored = np.zeros(len(data.names), dtype=np.int64)
+    ignored = np.zeros(len(data.names), dtype=np.int64)
     for record in data.records:
-        ids = record.class_ids if record.ignore is None else record.class_ids[~record.ignore.astype(bool)]
-        np.add.at(counts, ids, 1)
-    return counts
+        flags = np.zeros(len(record.class_ids), bool) if record.ignore is None else record.ignore.astype(bool)
+        np.add.at(scored, record.class_ids[~flags], 1)
+        np.add.at(ignored, record.class_ids[flags], 1)
+    return scored, ignored
 
 
 def _percent(value: float) -> float | None:
@@ -57,7 +70,7 @@ def evaluate_predictions(
         raise ValueError(f"{len(predictions)} predictions for {len(data.records)} images")
     metric = default_metric(data) if metric == "auto" else metric
     classes = list(range(len(data.names))) if classes is None else sorted(set(int(c) for c in classes))
-    counts = _gt_counts(data)
+    counts, ignored = _gt_counts(data)
     per_class: dict[str, float | None] = {}
     detail: dict[str, dict[str, Any]] = {}
     if metric == "coco":
@@ -72,7 +85,7 @@ def evaluate_predictions(
             ap = None if i is None else _percent(result.per_class_ap[i])
             ap50 = None if i is None else _percent(result.per_class_ap50[i])
             per_class[name] = ap
-            detail[name] = {"gt": int(counts[k]), "AP50": ap50}
+            detail[name] = {"gt": int(counts[k]), "ignored": int(ignored[k]), "AP50": ap50}
         metrics = {
             key: (float(v) * 100.0 if v >= 0 else 0.0)
             for key, v in zip(("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"),
@@ -85,6 +98,7 @@ def evaluate_predictions(
             per_class[name] = _percent(voc.ap50[k])
             detail[name] = {
                 "gt": int(counts[k]),
+                "ignored": int(ignored[k]),
                 "AP50_voc07": _percent(voc.ap50_voc07[k]),
                 "AP50_95": _percent(voc.ap50_95[k]),
             }
@@ -114,6 +128,44 @@ def _predict_fn(predictor: Any, conf: float | None, nms: float | None):
     return predictor
 
 
+class _SkipUnreadable:
+    """Wraps a predict function: a batch that fails on an unreadable image is run again image by
+    image; each unreadable image gets an empty placeholder result and is recorded (and warned
+    about once) in :attr:`skipped`."""
+
+    def __init__(self, predict: Any) -> None:
+        self.predict = predict
+        self.skipped: list[str] = []
+
+    def __call__(self, batch: list) -> list:
+        try:
+            return list(self.predict(batch))
+        except ImageReadError:
+            pass
+        results: list = []
+        for path in batch:
+            try:
+                results.extend(self.predict([path]))
+            except ImageReadError as exc:
+                self.skipped.append(str(path))
+                warnings.warn(f"{exc}; skipped: left out of the evaluation with its ground truth", stacklevel=2)
+                results.append(_EMPTY)
+        return results
+
+
+_EMPTY = ImagePredictions(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+
+def _without(data: DetectionData, skipped: Sequence[str], predictions: list[ImagePredictions]):
+    """``data`` and ``predictions`` without the records of the ``skipped`` image paths."""
+    gone = set(skipped)
+    keep = [i for i, record in enumerate(data.records) if str(record.path) not in gone]
+    if not keep:
+        raise DatasetError(f"{data.root}: no image of split {data.split!r} can be read")
+    subset = dataclasses.replace(data, records=[data.records[i] for i in keep])
+    return subset, [predictions[i] for i in keep]
+
+
 def evaluate(
     predictor: Any,
     data: DetectionData,
@@ -134,16 +186,22 @@ def evaluate(
     classes are matched to ``data.names`` by name (``names``, else ``predictor.names``, else the
     dataset's own names). ``conf``/``nms`` override a Detector's thresholds (official evaluation:
     0.01 / 0.65). ``plots_dir`` writes PR curves, a confusion matrix and a worst-images gallery.
+
+    An image the predictor cannot read (:class:`~yoloxkit.errors.ImageReadError`) is skipped with
+    a warning and left out of the metrics with its ground truth; the skipped paths are in
+    ``result.skipped_images``. A split without any readable image raises :class:`DatasetError`.
     """
     model_names = list(names) if names is not None else getattr(predictor, "names", None) or list(data.names)
     mapping: ClassMapping = class_mapping(model_names, data)
-    predictions = collect_predictions(
-        _predict_fn(predictor, conf, nms), data, mapping, batch_size=batch_size, progress=progress
-    )
+    predict = _SkipUnreadable(_predict_fn(predictor, conf, nms))
+    predictions = collect_predictions(predict, data, mapping, batch_size=batch_size, progress=progress)
+    if predict.skipped:
+        data, predictions = _without(data, predict.skipped, predictions)
     result = evaluate_predictions(
         data, predictions, metric=metric, classes=mapping.known, engine=engine,
         unknown_classes=mapping.unknown_names,
     )
+    result.skipped_images = list(predict.skipped)
     if plots_dir is not None:
         result.plots = write_plots(data, predictions, Path(plots_dir), classes=mapping.known)
     return result

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 from ..data.records import DetectionData, ImageRecord
 from ..io import atomic_path
@@ -22,6 +23,7 @@ __all__ = [
     "plot_pr_curves",
     "plot_pr_per_class",
     "plot_worst_images",
+    "pr_per_class_figure",
     "write_plots",
 ]
 
@@ -81,17 +83,42 @@ def plot_pr_curves(
     return _save(fig, path)
 
 
-def plot_pr_per_class(
-    curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, columns: int = 8
-) -> Path:
-    """One small precision-recall panel per class, titled with the class name and its AP@0.5."""
+def _wrapped(text: str, fontsize: float, width_px: float, renderer) -> str:
+    """``text`` broken at spaces into lines no wider than ``width_px`` at ``fontsize``."""
+    font = FontProperties(size=fontsize)
+
+    def width(line: str) -> float:
+        return renderer.get_text_width_height_descent(line, font, ismath=False)[0]
+
+    lines: list[str] = []
+    for word in text.split():
+        if lines and width(f"{lines[-1]} {word}") <= width_px:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
+def pr_per_class_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], columns: int = 8) -> Figure:
+    """The figure of :func:`plot_pr_per_class`; its title is wrapped to the figure's width and the
+    panels start below it, whatever the number of classes."""
     count = max(1, len(curves))
     columns = min(columns, count)
     rows = math.ceil(count / columns)
-    fig = Figure(figsize=(2.3 * columns, 2.1 * rows + 0.8), dpi=90)
-    # A fixed layout: tight_layout on dozens of axes costs tens of seconds.
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.6 / (2.1 * rows + 0.8) + 0.02,
-                        top=1 - 0.9 / (2.1 * rows + 0.8), wspace=0.15, hspace=0.45)
+    fig = Figure(figsize=(max(2.3 * columns, 3.0), 2.1 * rows + 0.8), dpi=90)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    height_in = fig.get_figheight()
+    title = fig.suptitle(
+        _wrapped("Precision-recall per class at IoU 0.5 (blue: precision envelope, its area is the AP;"
+                 " grey: raw precision)", 13, 0.96 * fig.bbox.width, renderer),
+        fontsize=13, y=1 - 0.08 / height_in, va="top",
+    )
+    title_in = title.get_window_extent(renderer).height / fig.dpi
+    # A fixed layout: tight_layout on dozens of axes costs tens of seconds. Below the title: room
+    # for the panel titles (0.35 in).
+    width_in = fig.get_figwidth()
+    fig.subplots_adjust(left=0.5 / width_in, right=1 - 0.15 / width_in, bottom=0.6 / height_in + 0.02,
+                        top=1 - (0.08 + title_in + 0.35) / height_in, wspace=0.15, hspace=0.45)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()  # unshared: sharing is quadratic
     for i, ax in enumerate(axes):
         if i >= len(curves):
@@ -108,9 +135,14 @@ def plot_pr_per_class(
         axes[row * columns].set_ylabel("Precision", fontsize=8)
     for ax in axes[-columns:]:
         ax.set_xlabel("Recall", fontsize=8)
-    fig.suptitle("Precision-recall per class at IoU 0.5 (blue: precision envelope, its area is the AP;"
-                 " grey: raw precision)", fontsize=13)
-    return _save(fig, path)
+    return fig
+
+
+def plot_pr_per_class(
+    curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, columns: int = 8
+) -> Path:
+    """One small precision-recall panel per class, titled with the class name and its AP@0.5."""
+    return _save(pr_per_class_figure(curves, columns), path)
 
 
 def plot_confusion_matrix(

@@ -46,13 +46,21 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], groups: 
     return "\n".join(lines)
 
 
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
 @dataclass
 class EvalResult:
     """What :func:`yoloxkit.evaluate.evaluate` returns. All values are percentages.
 
     ``kind`` is ``"coco"`` (12 COCO numbers, per-class AP@[.5:.95]) or ``"voc"`` (``mAP50``,
     ``mAP50_voc07``, ``mAP50_95``; per-class AP@0.5). ``per_class[name]`` is ``None`` for a class
-    without ground truth in the split or unknown to the model.
+    without ground truth in the split or unknown to the model. ``per_class_detail[name]["gt"]``
+    counts the ground-truth boxes that are scored; crowd (COCO ``iscrowd``) and difficult (VOC)
+    boxes are not among them (they neither reward nor penalise a detection) and are counted in
+    ``["ignored"]``. ``skipped_images``: paths of unreadable images, left out of the metrics
+    together with their ground truth (``num_images`` counts the evaluated images only).
     """
 
     kind: str
@@ -65,6 +73,7 @@ class EvalResult:
     num_predictions: int = 0
     unknown_classes: list[str] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
+    skipped_images: list[str] = field(default_factory=list)
 
     @property
     def primary_key(self) -> str:
@@ -81,6 +90,7 @@ class EvalResult:
         doc["per_class"] = {k: (None if v is None else round(v, 4)) for k, v in self.per_class.items()}
         doc["metric"] = self.kind
         doc["num_images"] = self.num_images
+        doc["skipped_images"] = list(self.skipped_images)
         doc["per_class_detail"] = {
             name: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
             for name, row in self.per_class_detail.items()
@@ -93,16 +103,29 @@ class EvalResult:
     def format(self) -> str:
         """The summary lines followed by the per-class table."""
         columns = ["AP", "AP50"] if self.kind == "coco" else ["AP50", "AP50_voc07", "AP50_95"]
-        headers = ["class", "gt"] + columns
+        ignored = sum(int(d.get("ignored") or 0) for d in self.per_class_detail.values())
+        counts = ["gt", "ignored"] if ignored else ["gt"]
+        headers = ["class"] + counts + columns
         rows = []
         for name, value in self.per_class.items():
             detail = self.per_class_detail.get(name, {})
             values = [value if c == columns[0] else detail.get(c) for c in columns]
-            rows.append([name, detail.get("gt", "")] + values)
+            rows.append([name] + [detail.get(c, "") for c in counts] + values)
         title = "per-class AP (%)" if self.kind == "coco" else "per-class VOC AP (%)"
         parts = list(self.summary)
         groups = (3 if self.kind == "coco" else 2) if len(rows) > 12 else 1
         parts += ["", f"{title}, {self.num_images} images:", format_table(headers, rows, groups=groups)]
+        if ignored:
+            boxes = "1 crowd/difficult box" if ignored == 1 else f"{ignored} crowd/difficult boxes"
+            parts.append(f"gt: ground-truth boxes scored; ignored: {boxes}, left out of the metric (a detection on "
+                         "one is neither a hit nor a false positive; check-data counts them among its boxes)")
+        else:
+            parts.append("gt: ground-truth boxes scored (no crowd/difficult boxes to ignore)")
         if self.unknown_classes:
             parts.append(f"not evaluated (unknown to the model): {', '.join(self.unknown_classes)}")
+        if self.skipped_images:
+            shown = ", ".join(Path(p).name for p in self.skipped_images[:5])
+            more = f", ... ({len(self.skipped_images)} in all)" if len(self.skipped_images) > 5 else ""
+            parts.append(f"skipped {_images(len(self.skipped_images))} that cannot be read ({shown}{more}); "
+                         "left out of the metrics together with their ground truth")
         return "\n".join(parts)

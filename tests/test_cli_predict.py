@@ -32,7 +32,8 @@ def test_dog_jpg_with_bundled_weights(capsys, tmp_path, dog_jpg):
     json_out = tmp_path / "dets.json"
     code, out, err = _run(capsys, dog_jpg, "--save-dir", save_dir, "--json-out", json_out)
     assert code == 0, err
-    line = out.splitlines()[0]
+    first, line = out.splitlines()[:2]
+    assert first == "model yolox-nano, input 416x416, weights bundled, backend torch, device cpu"
     assert line.startswith("dog.jpg: ") and "dog" in line and "bicycle" in line
     assert str(save_dir / "dog.jpg") in line
     annotated = cv2.imread(str(save_dir / "dog.jpg"))
@@ -51,7 +52,7 @@ def test_demo_class_filter_and_no_save(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = _run(capsys, "--demo", "--classes", "dog,bicycle", "--no-save")
     assert code == 0, err
-    line = out.splitlines()[0]
+    line = out.splitlines()[1]
     assert line.startswith("dog.jpg: dog ") and "car" not in line and "->" not in line
     assert not (tmp_path / "runs").exists()
 
@@ -71,7 +72,7 @@ def test_folder_and_video(capsys, tmp_path, dog_jpg):
     save_dir, json_out = tmp_path / "out", tmp_path / "all.json"
     code, out, err = _run(capsys, folder, video, "--save-dir", save_dir, "--json-out", json_out, "--batch-size", "2")
     assert code == 0, err
-    lines = out.splitlines()
+    lines = out.splitlines()[1:]  # after the model line
     assert lines[0].startswith("a.jpg: dog") and lines[1].startswith("b.png: dog")
     assert lines[2].startswith("clip.mp4: 5 frames")
     assert sorted(p.name for p in save_dir.iterdir()) == ["a.jpg", "b.png", "clip.mp4"]
@@ -135,3 +136,10 @@ def test_truncated_jpeg_in_a_real_process(truncated_jpg, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "cut.jpg" in proc.stderr
     assert proc.stderr.startswith("error: ") and "truncated" in proc.stderr
+
+
+def test_first_line_names_model_input_size_and_weights(capsys, dog_jpg):
+    code, out, err = _run(capsys, dog_jpg, "--size", "320", "--weights", "yolox-nano", "--no-save")
+    assert code == 0, err
+    assert out.splitlines()[0] == "model yolox-nano, input 320x320, weights yolox-nano, backend torch, device cpu"
+    assert out.splitlines()[1].startswith("dog.jpg: ")

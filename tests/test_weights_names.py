@@ -264,8 +264,8 @@ def test_predict_cli_takes_a_name(capsys, dog_jpg):
     code = main(["predict", str(dog_jpg), "--weights", "yolox-nano", "--no-save", "--no-progress"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    line = out.splitlines()[0]
-    assert line.startswith("dog.jpg: ") and "dog" in line and "bicycle" in line
+    line = next(line for line in out.splitlines() if line.startswith("dog.jpg: "))  # after the model line
+    assert "dog" in line and "bicycle" in line
 
 
 def test_predict_cli_mismatch_is_one_line(capsys, dog_jpg):

@@ -1,5 +1,13 @@
 """yoloxkit: the YOLOX object detector as an installable toolkit."""
 
+from . import cli as _cli
+
+# The `yoloxkit` command waits passively in OpenMP unless the user chose a policy. It has to be
+# in the environment before torch loads its OpenMP runtime, i.e. before the imports below;
+# `import yoloxkit` from a program leaves the environment alone.
+if _cli.invoked_as_command():
+    _cli.prefer_passive_openmp()
+
 from . import errors
 from ._version import __version__
 from .errors import *  # noqa: F403 (every exception class, listed in errors.__all__)

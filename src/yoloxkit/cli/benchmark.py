@@ -21,8 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="model name (default: the one --weights names or stores, else yolox-nano)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--random-init", action="store_true", help="time freshly initialised weights (no download)")
-    p.add_argument("--size", type=int, help="input size (default: the model's)")
-    p.add_argument("--backend", nargs="+", default=["torch", "onnxruntime"], help="backends to time (default: torch onnxruntime)")
+    p.add_argument("--size", type=int, help="input size (default: the size the weights store, else the model's)")
+    p.add_argument("--backend", nargs="+", default=None,
+                   help="backends to time (default: torch onnxruntime; for an exported file, the one that runs it)")
     p.add_argument("--batch-size", type=int, default=1, help="images per call (default 1)")
     p.add_argument("--iters", type=int, default=20, help="timed calls per backend (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from ..imaging import load_images
     from ..infer import Detector
     from ..infer.backends import backend_names
+    from ..infer.loading import choose_backend
+    from ..weights import weights_format
     from ..models import build_model, get_spec
     from ..packaged import bundled_demo_image
 
@@ -48,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
             raise InferenceError(f"{flag} must be >= 1, got {value}")
     if args.warmup < 0:
         raise InferenceError(f"--warmup must be >= 0, got {args.warmup}")
-    unknown = [b for b in args.backend if b.lower() not in backend_names()]
+    backends = args.backend
+    if backends is None:
+        exported = args.weights is not None and not args.random_init and weights_format(args.weights) != "checkpoint"
+        backends = [choose_backend(None, args.weights)] if exported else ["torch", "onnxruntime"]
+    unknown = [b for b in backends if b.lower() not in backend_names()]
     if unknown:
         raise InferenceError(f"unknown backend {unknown[0]!r}; choose from: {', '.join(backend_names())}")
     if args.threads:
@@ -56,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     arrays, _ = load_images([args.image or str(bundled_demo_image())])
     images = arrays * args.batch_size
     rows = []
-    for backend in args.backend:
+    for backend in backends:
         if args.random_init:
             spec = get_spec(args.model or "yolox-nano")
             size = args.size or spec.input_size
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             # The model is --model, else the one --weights names or stores, else yolox-nano.
             detector = Detector(args.model, weights=args.weights, size=args.size, device=args.device, backend=backend)
+        print(detector.describe(), flush=True)
         detector.batch_size = max(detector.batch_size, args.batch_size)
         end_to_end, network = detector_timers(detector, images)
         e2e = summarize(time_calls(end_to_end, args.iters, args.warmup), args.batch_size)

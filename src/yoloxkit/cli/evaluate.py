@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help=f"model name (default: the one --weights names or stores, else {BUNDLED_MODEL} "
                    "with its bundled COCO weights)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
-    p.add_argument("--size", type=positive_int, help="input size (default: the model's, 416 or 640)")
+    p.add_argument("--size", type=positive_int, help="input size (default: the size the weights store, i.e. the"
+                   " training or export size, else the model's, 416 or 640)")
     p.add_argument("--conf", type=unit_float, default=0.01, help="score threshold (default 0.01, as official)")
     p.add_argument("--nms", type=unit_float, default=0.65, help="NMS IoU threshold (default 0.65, as official)")
     # Backend names are checked by the Detector against the backend registry (one source of names).
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
                "device": args.device, "backend": args.backend}
     detector = Detector(args.model, **{k: v for k, v in options.items() if v is not None})
+    print(detector.describe(), flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate(

@@ -18,20 +18,23 @@ def register(subparsers) -> None:
             " decodes boxes in the graph; --nms adds best-class selection and class-aware NMS (ONNX"
             " NonMaxSuppression) with outputs num_dets [B,1], boxes [B,K,4] (xyxy, input pixels),"
             " scores [B,K], class_ids [B,K]. Every export is run in its runtime and compared with"
-            " PyTorch; the max abs difference is printed."
+            " PyTorch; the max abs difference is printed. The file stores the model and class names, the"
+            " input size and its output kind, so predict, eval, serve, benchmark and Detector run it as is."
         ),
     )
     p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53"
                    " (default: the one --weights names or stores; give --model or --weights)")
     p.add_argument("--weights", help=WEIGHTS_HELP + " (default: the model's COCO weights)")
     p.add_argument("--format", default="onnx", help=f"one of: {', '.join(FORMATS)} (default onnx)")
-    p.add_argument("--size", type=int, help="input size (default: the model's, 416 or 640)")
+    p.add_argument("--size", type=int, help="input size (default: the size the checkpoint was trained at, else"
+                   " the model's, 416 or 640)")
     p.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1; see --dynamic)")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch and spatial dimensions")
     p.add_argument("--decode", action="store_true", help="decode boxes to input pixels inside the graph")
     p.add_argument("--nms", action="store_true", help="add decoding and class-aware NMS to the graph")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    p.add_argument("--conf", type=float, default=0.25, help="--nms score threshold (default 0.25)")
+    p.add_argument("--conf", type=float, default=0.25, help="--nms score threshold, fixed in the graph: running"
+                   " the file with a lower --conf cannot bring back what it drops (default 0.25)")
     p.add_argument("--nms-iou", type=float, default=0.45, help="--nms IoU threshold (default 0.45)")
     p.add_argument("--max-dets", type=int, default=100, help="--nms detections kept per image (default 100)")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ExportError
     from ..export import ExportOptions, default_output_path, export_model
     from ..imaging import to_size
-    from ..weights import build_model_with_weights
+    from ..weights import load_model
 
     fmt = args.format.lower()
     if fmt not in FORMATS:
@@ -66,13 +69,16 @@ def run(args: argparse.Namespace) -> int:
             raise ExportError(f"invalid {flag} {value}")
     if args.model is None and args.weights is None:
         raise ExportError("give --model NAME or --weights (a path or a zoo name)")
-    model, names, model_name = build_model_with_weights(args.model, args.weights)
+    loaded = load_model(args.model, args.weights)
+    model, names, model_name = loaded.model, loaded.names, loaded.model_name
     from ..models import get_spec
 
+    # --size, else the size the weights store (a checkpoint's training size), else the model's.
     try:
-        size = to_size(args.size or get_spec(model_name).input_size)
+        size = to_size(args.size or loaded.info.input_size or get_spec(model_name).input_size)
     except ValueError as exc:
         raise ExportError(f"invalid --size: {exc}") from None
+    print(f"model {model_name}, input {size[0]}x{size[1]}, weights {loaded.info.path}", flush=True)
     options = ExportOptions(
         size=size,
         batch=args.batch_size,

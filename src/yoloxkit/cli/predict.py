@@ -18,6 +18,11 @@ annotated pictures and videos go to --save-dir, and --json-out writes every resu
 (video frames carry a "frame" index). --weights takes a file or a zoo name (--weights yolox-s);
 without --model and --weights the bundled yolox-nano COCO weights are used; --demo runs on the
 bundled demo picture.
+
+A file that cannot be read is skipped with a warning, and gets an {"image", "source", "error"}
+entry in --json-out; the run goes on and exits with status 2 at the end (--strict stops at the
+first such file). Ctrl-C keeps what was done: the JSON of the images and frames done, and a
+playable video of the frames done; the exit status is then 130.
 """
 
 DEFAULT_SAVE_DIR = "runs/predict"
@@ -45,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per inference batch (default 1)")
     p.add_argument("--demo", action="store_true", help="run on the bundled demo picture")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first file that cannot be read (default: skip it, warn, exit 2 at the end)")
     p.set_defaults(func=run)
 
 
@@ -102,50 +109,135 @@ def _consecutive_runs(sources: list) -> list[list]:
     return runs
 
 
-def _predict_images(detector, sources, classes, output_names, batch_size: int, progress: bool) -> list[dict]:
-    """Detect in image files batch by batch; print one line per image; return their JSON."""
+class _Unreadable(Exception):
+    """A source that could not be read, in a --strict run (or a run of a single source)."""
+
+
+class _Results:
+    """What a run has done: the JSON records in source order, and the sources it could not read."""
+
+    def __init__(self, stop_at_first: bool) -> None:
+        self.records: list[dict] = []
+        self.failed: list[str] = []
+        self.stop_at_first = stop_at_first
+
+    def add(self, record: dict) -> None:
+        self.records.append(record)
+
+    def unreadable(self, source, exc: Exception) -> None:
+        """Record an error entry for ``source``; warn and go on, or stop (:class:`_Unreadable`)."""
+        from tqdm import tqdm
+
+        where = str(source.path) if source.path is not None else source.name
+        self.records.append({"image": source.name, "source": where, "error": str(exc)})
+        self.failed.append(source.name)
+        if self.stop_at_first:
+            raise _Unreadable(str(exc))
+        tqdm.write(f"warning: {exc} (skipped)", file=sys.stderr)
+
+
+def _read(chunk) -> list:
+    """Read the images of ``chunk``: per source, its array or the :class:`ImageReadError`."""
+    from ..errors import ImageReadError
+    from ..imaging import read_image
+
+    read = []
+    for source in chunk:
+        try:
+            read.append(read_image(source.path))
+        except ImageReadError as exc:
+            read.append(exc)
+    return read
+
+
+def _predict_images(detector, sources, classes, output_names, batch_size: int, progress: bool,
+                    results: _Results) -> None:
+    """Detect in image files batch by batch; print one line per image; add their JSON to
+    ``results`` in source order (an unreadable file gets its error entry in its place)."""
     from tqdm import tqdm
 
-    records = []
+    def detect(pending: list) -> None:
+        found = detector.predict_arrays([a for _, a in pending], classes=classes,
+                                        image_names=[s.name for s, _ in pending])
+        for (source, _), det in zip(pending, found):
+            line = f"{source.name}: {_summary(det)}"
+            if output_names is not None:
+                out_path = output_names(source.name, _image_suffix(source.path))
+                _write_image(out_path, det.plot())
+                line += f" -> {out_path}"
+            results.add(det.to_json())
+            tqdm.write(line)
+        pending.clear()
+
     with tqdm(total=len(sources), desc="images", unit="img", disable=not progress or len(sources) < 2,
               leave=False) as bar:
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
-            results = detector.predict([s.path for s in chunk], classes=classes)
-            for source, det in zip(chunk, results):
-                line = f"{source.name}: {_summary(det)}"
-                if output_names is not None:
-                    out_path = output_names(source.name, _image_suffix(source.path))
-                    _write_image(out_path, det.plot())
-                    line += f" -> {out_path}"
-                records.append(det.to_json())
-                tqdm.write(line)
+            pending: list = []
+            for source, image in zip(chunk, _read(chunk)):
+                if isinstance(image, Exception):
+                    detect(pending)  # the images before it come first (and are done under --strict)
+                    results.unreadable(source, image)
+                else:
+                    pending.append((source, image))
+            detect(pending)
             bar.update(len(chunk))
-    return records
 
 
-def _predict_video(detector, source, classes, output_names, batch_size: int, progress: bool) -> list[dict]:
-    """Detect in every frame of a video or webcam; print a summary line; return per-frame JSON."""
+def _predict_video(detector, source, classes, output_names, batch_size: int, progress: bool,
+                   results: _Results) -> None:
+    """Detect in every frame of a video or webcam; print a summary line; add per-frame JSON to ``results``."""
     from tqdm import tqdm
 
-    from ..infer.video import predict_video
+    from ..errors import ImageReadError
+    from ..infer.video import VideoInterrupted, predict_video
 
     save_path = output_names(source.name, ".mp4") if output_names is not None else None
-    frames, _ = predict_video(
-        lambda arrays: detector.predict_arrays(arrays, classes=classes),
-        source, save_path=save_path, batch_size=batch_size, progress=progress,
-    )
+    interrupted = None
+    try:
+        frames, _ = predict_video(
+            lambda arrays: detector.predict_arrays(arrays, classes=classes),
+            source, save_path=save_path, batch_size=batch_size, progress=progress,
+        )
+    except ImageReadError as exc:  # the video cannot be opened
+        results.unreadable(source, exc)
+        return
+    except VideoInterrupted as stop:
+        frames, interrupted = stop.results, stop
     found = sum(len(d) for d in frames)
     where = f" -> {save_path}" if save_path is not None else ""
-    tqdm.write(f"{source.name}: {len(frames)} frames, {found} detections{where}")
-    return [{**det.to_json(), "frame": index} for index, det in enumerate(frames)]
+    done = "interrupted after " if interrupted is not None else ""
+    tqdm.write(f"{source.name}: {done}{len(frames)} frames, {found} detections{where}")
+    for index, det in enumerate(frames):
+        results.add({**det.to_json(), "frame": index})
+    if interrupted is not None:
+        raise interrupted
+
+
+def _weights_text(args: argparse.Namespace) -> str:
+    """What the weights are, for the first line: the --weights argument, or the model's default."""
+    if args.weights is not None:
+        return str(args.weights)
+    from ..infer.loading import DEFAULT_MODEL
+    from ..weights import resolve_weights_source
+
+    source = resolve_weights_source(args.model or DEFAULT_MODEL)  # already loaded, so no download
+    return "bundled" if source.kind == "bundled" else f"{source.kind} {source.path}"
+
+
+def _write_json(records: list[dict], path: str) -> None:
+    from ..io import atomic_write_text
+
+    atomic_write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n", path)
+    errors = sum("error" in r for r in records)
+    unreadable = f" and {errors} unreadable" if errors else ""
+    print(f"wrote {len(records) - errors} results{unreadable} to {path}")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import YoloxkitError
     from ..infer import Detector
     from ..infer.sources import expand_sources
-    from ..io import atomic_write_text
     from ..packaged import bundled_demo_image
 
     arguments = list(args.sources)
@@ -165,18 +257,32 @@ def run(args: argparse.Namespace) -> int:
     )
     classes = _classes(args.classes)
     detector.resolve_classes(classes)  # an unknown class name fails before any work
+    height, width = detector.size
+    print(f"model {detector.model_name}, input {height}x{width}{' (h x w)' if height != width else ''}, "
+          f"weights {_weights_text(args)}, backend {detector.backend}, device {detector.device}", flush=True)
     save_dir = None if args.no_save else Path(args.save_dir)
     output_names = _OutputNames(save_dir) if save_dir is not None else None
-    records: list[dict] = []
+    # A single source that cannot be read is the run's error, as with --strict.
+    results = _Results(stop_at_first=args.strict or len(sources) == 1)
     progress = not args.no_progress
-    for run_sources in _consecutive_runs(sources):
-        if run_sources[0].kind == "image":
-            records.extend(_predict_images(detector, run_sources, classes, output_names, args.batch_size, progress))
-        else:
-            for source in run_sources:
-                records.extend(_predict_video(detector, source, classes, output_names, args.batch_size, progress))
+    code, message = 0, None
+    try:
+        for run_sources in _consecutive_runs(sources):
+            if run_sources[0].kind == "image":
+                _predict_images(detector, run_sources, classes, output_names, args.batch_size, progress, results)
+            else:
+                for source in run_sources:
+                    _predict_video(detector, source, classes, output_names, args.batch_size, progress, results)
+    except _Unreadable as exc:
+        code, message = 2, f"error: {exc}"
+    except KeyboardInterrupt:
+        code, message = 130, "interrupted"
     if args.json_out:
-        atomic_write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n", args.json_out)
-        print(f"wrote {len(records)} results to {args.json_out}")
+        _write_json(results.records, args.json_out)
+    if code == 0 and results.failed:
+        names = ", ".join(results.failed[:3]) + (", ..." if len(results.failed) > 3 else "")
+        code, message = 2, f"error: {len(results.failed)} of {len(sources)} sources could not be read ({names})"
     sys.stdout.flush()
-    return 0
+    if message is not None:
+        print(message, file=sys.stderr)
+    return code

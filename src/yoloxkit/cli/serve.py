@@ -22,8 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "with its bundled COCO weights)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
-                   help="inference backend (default: torch, or onnxruntime for .onnx weights)")
-    p.add_argument("--size", type=positive_int, help="input size (default: the model's, 416 or 640)")
+                   help="inference backend (default: the one that runs --weights as is: torch for .pth and"
+                   " TorchScript, onnxruntime for .onnx, openvino for .xml)")
+    p.add_argument("--size", type=positive_int, help="input size (default: the size the weights store, i.e. the"
+                   " training or export size, else the model's, 416 or 640)")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="port to bind (default 8000; 0 picks a free one)")
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from ..serve.limits import UploadLimits
 
     detector = build_detector(args)
+    print(detector.describe(), file=sys.stderr, flush=True)
     limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
     app = create_app(
         detector,

@@ -7,10 +7,11 @@ import copy
 import torch
 from torch import nn
 
+from ..weights import export_metadata
 from .nms_graph import DetectionsGraph
 from .options import ExportOptions
 
-__all__ = ["export_module"]
+__all__ = ["export_module", "export_entries"]
 
 
 def export_module(model: nn.Module, options: ExportOptions) -> nn.Module:
@@ -29,3 +30,22 @@ def export_module(model: nn.Module, options: ExportOptions) -> nn.Module:
     for param in module.parameters():
         param.requires_grad_(False)
     return module
+
+
+def export_entries(module: nn.Module, options: ExportOptions) -> dict[str, str]:
+    """The metadata an export of ``module`` (from :func:`export_module`) stores: model and class
+    names, class count, input size, dynamic or not, output interface and the NMS settings, so
+    that yoloxkit can run the file as it runs the checkpoint it came from."""
+    inner = module.model if isinstance(module, DetectionsGraph) else module
+    interface = "nms" if options.nms else "decoded" if options.decode else "raw"
+    return export_metadata(
+        model_name=options.model_name,
+        names=options.names,
+        num_classes=int(inner.head.num_classes),
+        input_size=options.size,
+        dynamic=options.dynamic,
+        interface=interface,
+        nms_conf=options.conf,
+        nms_iou=options.nms_iou,
+        max_dets=options.max_dets,
+    )

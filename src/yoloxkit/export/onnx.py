@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import warnings
 from pathlib import Path
@@ -23,7 +22,7 @@ from torch import nn
 from ..errors import ExportError
 from ..io import atomic_path
 from ..ort_session import ort_session
-from .graph import export_module
+from .graph import export_entries, export_module
 from .node_order import restore_node_order
 from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
@@ -72,17 +71,14 @@ def write_onnx(module: nn.Module, images: torch.Tensor, path: Path, options: Exp
         with contextlib.redirect_stdout(io.StringIO()):
             graph_model = onnxslim.slim(original)
         restore_node_order(graph_model.graph, original.graph)
-    set_metadata(graph_model, options)
+    set_metadata(graph_model, export_entries(module, options))
     onnx.save(graph_model, str(path))
 
 
-def set_metadata(graph_model: onnx.ModelProto, options: ExportOptions) -> None:
-    """Store the class names and model name in the ONNX file's metadata properties."""
-    entries = {}
-    if options.names is not None:
-        entries["names"] = json.dumps(list(options.names))
-    if options.model_name is not None:
-        entries["model_name"] = options.model_name
+def set_metadata(graph_model: onnx.ModelProto, entries: dict[str, str]) -> None:
+    """Store ``entries`` (:func:`~.graph.export_entries`: class names, model name, input size,
+    output interface, ...) in the ONNX file's metadata properties. OpenVINO's ONNX reader keeps
+    them in the IR's ``rt_info`` under ``framework``."""
     kept = [p for p in graph_model.metadata_props if p.key not in entries]
     del graph_model.metadata_props[:]
     graph_model.metadata_props.extend(kept)

@@ -35,8 +35,8 @@ class ExportOptions:
     nms_iou: float = 0.45
     max_dets: int = 100
     simplify: bool = True
-    # Written into the ONNX metadata (``names`` as a JSON list, ``model_name``) so that the
-    # file keeps its class names; yoloxkit reads them back when it loads the file.
+    # Written into every export's metadata with its size and output interface
+    # (:func:`~.graph.export_entries`); yoloxkit reads them back when it runs the file.
     names: tuple[str, ...] | None = None
     model_name: str | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -10,7 +11,8 @@ import torch
 from torch import nn
 
 from ..io import atomic_path
-from .graph import export_module
+from ..weights import TORCHSCRIPT_METADATA
+from .graph import export_entries, export_module
 from .options import ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
 
@@ -21,7 +23,8 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, options: Expor
     """Trace ``model`` (with the same decode / NMS options as ONNX) into ``path`` atomically.
 
     The traced module keeps the batch dimension dynamic; with ``nms`` it needs ``torchvision``
-    imported at load time (for ``torchvision::nms``).
+    imported at load time (for ``torchvision::nms``). The export metadata (class names, input
+    size, output interface, ...) is stored as the archive's extra file ``yoloxkit.json``.
     """
     module = export_module(model, options)
     images = sample_input(options.size, options.batch)
@@ -32,7 +35,8 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, options: Expor
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             traced = torch.jit.trace(module, (images,), check_trace=False)
-            traced.save(str(tmp))
+            extra = {TORCHSCRIPT_METADATA: json.dumps(export_entries(module, options))}
+            torch.jit.save(traced, str(tmp), _extra_files=extra)
             reloaded = torch.jit.load(str(tmp), map_location="cpu")
         actual = torch_outputs(reloaded, check_images)
         diff = check_close(expected, actual, "TorchScript", detections=options.nms)

@@ -1,5 +1,6 @@
 """All inference backends: importing this module registers ``torch``, ``onnxruntime`` and
 ``openvino`` (the openvino package itself is imported only when that backend is built).
+TorchScript exports run in the ``torch`` backend (:class:`TorchScriptBackend`).
 
 The interface and the registry live in :mod:`.registry`, one module per backend beside it;
 this module gathers their public names.
@@ -8,16 +9,17 @@ this module gathers their public names.
 from __future__ import annotations
 
 from .device import resolve_device
-from .official import STRIDES, decode_official_output, onnx_bytes_from_model
+from .official import STRIDES, decode_official_output, onnx_bytes_from_model, predictions_from_outputs
 from .onnxruntime_backend import OnnxRuntimeBackend
 from .openvino_backend import OpenVinoBackend
 from .registry import Backend, BackendFactory, backend_key, backend_names, make_backend, register_backend
-from .torch_backend import TorchBackend
+from .torch_backend import TorchBackend, TorchScriptBackend
 
 __all__ = [
     "Backend",
     "BackendFactory",
     "TorchBackend",
+    "TorchScriptBackend",
     "OnnxRuntimeBackend",
     "OpenVinoBackend",
     "register_backend",
@@ -26,6 +28,7 @@ __all__ = [
     "backend_key",
     "onnx_bytes_from_model",
     "decode_official_output",
+    "predictions_from_outputs",
     "resolve_device",
     "STRIDES",
 ]

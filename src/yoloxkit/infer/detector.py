@@ -30,13 +30,17 @@ class Detector:
     """YOLOX object detector on images (paths or BGR arrays), one :class:`Detections` per image.
 
     ``Detector()`` / ``Detector("yolox-nano")`` uses the bundled COCO weights. ``weights`` takes
-    a ``.pth`` checkpoint (official or yoloxkit), an official ``.onnx`` export, or a zoo name
-    (``"yolox-s"``: bundled for nano, the official download otherwise); with weights and no
-    ``model`` the model is that name, else read from the file. ``size`` is the network input (an int or
-    ``(h, w)``, multiples of 32; default: the model's). ``backend`` is ``torch`` (default),
-    ``onnxruntime`` or ``openvino``; an ``.onnx`` weights file runs in onnxruntime unless
-    ``backend="torch"`` asks to import it into PyTorch. Class names come from ``names``, else
-    the checkpoint, else COCO names for 80 classes, else ``class0..``. ``half=True`` runs the
+    a ``.pth`` checkpoint (official or yoloxkit), any file ``yoloxkit export`` writes (ONNX plain,
+    ``--decode`` or ``--nms``; OpenVINO ``.xml``; TorchScript) or an official ``.onnx`` export, or a
+    zoo name (``"yolox-s"``: bundled for nano, the official download otherwise); with weights and no
+    ``model`` the model is that name, else read from the file. ``size`` is the network input (an int
+    or ``(h, w)``, multiples of 32; default: the size the file stores (training or export size),
+    else the model's); a file with a fixed input size runs at that size. ``backend`` is ``torch``
+    (default; also runs TorchScript), ``onnxruntime`` (default for ``.onnx``) or ``openvino``
+    (default for ``.xml``); ``backend="torch"`` imports an ``.onnx`` file into PyTorch. For an
+    ``--nms`` export the graph's thresholds are fixed at export: ``conf``/``nms`` can only filter
+    further (a higher ``conf``, a lower ``nms``). Class names come from ``names``, else the
+    weights file, else COCO names for 80 classes, else ``class0..``. ``half=True`` runs the
     torch backend in float16 (CUDA only). ``batch_size`` caps the images per network call.
 
     :meth:`from_pretrained` is the same as the constructor; :meth:`from_model` wraps a module
@@ -70,7 +74,10 @@ class Detector:
         self._network = loaded.network
         self.model_name = loaded.model_name
         self.names = names
+        #: the input size ``(h, w)`` every image is letterboxed to
         self.size = loaded.size
+        #: the weights file the network came from (None for :meth:`from_model`)
+        self.weights = loaded.weights
         self.conf = conf
         self.nms = nms
         self.batch_size = int(batch_size)
@@ -136,6 +143,15 @@ class Detector:
     @property
     def device(self) -> str:
         return str(self._network.device)
+
+    def describe(self) -> str:
+        """One line for the commands to print, e.g. ``model yolox-nano, input 320x320, weights
+        best.pth, backend torch, device cpu`` (``(h x w)`` follows a non-square input)."""
+        height, width = self.size
+        text = f"model {self.model_name}, input {height}x{width}{' (h x w)' if height != width else ''}"
+        if self.weights is not None:
+            text += f", weights {self.weights}"
+        return text + f", backend {self.backend}, device {self.device}"
 
     def __repr__(self) -> str:
         return (

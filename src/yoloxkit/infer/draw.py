@@ -1,12 +1,20 @@
-"""Drawing detections on images with OpenCV."""
+"""Drawing detections on images with OpenCV.
+
+Labels are placed by :func:`place_labels`, a pure function of the boxes and the label sizes, so
+that no label covers another: above the box if there is room, else inside its top, else below
+it, shifted along the box when that spot is taken, and always within the image.
+"""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-__all__ = ["class_color", "draw_detections"]
+__all__ = ["class_color", "draw_detections", "label_rectangles", "place_labels"]
 
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 (exclusive ends)
 
 # Twenty well-separated colours (RGB, the "tab20"-like order reshuffled so that neighbouring
 # class ids, e.g. COCO car=2 and truck=7, differ clearly).
@@ -16,6 +24,9 @@ _PALETTE_RGB = (
     (128, 0, 0), (170, 255, 195), (128, 128, 0), (0, 0, 128), (250, 190, 212),
     (210, 245, 60), (220, 190, 255), (255, 215, 180), (128, 128, 128), (0, 0, 0),
 )
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+#: how many label heights a label may move along its box to find a free place
+_MAX_SHIFTS = 8
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -30,6 +41,94 @@ def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
 
 
+def _candidates(box: Sequence[float], w: int, h: int, width: int, height: int) -> np.ndarray:
+    """Label positions for one box, best first, clamped to the image: ``[C, 4]`` rectangles."""
+    x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+    tops = [y1 - h, y1, y2, y2 - h]  # above, inside the top, below, inside the bottom
+    for k in range(1, _MAX_SHIFTS + 1):  # then stacked further above, and further down inside
+        tops += [y1 - h - k * h, y1 + k * h]
+    lefts = [x1, x2 - w]  # aligned with the box's left edge, then its right edge
+    xs = np.clip(np.array(lefts), 0, max(0, width - w))
+    ys = np.clip(np.array(tops), 0, max(0, height - h))
+    left, top = np.meshgrid(xs, ys)  # every top with the left edge first, then the right edge
+    left, top = left.reshape(-1), top.reshape(-1)
+    return np.stack([left, top, left + w, top + h], axis=1)
+
+
+def _overlap(candidates: np.ndarray, placed: np.ndarray) -> np.ndarray:
+    """Total area each candidate shares with the placed rectangles: ``[C]``."""
+    if not len(placed):
+        return np.zeros(len(candidates), dtype=np.int64)
+    ix = np.minimum(candidates[:, None, 2], placed[None, :, 2]) - np.maximum(candidates[:, None, 0], placed[None, :, 0])
+    iy = np.minimum(candidates[:, None, 3], placed[None, :, 3]) - np.maximum(candidates[:, None, 1], placed[None, :, 1])
+    return (np.clip(ix, 0, None) * np.clip(iy, 0, None)).sum(axis=1)
+
+
+def place_labels(
+    boxes: np.ndarray | Sequence[Sequence[float]],
+    sizes: Sequence[tuple[int, int]],
+    image_size: tuple[int, int],
+    order: Sequence[int] | None = None,
+) -> list[Rect]:
+    """Rectangles ``(x1, y1, x2, y2)`` for the label of each box, placed so that they do not overlap.
+
+    ``sizes`` are the labels' ``(w, h)``, ``image_size`` is ``(width, height)``; ``order`` is the
+    order in which labels choose their place (default: as given; pass the boxes by decreasing
+    score so that the strongest get their first choice). Each label takes the first free spot of:
+    above the box, inside its top, below it, inside its bottom (left-aligned, then right-aligned),
+    then positions stacked further along the box; every spot lies within the image. When none is
+    free (more labels than room) it takes the spot that covers the least of the others.
+    """
+    width, height = int(image_size[0]), int(image_size[1])
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(sizes) != len(boxes):
+        raise ValueError(f"{len(sizes)} label sizes for {len(boxes)} boxes")
+    rects: list[Rect | None] = [None] * len(boxes)
+    placed = np.zeros((0, 4), dtype=np.int64)
+    for index in range(len(boxes)) if order is None else order:
+        w, h = (int(v) for v in sizes[index])
+        candidates = _candidates(boxes[index], w, h, width, height)
+        overlap = _overlap(candidates, placed)
+        best = candidates[int(np.argmin(overlap))]  # the first free one, or the least covering
+        rects[index] = tuple(int(v) for v in best)
+        placed = np.concatenate([placed, best[None]], axis=0)
+    if any(r is None for r in rects):
+        raise ValueError("order must name every box once")
+    return rects  # type: ignore[return-value]
+
+
+def _style(image_shape: Sequence[int]) -> tuple[float, int]:
+    """Font scale and line thickness for an image of this shape."""
+    height, width = image_shape[:2]
+    scale = max(0.4, min(1.2, max(height, width) / 1000))
+    return scale, max(1, round(2 * scale))
+
+
+def _label_text(name_list: list[str], class_id: int, score: float) -> str:
+    name = name_list[class_id] if 0 <= class_id < len(name_list) else str(class_id)
+    return f"{name} {score:.2f}"
+
+
+def label_rectangles(
+    image_shape: Sequence[int],
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    names: list[str],
+) -> list[Rect]:
+    """The label rectangles :func:`draw_detections` uses for these detections on an image of
+    ``image_shape`` (``[H, W, ...]``): one per box, strongest placed first, none overlapping."""
+    scale, thickness = _style(image_shape)
+    sizes = []
+    for class_id, score in zip(np.asarray(class_ids).tolist(), np.asarray(scores).tolist()):
+        label = _label_text(names, int(class_id), float(score))
+        (text_w, text_h), baseline = cv2.getTextSize(label, _FONT, 0.6 * scale, max(1, thickness - 1))
+        sizes.append((text_w + 2, text_h + baseline + 2))
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable").tolist()
+    height, width = image_shape[:2]
+    return place_labels(boxes, sizes, (width, height), order=order)
+
+
 def draw_detections(
     image: np.ndarray,
     boxes: np.ndarray,
@@ -39,24 +138,23 @@ def draw_detections(
 ) -> np.ndarray:
     """Return a copy of BGR ``image`` with each box and a ``name score`` label drawn on it."""
     canvas = image.copy()
-    height, width = canvas.shape[:2]
-    scale = max(0.4, min(1.2, max(height, width) / 1000))
-    thickness = max(1, round(2 * scale))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    # Draw the weakest first so that the strongest boxes end up on top.
-    for index in np.argsort(scores, kind="stable"):
+    scale, thickness = _style(canvas.shape)
+    rects = label_rectangles(canvas.shape, boxes, scores, class_ids, names)
+    # Boxes first, the weakest first so that the strongest end up on top; then every label,
+    # so that no box line crosses a label.
+    order = np.argsort(scores, kind="stable")
+    for index in order:
         x1, y1, x2, y2 = (int(round(float(v))) for v in boxes[index])
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), class_color(int(class_ids[index])), thickness, cv2.LINE_AA)
+    for index in order:
         class_id = int(class_ids[index])
         color = class_color(class_id)
-        name = names[class_id] if 0 <= class_id < len(names) else str(class_id)
-        label = f"{name} {float(scores[index]):.2f}"
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
-        (text_w, text_h), baseline = cv2.getTextSize(label, font, 0.6 * scale, max(1, thickness - 1))
-        top = y1 - text_h - baseline - 2 if y1 - text_h - baseline - 2 >= 0 else y1
-        top = min(top, max(0, height - text_h - baseline - 2))
-        cv2.rectangle(canvas, (x1, top), (x1 + text_w + 2, top + text_h + baseline + 2), color, -1)
+        lx1, ly1, lx2, ly2 = rects[index]
+        label = _label_text(names, class_id, float(scores[index]))
+        (_, text_h), _ = cv2.getTextSize(label, _FONT, 0.6 * scale, max(1, thickness - 1))
+        cv2.rectangle(canvas, (lx1, ly1), (lx2 - 1, ly2 - 1), color, -1)
         cv2.putText(
-            canvas, label, (x1 + 1, top + text_h + 1), font, 0.6 * scale, _text_color(color),
+            canvas, label, (lx1 + 1, ly1 + text_h + 1), _FONT, 0.6 * scale, _text_color(color),
             max(1, thickness - 1), cv2.LINE_AA,
         )
     return canvas

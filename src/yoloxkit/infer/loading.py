@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import InferenceError, WeightsMismatchError
 from ..models import get_spec
 from ..packaged import BUNDLED_MODEL
-from ..weights import build_model_with_weights, describe_weights, is_onnx_file, resolve_weights_source
+from ..weights import WeightsInfo, describe_weights, load_model, resolve_weights_source, weights_format
 from .backends import Backend, backend_key, make_backend, resolve_device
 from .checks import input_size
 
@@ -35,13 +35,16 @@ class LoadedNetwork:
     model_name: str
     size: tuple[int, int]  # the input size the detector letterboxes to
     stored_names: list[str] | None = None  # class names stored in the weights file, if any
+    weights: Path | None = None  # the weights file (None for an in-memory module)
 
 
 def choose_backend(backend: str | None, weights: str | os.PathLike | None) -> str:
-    """The backend name: ``backend`` if given (checked), else ``onnxruntime`` for ``.onnx``
-    weights and ``torch`` otherwise."""
+    """The backend name: ``backend`` if given (checked), else the one that runs ``weights`` as
+    it is: ``onnxruntime`` for ``.onnx``, ``openvino`` for an OpenVINO ``.xml``, ``torch`` for
+    checkpoints, TorchScript exports and zoo names."""
     if backend is None:
-        return "onnxruntime" if weights is not None and is_onnx_file(weights) else "torch"
+        fmt = weights_format(weights) if weights is not None else "checkpoint"
+        return {"onnx": "onnxruntime", "openvino": "openvino"}.get(fmt, "torch")
     return backend_key(backend)
 
 
@@ -50,14 +53,13 @@ def _backend_options(half: bool) -> dict[str, bool]:
     return {"half": True} if half else {}
 
 
-def _onnx_model_name(path: Path, requested: str | None) -> tuple[str, list[str] | None]:
-    """Model name and stored class names of an ONNX file run as is (not imported into PyTorch)."""
-    info = describe_weights(path)
+def _export_model_name(info: WeightsInfo, requested: str | None) -> str:
+    """The model name of an exported file run as is (not imported into PyTorch)."""
     if requested is not None and info.model_name is not None and info.model_name != requested:
         raise WeightsMismatchError(
-            f"{path} does not fit {requested}: it looks like {info.model_name}; pass --model {info.model_name}"
+            f"{info.path} does not fit {requested}: it is {info.model_name}; pass --model {info.model_name}"
         )
-    return requested or info.model_name or UNKNOWN_MODEL, info.names
+    return requested or info.model_name or UNKNOWN_MODEL
 
 
 def load_network(
@@ -71,9 +73,11 @@ def load_network(
     """Resolve the weights (a file, or a zoo name: bundled or downloaded), build the backend and
     settle the input size (see :class:`~.detector.Detector` for the arguments).
 
-    An ``.onnx`` file runs in a runtime backend as is, unless ``backend="torch"`` asks to import
-    it into PyTorch. A file with a static input size fixes the size: an explicit other ``size``
-    is an error. Otherwise the size is ``size``, else the model's, else 640.
+    Every file ``yoloxkit export`` writes (ONNX, OpenVINO IR, TorchScript; plain, ``--decode`` or
+    ``--nms``) runs in a runtime backend as is; ``backend="torch"`` imports an ``.onnx`` file into
+    PyTorch instead. A file with a static input size fixes the size: an explicit other ``size`` is
+    an error. Otherwise the size is ``size``, else the one the file stores (the training size of a
+    checkpoint, the export size of an export), else the model's, else 640.
     """
     backend_name = choose_backend(backend, weights)
     resolve_device(device)  # fail on an unavailable device before loading anything
@@ -82,18 +86,21 @@ def load_network(
     requested = get_spec(model).name if model is not None else None
     source = resolve_weights_source(requested, weights)
     path, requested = source.path, requested or source.model_name
+    fmt = weights_format(path)
     torch_model: nn.Module | None = None
-    onnx_path = None
-    if is_onnx_file(path) and backend_name != "torch":
-        model_name, stored_names = _onnx_model_name(path, requested)
-        onnx_path = path
+    if fmt == "checkpoint" or (fmt == "onnx" and backend_name == "torch"):
+        loaded = load_model(requested, path)
+        torch_model, stored_names, model_name, info = loaded.model, loaded.names, loaded.model_name, loaded.info
+        export = None
     else:
-        torch_model, stored_names, model_name = build_model_with_weights(requested, path)
+        info = describe_weights(path)
+        model_name, stored_names, export = _export_model_name(info, requested), info.names, info.export
     spec_size = get_spec(model_name).input_size if model_name != UNKNOWN_MODEL else None
     wanted = input_size(size) if size is not None else None
-    default = wanted or input_size(spec_size or 640)
+    default = wanted or info.input_size or input_size(spec_size or 640)
     network = make_backend(
-        backend_name, model=torch_model, onnx_path=onnx_path, size=default, device=device, **_backend_options(half)
+        backend_name, model=torch_model, onnx_path=path if export is not None and fmt == "onnx" else None,
+        size=default, device=device, export=export, **_backend_options(half),
     )
     fixed = network.fixed_size
     if fixed is not None and wanted is not None and wanted != fixed:
@@ -101,7 +108,7 @@ def load_network(
             f"{path} has a fixed input size {fixed[0]}x{fixed[1]};"
             f" size {wanted[0]}x{wanted[1]} does not fit it (omit --size or re-export)"
         )
-    return LoadedNetwork(network, model_name, fixed or default, stored_names)
+    return LoadedNetwork(network, model_name, fixed or default, stored_names, Path(path))
 
 
 def wrap_model(

@@ -1,5 +1,17 @@
-"""The official YOLOX ONNX interface that the runtime backends run: ``images`` ``[B, 3, H, W]``
-(BGR, 0-255, letterboxed) -> undecoded ``output`` ``[B, A, 5 + C]``."""
+"""The output interfaces of YOLOX exports and turning each into the decoded predictions
+``[B, A, 5 + C]`` that post-processing takes.
+
+Every export takes ``images`` ``[B, 3, H, W]`` (BGR, 0-255, letterboxed). Its outputs are one of
+(:class:`~yoloxkit.weights.ExportInfo` ``interface``):
+
+- ``raw``, the official interface: undecoded ``output`` ``[B, A, 5 + C]`` (decoded here);
+- ``decoded``: ``output`` ``[B, A, 5 + C]`` with boxes already in input pixels;
+- ``nms``: final detections ``num_dets [B, 1], boxes [B, K, 4] (xyxy), scores [B, K],
+  class_ids [B, K]``, re-expressed as ``K`` predictions whose objectness is the score and whose
+  class probabilities are one-hot, so that the shared confidence filter and NMS keep them as they
+  are (a stricter ``conf`` or a lower ``nms`` still filters; looser values cannot bring back what
+  the graph dropped). Padding past ``num_dets`` gets objectness -1 and never passes.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +27,18 @@ from ..errors import InferenceError
 from ..models.head import decode_outputs
 from .fuse import fuse_model
 
-__all__ = ["STRIDES", "onnx_bytes_from_model", "decode_official_output"]
+__all__ = [
+    "STRIDES",
+    "INTERFACES",
+    "onnx_bytes_from_model",
+    "decode_official_output",
+    "detections_as_predictions",
+    "predictions_from_outputs",
+]
 
 STRIDES = (8, 16, 32)
+#: the output interfaces of exports (see the module docstring)
+INTERFACES = ("raw", "decoded", "nms")
 
 
 def onnx_bytes_from_model(model: nn.Module, size: tuple[int, int], opset: int = 11) -> bytes:
@@ -54,3 +75,37 @@ def decode_official_output(output: torch.Tensor, size: tuple[int, int], strides:
             " (is it an undecoded YOLOX export with strides 8/16/32?)"
         )
     return decode_outputs(output, shapes, tuple(strides))
+
+
+def detections_as_predictions(
+    num_dets: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, class_ids: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Padded NMS outputs as predictions ``[B, K, 5 + C]``: ``cx, cy, w, h``, the score as
+    objectness (-1 past ``num_dets``) and one-hot class probabilities."""
+    batch, slots = scores.shape[:2]
+    boxes = boxes.float().reshape(batch, slots, 4)
+    out = torch.zeros(batch, slots, 5 + num_classes, dtype=torch.float32, device=boxes.device)
+    out[..., :2] = (boxes[..., :2] + boxes[..., 2:]) / 2
+    out[..., 2:4] = boxes[..., 2:] - boxes[..., :2]
+    valid = torch.arange(slots, device=boxes.device).unsqueeze(0) < num_dets.reshape(batch, 1).to(boxes.device)
+    out[..., 4] = torch.where(valid, scores.float().reshape(batch, slots), torch.full_like(out[..., 4], -1.0))
+    ids = class_ids.reshape(batch, slots).to(torch.int64).clamp(0, num_classes - 1)
+    out[..., 5:].scatter_(-1, ids.unsqueeze(-1).to(boxes.device), 1.0)
+    return out
+
+
+def predictions_from_outputs(
+    outputs: Sequence[torch.Tensor], interface: str, size: tuple[int, int], num_classes: int, label: str = "model"
+) -> torch.Tensor:
+    """Decoded predictions ``[B, A, 5 + C]`` from an export's outputs (in graph order) for an input
+    of ``size`` ``(h, w)``; ``interface`` is ``raw``, ``decoded`` or ``nms``."""
+    if interface == "nms":
+        if len(outputs) != 4:
+            raise InferenceError(f"{label} is an --nms export but gives {len(outputs)} outputs, not 4")
+        return detections_as_predictions(*outputs, num_classes=num_classes)
+    output = outputs[0].float()
+    if output.ndim != 3 or output.shape[-1] != 5 + num_classes:
+        raise InferenceError(
+            f"{label} is not a YOLOX export: expected an output [B, A, {5 + num_classes}], got {tuple(output.shape)}"
+        )
+    return output if interface == "decoded" else decode_official_output(output, size)

@@ -13,7 +13,8 @@ from ..imaging import PAD_VALUE
 from ..optional import import_onnxruntime
 from ..ort_session import ort_session
 from .device import resolve_device
-from .official import decode_official_output, onnx_bytes_from_model
+from ..weights import ExportInfo
+from .official import onnx_bytes_from_model, predictions_from_outputs
 from .registry import Backend, first_line, register_backend
 
 __all__ = ["OnnxRuntimeBackend"]
@@ -24,7 +25,8 @@ def _static_dim(dim) -> int | None:
 
 
 class OnnxRuntimeBackend(Backend):
-    """ONNX Runtime on an ONNX file or bytes with the official YOLOX interface.
+    """ONNX Runtime on an ONNX file or bytes: the official interface, or any ``yoloxkit export``
+    ONNX file (``--decode``, ``--nms``; ``export`` describes it).
 
     Intra-op threads follow ``torch.get_num_threads()``; all graph optimisations are on.
     Files with a static batch of 1 (like the official export) run image by image.
@@ -33,7 +35,8 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, model_source: str | os.PathLike | bytes, device: str | torch.device = "cpu",
-                 label: str = "model", size: tuple[int, int] | None = None) -> None:
+                 label: str = "model", size: tuple[int, int] | None = None,
+                 export: ExportInfo | None = None) -> None:
         ort = import_onnxruntime()
         self.device = resolve_device(device)
         providers: list = ["CPUExecutionProvider"]
@@ -47,15 +50,24 @@ class OnnxRuntimeBackend(Backend):
             self.session = ort_session(model_source, threads=torch.get_num_threads(), providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise InferenceError(f"onnxruntime cannot load {label}: {first_line(exc)}") from None
+        self.label = label
+        self.interface = export.interface if export is not None else "raw"
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise InferenceError(f"{label} is not a YOLOX export: expected one input [B, 3, H, W]")
         self.input_name = inputs[0].name
-        self.output_name = outputs[0].name
+        self.output_names = [out.name for out in outputs]
+        if self.interface != "nms":
+            self.output_names = self.output_names[:1]
         batch_dim, _, height, width = inputs[0].shape
         self.static_batch = _static_dim(batch_dim)
         if _static_dim(height) and _static_dim(width):
             self.fixed_size = (int(height), int(width))
+        if self.interface == "nms":
+            if not export.num_classes:
+                raise InferenceError(f"{label} is an --nms export that does not say its class count")
+            self.num_classes = int(export.num_classes)
+            return
         out_shape = outputs[0].shape
         channels = out_shape[-1] if len(out_shape) == 3 else None
         if len(out_shape) == 3 and not isinstance(channels, int):
@@ -64,9 +76,12 @@ class OnnxRuntimeBackend(Backend):
             if probe_size is None:
                 raise InferenceError(f"{label} has dynamic input and output sizes; give the input size")
             blank = np.full((self.static_batch or 1, 3, *probe_size), float(PAD_VALUE), dtype=np.float32)
-            channels = self.session.run([self.output_name], {self.input_name: blank})[0].shape[-1]
-        if not isinstance(channels, int) or channels < 6:
-            raise InferenceError(f"{label} is not a YOLOX export: expected an output [B, A, 5 + C], got {out_shape}")
+            channels = self.session.run(self.output_names, {self.input_name: blank})[0].shape[-1]
+        expected = 5 + export.num_classes if export is not None and export.num_classes else None
+        if not isinstance(channels, int) or channels < 6 or channels != (expected or channels):
+            raise InferenceError(
+                f"{label} is not a YOLOX export: expected an output [B, A, {expected or '5 + C'}], got {out_shape}"
+            )
         self.num_classes = channels - 5
 
     def infer(self, batch: np.ndarray) -> torch.Tensor:
@@ -76,17 +91,22 @@ class OnnxRuntimeBackend(Backend):
         if count % step:  # a file with a static batch: pad the last chunk with blank images
             padding = np.full((step - count % step, *images.shape[1:]), float(PAD_VALUE), dtype=np.float32)
             images = np.concatenate([images, padding])
-        outputs = [
-            self.session.run([self.output_name], {self.input_name: images[i : i + step]})[0]
+        runs = [
+            self.session.run(self.output_names, {self.input_name: images[i : i + step]})
             for i in range(0, len(images), step)
         ]
-        output = torch.from_numpy(np.concatenate(outputs) if len(outputs) > 1 else outputs[0])[:count]
-        return decode_official_output(output.float(), tuple(batch.shape[1:3]))
+        outputs = [torch.from_numpy(np.concatenate(parts))[:count] for parts in zip(*runs)]
+        return predictions_from_outputs(outputs, self.interface, tuple(batch.shape[1:3]), self.num_classes, self.label)
 
 
-def _onnxruntime_factory(*, model=None, onnx_path=None, size=None, device="cpu") -> Backend:
+def _onnxruntime_factory(*, model=None, onnx_path=None, size=None, device="cpu", export=None) -> Backend:
+    if export is not None and export.kind != "onnx":
+        raise InferenceError(
+            f"the onnxruntime backend runs .onnx files; {export.path} is {export.kind}"
+            f" (use --backend {'openvino' if export.kind == 'openvino' else 'torch'})"
+        )
     if onnx_path is not None:
-        return OnnxRuntimeBackend(Path(onnx_path), device, label=str(onnx_path), size=size)
+        return OnnxRuntimeBackend(Path(onnx_path), device, label=str(onnx_path), size=size, export=export)
     return OnnxRuntimeBackend(onnx_bytes_from_model(model, size), device, label="the exported model", size=size)
 
 

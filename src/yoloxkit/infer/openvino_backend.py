@@ -1,5 +1,6 @@
-"""The OpenVINO backend (registered as ``openvino``): the official ONNX interface compiled
-by the OpenVINO runtime (CPU).
+"""The OpenVINO backend (registered as ``openvino``, the default for ``.xml`` weights): an ONNX
+file or an OpenVINO IR compiled by the OpenVINO runtime (CPU), with any export interface (the
+official one, ``--decode`` or ``--nms``; see :mod:`.official`).
 
 The ``uint8`` ``[B, H, W, 3]`` letterboxed batch is fed as is: OpenVINO's pre-processing
 converts it to float ``[B, 3, H, W]`` inside the compiled graph. Inference runs in float32
@@ -19,16 +20,18 @@ import torch
 from torch import nn
 
 from ..errors import InferenceError
+from ..imaging import PAD_VALUE
 from ..optional import import_openvino
 from .device import resolve_device
-from .official import decode_official_output, onnx_bytes_from_model
+from ..weights import ExportInfo
+from .official import onnx_bytes_from_model, predictions_from_outputs
 from .registry import Backend, first_line, register_backend
 
 __all__ = ["OpenVinoBackend"]
 
 
 class OpenVinoBackend(Backend):
-    """OpenVINO runtime on an ONNX file or bytes with the official YOLOX interface.
+    """OpenVINO runtime on an ONNX file, an OpenVINO IR (``.xml``) or ONNX bytes.
 
     Threads follow ``torch.get_num_threads()``, like the onnxruntime backend.
     """
@@ -36,7 +39,7 @@ class OpenVinoBackend(Backend):
     name = "openvino"
 
     def __init__(self, model_source: str | os.PathLike | bytes, device: str | torch.device = "cpu",
-                 label: str = "model", threads: int | None = None) -> None:
+                 label: str = "model", threads: int | None = None, export: ExportInfo | None = None) -> None:
         ov = import_openvino()
         self.device = resolve_device(device)
         if self.device.type != "cpu":
@@ -45,20 +48,33 @@ class OpenVinoBackend(Backend):
         self._core = ov.Core()
         self._label = label
         self._threads = int(threads or torch.get_num_threads())
-        source = io.BytesIO(model_source) if isinstance(model_source, bytes) else str(model_source)
+        self.interface = export.interface if export is not None else "raw"
         try:
-            self._model = ov.convert_model(source)
+            if isinstance(model_source, bytes):
+                self._model = ov.convert_model(io.BytesIO(model_source))
+            elif Path(model_source).suffix.lower() == ".xml":
+                self._model = self._core.read_model(str(model_source))
+            else:
+                self._model = ov.convert_model(str(model_source))
         except Exception as exc:  # OpenVINO raises its own exception types for bad files
             raise InferenceError(f"OpenVINO cannot read {label}: {first_line(exc)}") from None
-        if len(self._model.inputs) != 1 or len(self._model.outputs) != 1:
-            raise InferenceError(f"{label} is not a YOLOX export with the official interface (one input, one output)")
+        outputs = 4 if self.interface == "nms" else 1
+        if len(self._model.inputs) != 1 or len(self._model.outputs) != outputs:
+            raise InferenceError(f"{label} is not a YOLOX export: expected one input and {outputs} output(s)")
         in_shape = self._model.inputs[0].get_partial_shape()
-        out_shape = self._model.outputs[0].get_partial_shape()
-        if in_shape.rank.get_length() != 4 or out_shape.rank.get_length() != 3 or out_shape[2].is_dynamic:
-            raise InferenceError(f"{label} is not a YOLOX export: expected [B,3,H,W] -> [B,A,5+C]")
-        self.num_classes = int(out_shape[2].get_length()) - 5
-        if self.num_classes < 1:
-            raise InferenceError(f"{label} is not a YOLOX export: output {out_shape}")
+        if in_shape.rank.get_length() != 4:
+            raise InferenceError(f"{label} is not a YOLOX export: expected an input [B, 3, H, W]")
+        if self.interface == "nms":
+            if export is None or not export.num_classes:
+                raise InferenceError(f"{label} is an --nms export that does not say its class count")
+            self.num_classes = int(export.num_classes)
+        else:
+            out_shape = self._model.outputs[0].get_partial_shape()
+            if out_shape.rank.get_length() != 3 or out_shape[2].is_dynamic:
+                raise InferenceError(f"{label} is not a YOLOX export: expected [B,3,H,W] -> [B,A,5+C]")
+            self.num_classes = int(out_shape[2].get_length()) - 5
+            if self.num_classes < 1 or (export is not None and export.num_classes not in (None, self.num_classes)):
+                raise InferenceError(f"{label} is not a YOLOX export: output {out_shape}")
         self.static_batch = None if in_shape[0].is_dynamic else int(in_shape[0].get_length())
         if in_shape[2].is_static and in_shape[3].is_static:
             self.fixed_size = (int(in_shape[2].get_length()), int(in_shape[3].get_length()))
@@ -90,16 +106,24 @@ class OpenVinoBackend(Backend):
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
         height, width = batch.shape[1:3]
         step = self.static_batch or len(batch)
-        outputs = []
+        runs = []
         for start in range(0, len(batch), step):
             chunk = batch[start : start + step]
+            if len(chunk) < step:  # a file with a static batch: pad the last chunk with blank images
+                chunk = np.concatenate([chunk, np.full((step - len(chunk), *chunk.shape[1:]), PAD_VALUE, np.uint8)])
             compiled = self._compiled_for(len(chunk), height, width)
-            outputs.append(np.asarray(compiled(chunk)[0]))
-        output = torch.from_numpy(np.concatenate(outputs) if len(outputs) > 1 else outputs[0])
-        return decode_official_output(output.float(), (height, width))
+            result = compiled(chunk)
+            runs.append([np.asarray(result[out]) for out in compiled.outputs])
+        outputs = [torch.from_numpy(np.concatenate(parts))[: len(batch)] for parts in zip(*runs)]
+        return predictions_from_outputs(outputs, self.interface, (height, width), self.num_classes, self._label)
 
 
-def _openvino_factory(*, model: nn.Module | None = None, onnx_path=None, size=None, device="cpu") -> Backend:
+def _openvino_factory(*, model: nn.Module | None = None, onnx_path=None, size=None, device="cpu",
+                      export: ExportInfo | None = None) -> Backend:
+    if export is not None:
+        if export.kind == "torchscript":
+            raise InferenceError(f"the openvino backend runs .onnx and .xml files; {export.path} is TorchScript")
+        return OpenVinoBackend(export.path, device, label=str(export.path), export=export)
     if onnx_path is not None:
         return OpenVinoBackend(Path(onnx_path), device, label=str(onnx_path))
     return OpenVinoBackend(onnx_bytes_from_model(model, size), device, label="the exported model")

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import InferenceError
+from ..weights import ExportInfo
 
 __all__ = [
     "Backend",
@@ -51,9 +52,11 @@ class Backend(ABC):
         """Decoded predictions ``[B, A, 5 + C]`` float32 for a ``uint8`` ``[B, H, W, 3]`` batch."""
 
 
-#: ``factory(model=..., onnx_path=..., size=(h, w), device=...) -> Backend``. ``model`` is an
-#: eval-mode yoloxkit YOLOX module on the CPU (None when only an ONNX file was given);
-#: ``onnx_path`` is an ONNX file with the official interface, if the user gave one.
+#: ``factory(model=..., onnx_path=..., size=(h, w), device=..., export=...) -> Backend``.
+#: ``model`` is an eval-mode yoloxkit YOLOX module on the CPU (None when only an exported file
+#: was given); ``onnx_path`` is an ONNX file, if the user gave one; ``export`` (passed only when
+#: the user gave an exported file: ONNX, OpenVINO IR or TorchScript) is its
+#: :class:`~yoloxkit.weights.ExportInfo` (kind, output interface, class count, fixed size).
 BackendFactory = Callable[..., Backend]
 
 _REGISTRY: dict[str, BackendFactory] = {}
@@ -85,6 +88,7 @@ def make_backend(
     onnx_path: str | os.PathLike | None = None,
     size: tuple[int, int],
     device: str | torch.device = "cpu",
+    export: ExportInfo | None = None,
     **options,
 ) -> Backend:
     """Build the backend registered as ``name`` (see :data:`BackendFactory`).
@@ -92,12 +96,16 @@ def make_backend(
     ``options`` are backend-specific (the torch backend takes ``half=True`` on CUDA).
     """
     key = backend_key(name)
-    if model is None and onnx_path is None:
-        raise InferenceError(f"backend {key!r} needs a model or an ONNX file")
+    if model is None and onnx_path is None and export is None:
+        raise InferenceError(f"backend {key!r} needs a model or an exported file")
+    if export is not None:
+        options = {"export": export, **options}
     try:
         return _REGISTRY[key](model=model, onnx_path=onnx_path, size=size, device=device, **options)
     except TypeError as exc:
         if options and "unexpected keyword argument" in str(exc):
+            if "'export'" in str(exc):
+                raise InferenceError(f"backend {key!r} cannot run {export.path}") from None
             raise InferenceError(f"backend {key!r} does not support {', '.join(options)}") from None
         raise
 

@@ -1,6 +1,9 @@
-"""The PyTorch backend (registered as ``torch``, the default)."""
+"""The PyTorch backend (registered as ``torch``, the default): an eager YOLOX module, or a
+TorchScript export (``yoloxkit export --format torchscript``, any output interface)."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -9,9 +12,11 @@ from torch import nn
 from ..errors import InferenceError
 from .device import resolve_device
 from .fuse import fuse_model
-from .registry import Backend, register_backend
+from ..weights import ExportInfo
+from .official import predictions_from_outputs
+from .registry import Backend, first_line, register_backend
 
-__all__ = ["TorchBackend"]
+__all__ = ["TorchBackend", "TorchScriptBackend"]
 
 
 class TorchBackend(Backend):
@@ -40,9 +45,47 @@ class TorchBackend(Backend):
             return self.model(images).float()
 
 
-def _torch_factory(*, model=None, onnx_path=None, size=None, device="cpu", half=False) -> Backend:
+class TorchScriptBackend(Backend):
+    """A TorchScript export loaded with ``torch.jit.load``; its outputs follow ``export.interface``."""
+
+    name = "torch"
+
+    def __init__(self, export: ExportInfo, device: str | torch.device = "cpu") -> None:
+        self.device = resolve_device(device)
+        self.interface = export.interface
+        self.label = str(export.path)
+        if not export.num_classes:
+            raise InferenceError(f"{export.path} does not say its class count; re-export it with yoloxkit")
+        self.num_classes = int(export.num_classes)
+        self.fixed_size = export.fixed_size
+        if self.interface == "nms":
+            import torchvision  # noqa: F401  (registers torchvision::nms, which the graph calls)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+                self.script = torch.jit.load(str(export.path), map_location=self.device).eval()
+        except Exception as exc:  # TorchScript raises its own exception types for bad files
+            raise InferenceError(f"TorchScript cannot load {export.path}: {first_line(exc)}") from None
+
+    def infer(self, batch: np.ndarray) -> torch.Tensor:
+        images = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            out = self.script(images)
+        outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+        return predictions_from_outputs(outputs, self.interface, tuple(batch.shape[1:3]), self.num_classes, self.label)
+
+
+def _torch_factory(*, model=None, onnx_path=None, size=None, device="cpu", half=False,
+                   export: ExportInfo | None = None) -> Backend:
+    if export is not None and export.kind == "torchscript":
+        if half:
+            raise InferenceError("half precision applies to PyTorch checkpoints, not to a TorchScript export")
+        return TorchScriptBackend(export, device)
+    if export is not None and export.kind == "openvino":
+        raise InferenceError(f"the torch backend cannot run the OpenVINO IR {export.path}; use --backend openvino")
     if model is None:
-        raise InferenceError(f"the torch backend needs PyTorch weights; import {onnx_path} into a model first")
+        source = export.path if export is not None else onnx_path
+        raise InferenceError(f"the torch backend needs PyTorch weights; import {source} into a model first")
     return TorchBackend(model, device, half=half)
 
 

@@ -15,7 +15,7 @@ from ..io import atomic_path
 from .detections import Detections
 from .sources import Source
 
-__all__ = ["VideoInfo", "open_capture", "read_frames", "video_writer", "predict_video"]
+__all__ = ["VideoInfo", "VideoInterrupted", "open_capture", "read_frames", "video_writer", "predict_video"]
 
 DEFAULT_FPS = 30.0
 
@@ -28,6 +28,18 @@ class VideoInfo:
     width: int
     height: int
     frames: int | None
+
+
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a video file: what was done is kept. ``results`` holds one
+    :class:`Detections` per frame done, and the annotated video of those frames is complete
+    (closed and renamed into place) at ``save_path`` if one was asked for."""
+
+    def __init__(self, results: list[Detections], info: VideoInfo, save_path: str | os.PathLike | None) -> None:
+        super().__init__(f"interrupted after {len(results)} frames")
+        self.results = results
+        self.info = info
+        self.save_path = save_path
 
 
 @contextlib.contextmanager
@@ -114,12 +126,15 @@ def predict_video(
 
     Writes the annotated video to ``save_path`` (atomically) if given. Returns one
     :class:`Detections` per frame (without the frame pixels) and the video's info. A webcam
-    runs until it stops delivering frames or Ctrl-C; the video written so far is kept.
+    runs until it stops delivering frames or Ctrl-C; the video written so far is kept. Ctrl-C
+    during a video file also keeps what was done: the annotated video of the frames done is
+    closed and renamed into place, then :class:`VideoInterrupted` carries their results.
     """
     from tqdm import tqdm
 
     capture, info = open_capture(source)
     results: list[Detections] = []
+    interrupted = False
     try:
         with contextlib.ExitStack() as stack:
             writer = None
@@ -139,12 +154,12 @@ def predict_video(
                             writer.write(annotated)
                         det.source = None  # do not keep every frame in memory
                         det.image = source.name
-                    results.extend(detections)
+                        results.append(det)  # frame by frame: the results match the frames written
                     bar.update(len(frames))
             except KeyboardInterrupt:
-                if source.kind != "webcam":
-                    raise
+                interrupted = source.kind != "webcam"  # Ctrl-C is how a webcam run ends
     finally:
         capture.release()
+    if interrupted:
+        raise VideoInterrupted(results, info, save_path)
     return results, info
-

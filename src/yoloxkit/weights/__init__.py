@@ -2,12 +2,14 @@
 
 - :mod:`.hub`: the official release catalogue (from the model zoo) and the download cache;
 - :mod:`.checkpoint`: reading and atomic writing of ``.pth`` checkpoints, strict loading;
+- :mod:`.exported`: the metadata every export stores and reading it back (ONNX, OpenVINO IR,
+  TorchScript);
 - :mod:`.identify`: which zoo model a state dict or an ONNX export belongs to;
 - :mod:`.onnx_reader`, :mod:`.pairing`, :mod:`.calibration`, :mod:`.unfold`: importing an
   official ONNX export (read the graph, pair its convs, calibrate and un-fold the BatchNorms);
 - :mod:`.load`: the one entry point (``resolve_weights_source`` for a path or a zoo name,
   ``load_weights``, ``build_model_with_weights``, ...), the only place that switches between
-  ``.pth`` and ``.onnx``.
+  the file formats (``weights_format``).
 """
 
 from ..packaged import BUNDLED_MODEL, bundled_demo_image, bundled_weights_path
@@ -20,19 +22,23 @@ from .hub import (
     official_weights_urls,
     weights_cache_dir,
 )
+from .exported import NMS_OUTPUTS, TORCHSCRIPT_METADATA, ExportInfo, export_metadata
 from .identify import guess_model_name, identify_state_dict
 from .load import (
+    LoadedModel,
     WeightsInfo,
     WeightsSource,
     build_model_with_weights,
     convert_weights,
     describe_weights,
     is_onnx_file,
+    load_model,
     load_state,
     load_weights,
     read_names_file,
     resolve_weights,
     resolve_weights_source,
+    weights_format,
 )
 from .onnx_reader import OnnxWeights, read_onnx_weights
 from .unfold import ImportReport, import_onnx_into
@@ -40,7 +46,11 @@ from .unfold import ImportReport, import_onnx_into
 __all__ = [
     "BUNDLED_MODEL",
     "CalibrationSource",
+    "ExportInfo",
     "ImportReport",
+    "LoadedModel",
+    "NMS_OUTPUTS",
+    "TORCHSCRIPT_METADATA",
     "OnnxWeights",
     "WeightsInfo",
     "WeightsSource",
@@ -52,10 +62,12 @@ __all__ = [
     "convert_weights",
     "describe_weights",
     "download_official",
+    "export_metadata",
     "guess_model_name",
     "identify_state_dict",
     "import_onnx_into",
     "is_onnx_file",
+    "load_model",
     "load_state",
     "load_state_dict_checked",
     "load_weights",
@@ -68,4 +80,5 @@ __all__ = [
     "resolve_weights_source",
     "save_checkpoint",
     "weights_cache_dir",
+    "weights_format",
 ]

@@ -1,10 +1,12 @@
 """The one entry point for weights files: which format a file is, what it says about its model,
 and loading it (``.pth`` checkpoints, official or yoloxkit's, and official ``.onnx`` exports).
+OpenVINO IR (``.xml``) and TorchScript exports are described here too (:func:`weights_format`,
+:func:`describe_weights`); they run in their runtime's backend, not as a PyTorch model.
 
 :func:`resolve_weights_source` picks the file a model uses: an explicit path, or a zoo name (or
 nothing: the model's own weights), meaning the bundled yolox-nano COCO checkpoint or a cached
 download of the official release checkpoint (:mod:`.hub`). This module is the only place that
-tells ``.pth`` from ``.onnx``.
+tells the formats apart.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from ..names import read_names_file as names_file
 from ..packaged import BUNDLED_MODEL, bundled_weights_path
 from .calibration import CalibrationSource
 from . import hub
-from .checkpoint import load_state_dict_checked, read_checkpoint, save_checkpoint
+from .checkpoint import load_state_dict_checked, read_checkpoint, save_checkpoint, stored_input_size
+from .exported import (
+    ExportInfo,
+    is_torchscript_archive,
+    onnx_export_info,
+    openvino_export_info,
+    torchscript_export_info,
+)
 from .identify import guess_model_name, identify_state_dict, num_classes_of
 from .onnx_reader import OnnxWeights, read_onnx_weights
 from .unfold import import_onnx_into
@@ -34,11 +43,14 @@ __all__ = [
     "WeightsInfo",
     "WeightsSource",
     "is_onnx_file",
+    "weights_format",
     "load_weights",
     "describe_weights",
     "resolve_weights",
     "resolve_weights_source",
     "build_model_with_weights",
+    "LoadedModel",
+    "load_model",
     "load_state",
     "convert_weights",
     "read_names_file",
@@ -47,9 +59,35 @@ __all__ = [
 logger = logging.getLogger("yoloxkit")
 
 
+WeightsFormat = Literal["checkpoint", "onnx", "openvino", "torchscript"]
+
+
 def is_onnx_file(path: str | os.PathLike) -> bool:
     """True for ``.onnx`` files (official exports, imported by :mod:`.unfold`)."""
     return Path(path).suffix.lower() == ".onnx"
+
+
+def weights_format(path: str | os.PathLike) -> WeightsFormat:
+    """Which kind of file ``path`` is: ``onnx`` (by suffix), ``openvino`` (an ``.xml`` IR),
+    ``torchscript`` (a ``torch.jit.save`` archive, whatever its suffix) or ``checkpoint``
+    (anything else, read as a ``.pth``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".xml":
+        return "openvino"
+    if path.is_file() and is_torchscript_archive(path):
+        return "torchscript"
+    return "checkpoint"
+
+
+def _export_info(path: Path, fmt: WeightsFormat) -> ExportInfo:
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if fmt == "openvino":
+        return openvino_export_info(path)
+    return torchscript_export_info(path)
 
 
 def _default_names(num_classes: int, source: str | os.PathLike) -> list[str] | None:
@@ -70,6 +108,7 @@ def load_weights(
     """Load weights from ``path`` into ``model`` strictly; return the class names, if known.
 
     ``.pth`` (official or yoloxkit checkpoints): the stored names, or None for official files.
+    OpenVINO and TorchScript exports cannot be loaded into a module (:class:`WeightsError`).
     ``.onnx`` (official exports): the folded convs are imported and each BatchNorm is calibrated on
     ``calib_images`` (default: the bundled demo picture); returns the names stored in the file's
     metadata (``yoloxkit export`` writes them), else the COCO names for an 80-class file (official
@@ -77,6 +116,7 @@ def load_weights(
     """
     if is_onnx_file(path):
         return _load_onnx(model, read_onnx_weights(path), calib_images)
+    _refuse_runtime_export(Path(path))
     ckpt = read_checkpoint(path)
     load_state_dict_checked(model, ckpt["model"], str(path))
     names = ckpt.get("names")
@@ -90,33 +130,55 @@ def _load_onnx(model: nn.Module, onnx_weights: OnnxWeights, calib_images: Calibr
     return stored if stored is not None else _default_names(onnx_weights.num_classes, onnx_weights.path)
 
 
+def _refuse_runtime_export(path: Path) -> None:
+    """A one-line error for an OpenVINO or TorchScript export where PyTorch weights are needed."""
+    fmt = weights_format(path)
+    if fmt in ("openvino", "torchscript"):
+        label = "an OpenVINO IR" if fmt == "openvino" else "a TorchScript export"
+        raise WeightsError(
+            f"{path} is {label}: it runs in predict, eval, serve and benchmark but holds no PyTorch"
+            " weights to load; use the .pth or .onnx it was exported from"
+        )
+
+
 @dataclass(frozen=True)
 class WeightsInfo:
     """What a weights file says about the model it belongs to (read without building a model)."""
 
     path: Path
-    format: str  # "checkpoint" or "onnx"
+    format: str  # "checkpoint", "onnx", "openvino" or "torchscript"
     model_name: str | None  # stored, or identified from the shapes; None if unknown
     num_classes: int | None
-    names: list[str] | None  # stored class names (checkpoints; ONNX files exported by yoloxkit)
+    names: list[str] | None  # stored class names (checkpoints; files exported by yoloxkit)
+    #: the size the model was trained at (checkpoints) or exported at (exports), ``(h, w)``; None if unknown
+    input_size: tuple[int, int] | None = None
+    #: exports: the output interface, fixed size and NMS settings; None for checkpoints
+    export: ExportInfo | None = None
 
 
 def describe_weights(path: str | os.PathLike) -> WeightsInfo:
-    """Model name, class count and names of a weights file, so the right model can be built for it."""
+    """Model name, class count, names and input size of a weights file (a checkpoint or any
+    file ``yoloxkit export`` writes), so the right model or backend can be built for it."""
     path = Path(path)
-    if is_onnx_file(path):
+    fmt = weights_format(path)
+    if fmt == "onnx":
         return _describe_onnx(path, read_onnx_weights(path))
+    if fmt in ("openvino", "torchscript"):
+        export = _export_info(path, fmt)
+        return WeightsInfo(path, fmt, export.model_name, export.num_classes, export.names, export.input_size, export)
     return _describe_checkpoint(path, read_checkpoint(path))
 
 
 def _describe_onnx(path: Path, onnx_weights: OnnxWeights, identify: bool = True) -> WeightsInfo:
-    name: str | None = None
-    if identify:
+    export = onnx_export_info(onnx_weights)
+    name: str | None = export.model_name
+    if identify and name is None:
         try:
             name = guess_model_name(onnx_weights)
         except WeightsMismatchError:
             pass
-    return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, onnx_weights.names)
+    names = onnx_weights.names
+    return WeightsInfo(path, "onnx", name, onnx_weights.num_classes, names, export.input_size, export)
 
 
 def _describe_checkpoint(path: Path, ckpt: dict[str, Any], identify: bool = True) -> WeightsInfo:
@@ -124,7 +186,10 @@ def _describe_checkpoint(path: Path, ckpt: dict[str, Any], identify: bool = True
     stored = ckpt.get("model_name")
     name = stored if isinstance(stored, str) else identify_state_dict(state) if identify else None
     names = ckpt.get("names")
-    return WeightsInfo(path, "checkpoint", name, num_classes_of(state), list(names) if names is not None else None)
+    return WeightsInfo(
+        path, "checkpoint", name, num_classes_of(state), list(names) if names is not None else None,
+        stored_input_size(ckpt, path),
+    )
 
 
 WeightsKind = Literal["file", "bundled", "official"]
@@ -209,18 +274,28 @@ def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = 
     return resolve_weights_source(model_name, weights).path
 
 
-def build_model_with_weights(
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model built for a weights file and loaded from it (:func:`load_model`)."""
+
+    model: nn.Module  # eval mode
+    names: list[str] | None  # stored class names (or the COCO names of an 80-class ONNX file)
+    model_name: str
+    info: WeightsInfo  # what the file says (its stored input size, ...)
+
+
+def load_model(
     model_name: str | None,
     weights: str | os.PathLike | None = None,
     *,
     calib_images: CalibrationSource = None,
-) -> tuple[nn.Module, list[str] | None, str]:
-    """Build the model a weights file belongs to and load it; return ``(model, names, model_name)``.
+) -> LoadedModel:
+    """Build the model a weights file belongs to and load it, keeping what the file says.
 
     ``weights`` is a file or a zoo name (:func:`resolve_weights_source`); with ``weights=None`` the
     default weights of ``model_name`` are used. ``model_name`` (if given, else the zoo name in
     ``weights``) wins over the name stored in or guessed from the file; the class count always comes
-    from the file. The model is returned in eval mode.
+    from the file. OpenVINO and TorchScript exports hold no PyTorch weights (:class:`WeightsError`).
     """
     source = resolve_weights_source(model_name, weights)
     path, model_name = source.path, model_name or source.model_name
@@ -229,6 +304,7 @@ def build_model_with_weights(
         onnx_weights = read_onnx_weights(path)
         info = _describe_onnx(path, onnx_weights, identify=not model_name)
     else:
+        _refuse_runtime_export(path)
         ckpt = read_checkpoint(path)
         info = _describe_checkpoint(path, ckpt, identify=not model_name)
     name = get_spec(model_name).name if model_name else info.model_name
@@ -240,7 +316,18 @@ def build_model_with_weights(
     else:
         load_state_dict_checked(model, ckpt["model"], str(path))
         names = info.names
-    return model.eval(), names, name
+    return LoadedModel(model.eval(), names, name, info)
+
+
+def build_model_with_weights(
+    model_name: str | None,
+    weights: str | os.PathLike | None = None,
+    *,
+    calib_images: CalibrationSource = None,
+) -> tuple[nn.Module, list[str] | None, str]:
+    """:func:`load_model` as ``(model, names, model_name)``; the model is in eval mode."""
+    loaded = load_model(model_name, weights, calib_images=calib_images)
+    return loaded.model, loaded.names, loaded.model_name
 
 
 def load_state(path: str | os.PathLike, model_name: str | None = None) -> tuple[dict[str, torch.Tensor], list[str] | None]:
@@ -256,6 +343,7 @@ def load_state(path: str | os.PathLike, model_name: str | None = None) -> tuple[
             raise WeightsMismatchError(f"{path}: fine-tuning from ONNX needs the model name (--model)")
         model, names, _ = build_model_with_weights(model_name, path)
         return model.state_dict(), names
+    _refuse_runtime_export(path)
     ckpt = read_checkpoint(path)
     names = ckpt.get("names")
     return ckpt["model"], list(names) if names is not None else None

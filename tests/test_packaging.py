@@ -1,0 +1,27 @@
+"""What a plain ``pip install yoloxkit`` brings (issue 11, item 15): ``serve`` works without an
+extra, and the old ``[serve]`` extra still resolves."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_serve_needs_no_extra():
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    assert {"fastapi", "uvicorn", "python-multipart"} <= _names(project["dependencies"])
+    assert "serve" in project["optional-dependencies"]  # `pip install 'yoloxkit[serve]'` keeps working
+
+
+def test_docs_do_not_send_users_to_a_missing_extra():
+    text = (PYPROJECT.parent / "docs" / "custom_dataset.md").read_text() + (PYPROJECT.parent / "README.md").read_text()
+    extras = set(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"])
+    for extra in re.findall(r"yoloxkit\[(\w+)\]", text):
+        assert extra in extras, extra

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from ..data import DetectionData
 from ..evaluate import EvalResult, evaluate
 from ..infer import Detector
 
-__all__ = ["evaluate_split", "evaluate_model"]
+__all__ = ["evaluate_split", "evaluate_model", "metric_name"]
 
 
 def evaluate_split(
@@ -39,18 +40,13 @@ def evaluate_split(
         model.train(was_training)
 
 
-def evaluate_model(
-    model: nn.Module,
-    names: list[str],
-    data: DetectionData,
-    size: int,
-    conf: float = 0.01,
-    nms: float = 0.65,
-    device: torch.device | str = "cpu",
-    batch_size: int = 8,
-) -> tuple[float, str, dict]:
+def evaluate_model(model: nn.Module, names: list[str], data: DetectionData, size: int, **options: Any) -> tuple[float, str, dict]:
     """Return ``(primary metric in percent, its name, all metrics)``: COCO AP for COCO and
-    YOLO-txt data, VOC mAP50 for VOC data (see :func:`evaluate_split`)."""
-    result = evaluate_split(model, names, data, size, conf, nms, device, batch_size)
-    name = "mAP50" if result.kind == "voc" else "AP"
-    return float(result.primary), name, dict(result.metrics)
+    YOLO-txt data, VOC mAP50 for VOC data; ``options`` as for :func:`evaluate_split`."""
+    result = evaluate_split(model, names, data, size, **options)
+    return float(result.primary), metric_name(result), dict(result.metrics)
+
+
+def metric_name(result: EvalResult) -> str:
+    """The name of the primary metric of ``result``: ``mAP50`` for VOC, ``AP`` for COCO."""
+    return "mAP50" if result.kind == "voc" else "AP"

@@ -19,7 +19,7 @@ from .assign_images import write_assignment_images
 from .builder import TrainComponents
 from .config import TrainConfig
 from .data import batch_to_tensors
-from .evaluation import evaluate_split
+from .evaluation import evaluate_split, metric_name
 from .logger import TrainLogger, format_losses
 from .plots import plot_losses, plot_metric
 from .state import TrainState
@@ -142,7 +142,7 @@ class EvaluationHook(Hook):
             report = evaluate_split(
                 parts.inference_model, parts.names, parts.val_data, cfg.size, cfg.eval_conf, cfg.eval_nms, run.device
             )
-            run.state.metric_name = "mAP50" if report.kind == "voc" else "AP"
+            run.state.metric_name = metric_name(report)
             for path in run.state.note_skipped("val", skipped_images(report)):
                 run.logger.log(f"warning: {path} cannot be read; it is left out of the evaluation")
             parts.train_mode()

@@ -148,6 +148,9 @@ class Trainer:
         state = self.state
         if state.pending_row is not None:
             self.log(f"resumed from {path}: epoch {state.epoch} trained, its evaluation and records run first")
+        elif state.epoch >= self.cfg.epochs:
+            self.log(f"resumed from {path}: all {state.epoch} epochs are done; writing the plots and results again"
+                     " (a larger --epochs trains on)")
         else:
             self.log(f"resumed from {path}: epoch {state.epoch + 1}, iteration {state.iter_in_epoch} of the epoch")
         best = self.out_dir / "best.pth"

@@ -137,7 +137,9 @@ class Trainer:
                 if removed:
                     self.log(f"--exist-ok: removed the earlier run's {', '.join(removed)} from {self.out_dir}")
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.log(f"output folder: {self.out_dir}")
+            cfg = self.cfg
+            scales = f", multi-scale {cfg.size_range[0]}-{cfg.size_range[1]}" if cfg.multiscale and not cfg.no_aug else ""
+            self.log(f"model {cfg.model}, input {cfg.size}x{cfg.size}{scales}; output folder: {self.out_dir}")
             self.logger.write_json(self.cfg.to_dict(), self.out_dir / "config.json", indent=2, default=str)
             if self.cfg.tensorboard:
                 self.logger.open_tensorboard(self.out_dir / "tensorboard")

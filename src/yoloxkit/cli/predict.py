@@ -214,17 +214,6 @@ def _predict_video(detector, source, classes, output_names, batch_size: int, pro
         raise interrupted
 
 
-def _weights_text(args: argparse.Namespace) -> str:
-    """What the weights are, for the first line: the --weights argument, or the model's default."""
-    if args.weights is not None:
-        return str(args.weights)
-    from ..infer.loading import DEFAULT_MODEL
-    from ..weights import resolve_weights_source
-
-    source = resolve_weights_source(args.model or DEFAULT_MODEL)  # already loaded, so no download
-    return "bundled" if source.kind == "bundled" else f"{source.kind} {source.path}"
-
-
 def _write_json(records: list[dict], path: str) -> None:
     from ..io import atomic_write_text
 
@@ -257,9 +246,7 @@ def run(args: argparse.Namespace) -> int:
     )
     classes = _classes(args.classes)
     detector.resolve_classes(classes)  # an unknown class name fails before any work
-    height, width = detector.size
-    print(f"model {detector.model_name}, input {height}x{width}{' (h x w)' if height != width else ''}, "
-          f"weights {_weights_text(args)}, backend {detector.backend}, device {detector.device}", flush=True)
+    print(detector.describe(), flush=True)
     save_dir = None if args.no_save else Path(args.save_dir)
     output_names = _OutputNames(save_dir) if save_dir is not None else None
     # A single source that cannot be read is the run's error, as with --strict.

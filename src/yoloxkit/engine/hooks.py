@@ -143,16 +143,11 @@ class EvaluationHook(Hook):
                 parts.inference_model, parts.names, parts.val_data, cfg.size, cfg.eval_conf, cfg.eval_nms, run.device
             )
             run.state.metric_name = metric_name(report)
-            for path in run.state.note_skipped("val", skipped_images(report)):
+            for path in run.state.note_skipped("val", report.skipped_images):
                 run.logger.log(f"warning: {path} cannot be read; it is left out of the evaluation")
             parts.train_mode()
             result = (float(report.primary), dict(report.metrics), report.to_json())
         return dist_utils.broadcast_object(result)
-
-
-def skipped_images(report: Any) -> list[str]:
-    """The unreadable images an evaluation left out."""
-    return [str(p) for p in getattr(report, "skipped_images", None) or []]
 
 
 class RecordHook(Hook):

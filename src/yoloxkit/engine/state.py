@@ -46,9 +46,9 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
     # the evaluation of the best epoch (EvalResult.to_json()), for the end-of-run table
     best_eval: dict | None = None
-    # the epoch in progress: loss sums and seconds so far (a resume mid-epoch continues them)
+    # the epoch in progress: loss sums over its ``iter_in_epoch`` iterations and seconds so far
+    # (a resume mid-epoch continues them)
     epoch_sums: dict[str, float] = field(default_factory=dict)
-    epoch_count: int = 0
     epoch_time: float = 0.0
     # a finished epoch whose evaluation, history row and best.pth are still to come: last.pth is
     # written before evaluating, and a resume from it runs what is pending first
@@ -61,22 +61,22 @@ class TrainState:
         self.metric_name = str(self.metric_name or "AP")
         self.history = list(self.history or [])
         self.epoch_sums = {str(k): float(v) for k, v in (self.epoch_sums or {}).items()}
-        self.epoch_count, self.epoch_time = int(self.epoch_count), float(self.epoch_time)
+        self.epoch_time = float(self.epoch_time)
         self.skipped_images = {str(k): list(v) for k, v in (self.skipped_images or {}).items()}
 
     def start_epoch(self) -> None:
-        """Clear the running sums at the start of a new epoch (not when one is resumed)."""
-        self.epoch_sums, self.epoch_count, self.epoch_time = {}, 0, 0.0
+        """Clear the running sums once an epoch is finished (its row is made)."""
+        self.epoch_sums, self.epoch_time = {}, 0.0
 
     def add_losses(self, losses: Mapping[str, float]) -> None:
         """Add one iteration's loss terms to the epoch's sums."""
         for key, value in losses.items():
             self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + float(value)
-        self.epoch_count += 1
 
     def epoch_means(self) -> dict[str, float]:
-        """The epoch's mean loss terms over all its iterations (before and after a resume)."""
-        return {k: v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}
+        """The epoch's mean loss terms over its ``iter_in_epoch`` iterations (before and after
+        a resume)."""
+        return {k: v / max(self.iter_in_epoch, 1) for k, v in self.epoch_sums.items()}
 
     def note_skipped(self, split: str, paths: list[str]) -> list[str]:
         """Record unreadable images of ``split``; returns those not seen before."""

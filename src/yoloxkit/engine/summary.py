@@ -5,9 +5,8 @@ them. It names only files that exist."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from ..evaluate.report import format_table
+from ..evaluate.report import per_class_table
 from .config import TrainConfig
 from .state import TrainState
 
@@ -25,17 +24,6 @@ RESULT_FILES = (
 )
 
 
-def _per_class_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    voc = report.get("metric") == "voc"
-    columns = ["AP50", "AP50_95"] if voc else ["AP", "AP50"]
-    detail = report.get("per_class_detail") or {}
-    rows = []
-    for name, value in (report.get("per_class") or {}).items():
-        extra = detail.get(name, {})
-        rows.append([name, extra.get("gt", "")] + [value if c == columns[0] else extra.get(c) for c in columns])
-    return ["class", "gt"] + columns, rows
-
-
 def _best_lines(state: TrainState) -> list[str]:
     if state.best_metric is None:
         return ["no validation split was evaluated: best.pth is not written (last.pth holds the weights)"]
@@ -46,9 +34,8 @@ def _best_lines(state: TrainState) -> list[str]:
     others = [f"{k} {report[k]:.2f}" for k in keys if isinstance(report.get(k), (int, float))]
     if others:
         lines[0] += f" ({', '.join(others)})"
-    headers, rows = _per_class_rows(report)
-    if rows:
-        lines += [format_table(headers, rows, groups=3 if len(rows) > 12 else 1)]
+    if report.get("per_class"):
+        lines.append(per_class_table(report.get("metric", "coco"), report["per_class"], report.get("per_class_detail") or {}))
     return lines
 
 

@@ -81,7 +81,6 @@ class Trainer:
         self._parts: TrainComponents | None = None
         self._resume_rng: dict[str, Any] | None = None
         self.interrupt = DeferredInterrupt()
-        self._unsaved_iterations = False  # iterations ran since last.pth was written
 
     # ------------------------------------------------------------------ views
     @property
@@ -193,7 +192,8 @@ class Trainer:
                     self.interrupt.check()
         except KeyboardInterrupt:
             interrupted = True
-            if self._unsaved_iterations and not self.interrupt.forced:
+            # stopped inside an epoch (at an iteration boundary): its iterations are not in last.pth yet
+            if self.state.iter_in_epoch and not self.interrupt.forced:
                 path = self.save("last.pth")
                 self.log(f"interrupted: saved {path} (continue with --resume)")
             elif self.interrupt.forced:
@@ -233,8 +233,6 @@ class Trainer:
             self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off, L1 loss on")
         parts.train_mode()
         skip = state.iter_in_epoch
-        if not skip:
-            state.start_epoch()
         clock = time.time()
         bar = self.logger.epoch_bar(parts.iters_per_epoch, skip, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
         iterator = iter(parts.pipeline.loader)
@@ -253,7 +251,6 @@ class Trainer:
             state.add_losses(losses)
             now = time.time()
             state.epoch_time, clock = state.epoch_time + now - clock, now
-            self._unsaved_iterations = True
             bar.update(losses, self.current_lr, size)
             if self.on_iteration_end is not None:
                 try:
@@ -311,7 +308,6 @@ class Trainer:
         state.pending_row = row
         state.start_epoch()
         self.save("last.pth")
-        self._unsaved_iterations = False
         self.finish_epoch()
 
     def finish_epoch(self) -> None:

@@ -7,11 +7,11 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..io import atomic_write_text
 
-__all__ = ["EvalResult", "format_table"]
+__all__ = ["EvalResult", "format_table", "ignored_boxes", "per_class_table"]
 
 
 def _cell(value: Any) -> str:
@@ -48,6 +48,25 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], groups: 
 
 def _images(count: int) -> str:
     return f"{count} image" if count == 1 else f"{count} images"
+
+
+def ignored_boxes(per_class_detail: Mapping[str, Mapping[str, Any]]) -> int:
+    """The crowd/difficult boxes left out of the metric, over all classes."""
+    return sum(int(d.get("ignored") or 0) for d in per_class_detail.values())
+
+
+def per_class_table(kind: str, per_class: Mapping[str, Any], per_class_detail: Mapping[str, Mapping[str, Any]]) -> str:
+    """The per-class table of a result, from its fields or from its ``to_json()`` document:
+    class, ``gt`` (and ``ignored`` when there are any), then the kind's AP columns."""
+    columns = ["AP", "AP50"] if kind == "coco" else ["AP50", "AP50_voc07", "AP50_95"]
+    counts = ["gt", "ignored"] if ignored_boxes(per_class_detail) else ["gt"]
+    rows = []
+    for name, value in per_class.items():
+        detail = per_class_detail.get(name, {})
+        values = [value if c == columns[0] else detail.get(c) for c in columns]
+        rows.append([name] + [detail.get(c, "") for c in counts] + values)
+    groups = (3 if kind == "coco" else 2) if len(rows) > 12 else 1
+    return format_table(["class"] + counts + columns, rows, groups=groups)
 
 
 @dataclass
@@ -102,19 +121,10 @@ class EvalResult:
 
     def format(self) -> str:
         """The summary lines followed by the per-class table."""
-        columns = ["AP", "AP50"] if self.kind == "coco" else ["AP50", "AP50_voc07", "AP50_95"]
-        ignored = sum(int(d.get("ignored") or 0) for d in self.per_class_detail.values())
-        counts = ["gt", "ignored"] if ignored else ["gt"]
-        headers = ["class"] + counts + columns
-        rows = []
-        for name, value in self.per_class.items():
-            detail = self.per_class_detail.get(name, {})
-            values = [value if c == columns[0] else detail.get(c) for c in columns]
-            rows.append([name] + [detail.get(c, "") for c in counts] + values)
+        ignored = ignored_boxes(self.per_class_detail)
         title = "per-class AP (%)" if self.kind == "coco" else "per-class VOC AP (%)"
         parts = list(self.summary)
-        groups = (3 if self.kind == "coco" else 2) if len(rows) > 12 else 1
-        parts += ["", f"{title}, {self.num_images} images:", format_table(headers, rows, groups=groups)]
+        parts += ["", f"{title}, {self.num_images} images:", per_class_table(self.kind, self.per_class, self.per_class_detail)]
         if ignored:
             boxes = "1 crowd/difficult box" if ignored == 1 else f"{ignored} crowd/difficult boxes"
             parts.append(f"gt: ground-truth boxes scored; ignored: {boxes}, left out of the metric (a detection on "

@@ -78,6 +78,7 @@ class Detector:
         self.size = loaded.size
         #: the weights file the network came from (None for :meth:`from_model`)
         self.weights = loaded.weights
+        self._weights_label = loaded.weights_label or (None if loaded.weights is None else str(loaded.weights))
         self.conf = conf
         self.nms = nms
         self.batch_size = int(batch_size)
@@ -149,8 +150,8 @@ class Detector:
         best.pth, backend torch, device cpu`` (``(h x w)`` follows a non-square input)."""
         height, width = self.size
         text = f"model {self.model_name}, input {height}x{width}{' (h x w)' if height != width else ''}"
-        if self.weights is not None:
-            text += f", weights {self.weights}"
+        if self._weights_label is not None:
+            text += f", weights {self._weights_label}"
         return text + f", backend {self.backend}, device {self.device}"
 
     def __repr__(self) -> str:

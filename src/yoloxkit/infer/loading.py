@@ -36,6 +36,7 @@ class LoadedNetwork:
     size: tuple[int, int]  # the input size the detector letterboxes to
     stored_names: list[str] | None = None  # class names stored in the weights file, if any
     weights: Path | None = None  # the weights file (None for an in-memory module)
+    weights_label: str | None = None  # how the commands name it: as given, else WeightsSource.label()
 
 
 def choose_backend(backend: str | None, weights: str | os.PathLike | None) -> str:
@@ -85,6 +86,7 @@ def load_network(
         model = DEFAULT_MODEL
     requested = get_spec(model).name if model is not None else None
     source = resolve_weights_source(requested, weights)
+    label = os.fspath(weights) if weights is not None else source.label()  # as the user named them
     path, requested = source.path, requested or source.model_name
     fmt = weights_format(path)
     torch_model: nn.Module | None = None
@@ -108,7 +110,7 @@ def load_network(
             f"{path} has a fixed input size {fixed[0]}x{fixed[1]};"
             f" size {wanted[0]}x{wanted[1]} does not fit it (omit --size or re-export)"
         )
-    return LoadedNetwork(network, model_name, fixed or default, stored_names, Path(path))
+    return LoadedNetwork(network, model_name, fixed or default, stored_names, Path(path), label)
 
 
 def wrap_model(

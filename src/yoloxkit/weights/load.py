@@ -213,6 +213,13 @@ class WeightsSource:
             return f"the official {self.model_name} COCO weights ({self.path}, from {self.url})"
         return str(self.path)
 
+    def label(self) -> str:
+        """The weights in a word or two, for a command's first line: ``bundled``,
+        ``official PATH`` (the cached download) or the file's path."""
+        if self.kind == "bundled":
+            return "bundled"
+        return f"official {self.path}" if self.kind == "official" else str(self.path)
+
 
 def _zoo_name(weights: str | os.PathLike) -> str | None:
     """The zoo model ``weights`` names (``yolox-s``, ``yolox_s``, ...), or None if it names none.

@@ -1,6 +1,14 @@
 """The anchor-free decoupled head: forward pass and box decoding only.
 
 Assignment and losses live in :mod:`yoloxkit.assign` and :mod:`yoloxkit.losses`.
+
+The end-to-end (NMS-free) variant of the paper (§2.1, after PSS, Zhou et al. 2021) adds a
+positive-sample-selector branch per level: two convs of the head's hidden width on a *detached*
+copy of the regression features (stop-gradient: its loss never reaches the detector), then a
+1-channel 1×1 prediction conv. In eval mode its sigmoid multiplies the objectness, so the output
+keeps the ``[B, A, 5 + C]`` layout and every consumer reads the final score
+``σ(obj)·σ(pss)·σ(cls)`` where it read ``σ(obj)·σ(cls)``. The detector's keys are unchanged;
+the branch adds ``pss_convs.*`` and ``pss_preds.*``.
 """
 
 from __future__ import annotations
@@ -12,15 +20,21 @@ from torch import nn
 
 from .blocks import ConvBnAct, conv_block
 
-__all__ = ["DecoupledHead", "LevelOutput", "make_grid", "decode_outputs", "flatten_levels"]
+__all__ = ["DecoupledHead", "LevelOutput", "PSS_KEY_PREFIXES", "make_grid", "decode_outputs", "flatten_levels"]
 
 # Per level: (reg [B,4,H,W], obj logits [B,1,H,W], cls logits [B,C,H,W]).
 LevelOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
+#: state-dict key prefixes (within the head) of the PSS branch of an end-to-end head
+PSS_KEY_PREFIXES = ("pss_convs.", "pss_preds.")
+
 
 class DecoupledHead(nn.Module):
     """YOLOX head: per level a 1×1 stem, then two 3×3 convs for classification and two for
-    regression, with separate cls / reg / obj prediction convs."""
+    regression, with separate cls / reg / obj prediction convs.
+
+    ``end_to_end=True`` adds the PSS branch (module docstring).
+    """
 
     def __init__(
         self,
@@ -31,9 +45,11 @@ class DecoupledHead(nn.Module):
         act: str = "silu",
         depthwise: bool = False,
         prior_prob: float = 0.01,
+        end_to_end: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.end_to_end = end_to_end
         self.strides = tuple(strides)
         self.decode_in_inference = True
         Conv = conv_block(depthwise)
@@ -51,17 +67,31 @@ class DecoupledHead(nn.Module):
             self.cls_preds.append(nn.Conv2d(hidden, num_classes, 1, 1, 0))
             self.reg_preds.append(nn.Conv2d(hidden, 4, 1, 1, 0))
             self.obj_preds.append(nn.Conv2d(hidden, 1, 1, 1, 0))
+        if end_to_end:
+            self.pss_convs = nn.ModuleList(
+                nn.Sequential(Conv(hidden, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act))
+                for _ in in_channels
+            )
+            self.pss_preds = nn.ModuleList(nn.Conv2d(hidden, 1, 1, 1, 0) for _ in in_channels)
         self.initialize_biases(prior_prob)
 
     def initialize_biases(self, prior_prob: float = 0.01) -> None:
         """Set cls/obj prediction biases so that the initial sigmoid equals ``prior_prob``."""
         value = -math.log((1 - prior_prob) / prior_prob)
-        for conv in list(self.cls_preds) + list(self.obj_preds):
+        for conv in list(self.cls_preds) + list(self.obj_preds) + list(getattr(self, "pss_preds", [])):
             nn.init.constant_(conv.bias, value)
 
     def forward_levels(self, features: tuple[torch.Tensor, ...]) -> list[LevelOutput]:
         """Raw per-level outputs (regression, objectness logits, class logits)."""
-        outputs = []
+        return self.forward_with_pss(features, with_pss=False)[0]
+
+    def forward_with_pss(
+        self, features: tuple[torch.Tensor, ...], with_pss: bool = True
+    ) -> tuple[list[LevelOutput], list[torch.Tensor] | None]:
+        """Raw per-level outputs and, for an end-to-end head, the PSS logits ``[B, 1, H, W]`` per
+        level (None otherwise, or with ``with_pss=False``). The PSS branch reads the regression
+        features detached, so nothing of the detector gets a gradient from it."""
+        outputs, pss = [], [] if with_pss and self.end_to_end else None
         for k, x in enumerate(features):
             x = self.stems[k](x)
             cls_feat = self.cls_convs[k](x)
@@ -70,13 +100,20 @@ class DecoupledHead(nn.Module):
             reg = self.reg_preds[k](reg_feat)
             obj_logits = self.obj_preds[k](reg_feat)
             outputs.append((reg, obj_logits, cls_logits))
-        return outputs
+            if pss is not None:
+                pss.append(self.pss_preds[k](self.pss_convs[k](reg_feat.detach())))
+        return outputs, pss
 
     def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Inference output ``[B, A, 5 + C]``; decoded to input pixels unless
-        ``decode_in_inference`` is False (the official ONNX interface)."""
-        levels = self.forward_levels(features)
-        outputs = flatten_levels([(r, o.sigmoid(), c.sigmoid()) for r, o, c in levels])
+        ``decode_in_inference`` is False (the official ONNX interface). An end-to-end head's
+        objectness channel holds ``σ(obj)·σ(pss)``."""
+        levels, pss = self.forward_with_pss(features)
+        if pss is None:
+            scored = [(r, o.sigmoid(), c.sigmoid()) for r, o, c in levels]
+        else:
+            scored = [(r, o.sigmoid() * p.sigmoid(), c.sigmoid()) for (r, o, c), p in zip(levels, pss)]
+        outputs = flatten_levels(scored)
         if not self.decode_in_inference:
             return outputs
         shapes = [tuple(r.shape[-2:]) for r, _, _ in levels]

@@ -22,7 +22,8 @@ class YOLOX(nn.Module):
     Eval mode returns decoded predictions ``[B, A, 5 + C]``. Train mode with
     ``targets`` ``[B, max_labels, 5]`` (class, cx, cy, w, h in input pixels; zero rows
     are padding) returns the loss dict ``total_loss, iou_loss, conf_loss, cls_loss,
-    l1_loss, num_fg`` computed by ``self.criterion`` (attached by ``yoloxkit.build_model``
+    l1_loss, num_fg`` (plus ``pss_loss`` for an end-to-end model, whose criterion also gets the
+    PSS logits) computed by ``self.criterion`` (attached by ``yoloxkit.build_model``
     and by the trainer; this package knows no loss of its own).
     """
 
@@ -36,6 +37,11 @@ class YOLOX(nn.Module):
     def num_classes(self) -> int:
         return self.head.num_classes
 
+    @property
+    def end_to_end(self) -> bool:
+        """Whether the head has the PSS branch (NMS-free inference: top-k over the final scores)."""
+        return bool(getattr(self.head, "end_to_end", False))
+
     def forward(self, images: torch.Tensor, targets: torch.Tensor | None = None):
         features = self.backbone(images)
         if self.training and targets is not None:
@@ -44,5 +50,8 @@ class YOLOX(nn.Module):
                     "this model has no loss attached: build it with yoloxkit.build_model(), or set"
                     " model.criterion = yoloxkit.losses.YoloxLoss()"
                 )
+            if self.end_to_end:
+                levels, pss = self.head.forward_with_pss(features)
+                return self.criterion(levels, targets, self.head.strides, pss)
             return self.criterion(self.head.forward_levels(features), targets, self.head.strides)
         return self.head(features)

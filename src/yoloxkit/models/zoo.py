@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
@@ -11,7 +11,7 @@ from .head import DecoupledHead
 from .necks import FPN, PAFPN
 from .yolox import YOLOX
 
-__all__ = ["ModelSpec", "MODEL_SPECS", "build_model", "model_names", "get_spec"]
+__all__ = ["ModelSpec", "MODEL_SPECS", "E2E_SUFFIX", "build_model", "model_names", "get_spec"]
 
 RELEASE_URL = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/"
 
@@ -32,6 +32,13 @@ class ModelSpec:
     coco_ap: float = 0.0  # official release weights, COCO val2017
     weights_url: str = ""
     licence: str = "Apache-2.0"
+    end_to_end: bool = False  # the NMS-free variant: the PSS branch on the head
+    base: str = ""  # an end-to-end model's base detector (whose weights it loads); "" for a base model
+
+    @property
+    def detector(self) -> str:
+        """The zoo name of the detector without the PSS branch (this model's own name for a base model)."""
+        return self.base or self.name
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
@@ -54,6 +61,25 @@ MODEL_SPECS: dict[str, ModelSpec] = {
     )
 }
 
+# The end-to-end variants: the same detectors plus the PSS branch. Figures counted here with
+# models.info (params at 80 classes; GFLOPs at the base's input size); official weights are the
+# base model's (the PSS branch then starts fresh), none of them has a release of its own.
+_E2E_FIGURES = {
+    "yolox-nano": (941_922, 1.15),
+    "yolox-tiny": (5_554_962, 7.63),
+    "yolox-s": (9_854_914, 31.77),
+    "yolox-m": (27_320_034, 84.92),
+    "yolox-l": (57_751_682, 175.49),
+    "yolox-x": (104_605_858, 312.92),
+    "yolox-darknet53": (67_267_554, 204.91),
+}
+E2E_SUFFIX = "-e2e"
+for _base, (_params, _gflops) in _E2E_FIGURES.items():
+    _spec = MODEL_SPECS[_base]
+    MODEL_SPECS[_base + E2E_SUFFIX] = replace(
+        _spec, name=_base + E2E_SUFFIX, params=_params, gflops=_gflops, coco_ap=0.0, end_to_end=True, base=_base
+    )
+
 _ALIASES = {"darknet53": "yolox-darknet53", "yolov3": "yolox-darknet53", "yolox-darknet": "yolox-darknet53"}
 
 
@@ -63,11 +89,15 @@ def model_names() -> list[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """Look up a named model (``yolox-s``, ``yolox_s`` and ``s`` are all accepted)."""
+    """Look up a named model (``yolox-s``, ``yolox_s`` and ``s`` are all accepted, each also with
+    an ``-e2e`` suffix)."""
     key = name.strip().lower().replace("_", "-")
+    suffix = E2E_SUFFIX if key.endswith(E2E_SUFFIX) else ""
+    key = key[: len(key) - len(suffix)]
     key = _ALIASES.get(key, key)
     if not key.startswith("yolox-"):
         key = _ALIASES.get("yolox-" + key, "yolox-" + key)
+    key += suffix
     if key not in MODEL_SPECS:
         raise UnknownModelError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_SPECS)}")
     return MODEL_SPECS[key]
@@ -81,11 +111,14 @@ def build_model(
     width: float | None = None,
     depthwise: bool | None = None,
     act: str | None = None,
+    end_to_end: bool | None = None,
 ) -> YOLOX:
     """Build a YOLOX model by name, or by ``depth``/``width`` (``name=None``).
 
     Keyword overrides replace the named configuration's values. BatchNorm uses eps 1e-3,
     momentum 0.03; prediction biases start at prior 0.01, as in the official recipe.
+    ``end_to_end=True`` (or an ``-e2e`` name) adds the PSS branch of the NMS-free variant; the
+    detector's parameters and state-dict keys are those of the base model.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -99,10 +132,11 @@ def build_model(
     width = spec.width if width is None else width
     depthwise = spec.depthwise if depthwise is None else depthwise
     act = spec.act if act is None else act
+    end_to_end = spec.end_to_end if end_to_end is None else end_to_end
     if spec.darknet:
         backbone: nn.Module = FPN(53)
-        head = DecoupledHead(num_classes, 1.0, in_channels=(128, 256, 512), act=act)
+        head = DecoupledHead(num_classes, 1.0, in_channels=(128, 256, 512), act=act, end_to_end=end_to_end)
     else:
         backbone = PAFPN(depth, width, depthwise=depthwise, act=act)
-        head = DecoupledHead(num_classes, width, depthwise=depthwise, act=act)
+        head = DecoupledHead(num_classes, width, depthwise=depthwise, act=act, end_to_end=end_to_end)
     return YOLOX(backbone, head)

@@ -15,6 +15,7 @@ Official checkpoints carry only ``"model"`` (plus optimizer/epoch fields that ar
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import zipfile
@@ -26,6 +27,7 @@ from torch import nn
 
 from ..errors import WeightsError, WeightsMismatchError
 from ..io import atomic_torch_save
+from ..models.head import PSS_KEY_PREFIXES
 from .exported import is_torchscript_archive
 from .identify import mismatch_hint
 
@@ -33,6 +35,8 @@ __all__ = ["read_checkpoint", "save_checkpoint", "load_state_dict_checked", "sto
 
 #: suffixes of PyTorch checkpoint files (others are named as "not a checkpoint or export")
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt", ".pkl")
+
+logger = logging.getLogger("yoloxkit")
 
 
 def _unreadable(path: Path, exc: Exception) -> WeightsError:
@@ -122,8 +126,20 @@ def save_checkpoint(
 
 
 def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict(strict=True)`` with one-line errors that say which model the file fits."""
+    """``load_state_dict(strict=True)`` with one-line errors that say which model the file fits.
+
+    The one exception: weights of a base detector load into its end-to-end variant, whose PSS
+    branch then keeps its fresh initialisation (logged as a warning)."""
     own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    fresh = [k for k in missing if _is_pss_key(k)]
+    if fresh and len(fresh) == len(missing):
+        logger.warning(
+            "%s has no PSS branch (it is a base detector's weights): the end-to-end branch starts fresh"
+            " and needs training (yoloxkit train --freeze-detector)", source
+        )
+        state = {**state, **{k: own[k] for k in fresh}}
+        missing = []
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
@@ -143,3 +159,7 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
             f"{source} does not fit this model: {'; '.join(detail)}; {mismatch_hint(state, model)}"
         )
     model.load_state_dict(state, strict=True)
+
+
+def _is_pss_key(key: str) -> bool:
+    return any(key.startswith("head." + prefix) for prefix in PSS_KEY_PREFIXES)

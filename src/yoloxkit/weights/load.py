@@ -207,10 +207,11 @@ class WeightsSource:
 
     def describe(self) -> str:
         """A short phrase for a log line, e.g. ``the bundled yolox-nano COCO weights (PATH)``."""
+        detector = get_spec(self.model_name).detector if self.model_name else None
         if self.kind == "bundled":
-            return f"the bundled {self.model_name} COCO weights ({self.path})"
+            return f"the bundled {detector} COCO weights ({self.path})"
         if self.kind == "official":
-            return f"the official {self.model_name} COCO weights ({self.path}, from {self.url})"
+            return f"the official {detector} COCO weights ({self.path}, from {self.url})"
         return str(self.path)
 
     def label(self) -> str:
@@ -258,22 +259,25 @@ def resolve_weights_source(
             raise WeightsError(
                 f"weights file not found: {weights} (nor is it a zoo name: {', '.join(model_names())})"
             )
-        if model_name is not None and get_spec(model_name).name != named:
+        if model_name is not None and get_spec(model_name).detector != get_spec(named).detector:
             raise WeightsMismatchError(
                 f"model {model_name} and weights {os.fspath(weights)} name different zoo models; "
                 f"drop one or make them agree"
             )
-        model_name = named
+        model_name = model_name or named
     if model_name is None:
         raise WeightsError("give a model name or a weights file")
-    name = get_spec(model_name).name
+    # An end-to-end model's own weights are its base detector's (the PSS branch starts fresh).
+    spec = get_spec(model_name)
+    name = spec.detector
     if name == BUNDLED_MODEL:
         bundled = bundled_weights_path()
         if not bundled.is_file():
             raise WeightsError(f"bundled weights missing from the package ({bundled}); reinstall yoloxkit")
-        return WeightsSource(bundled, "bundled", name)
+        return WeightsSource(bundled, "bundled", spec.name)
     url = hub.official_weights_url(name)
-    return WeightsSource(hub.download_official(name, url=url, scratch_hint=scratch_hint), "official", name, url)
+    path = hub.download_official(name, url=url, scratch_hint=scratch_hint)
+    return WeightsSource(path, "official", spec.name, url)
 
 
 def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = None) -> Path:

@@ -8,7 +8,7 @@ import torch
 
 from tests.test_losses import STRIDES, make_levels
 from yoloxkit.engine.class_rows import _fit_level
-from yoloxkit.engine.freeze import freeze_trunk, keep_trunk_frozen
+from yoloxkit.engine.freeze import freeze_trunk, keep_frozen_eval
 from yoloxkit.engine.optim import build_optimizer
 from yoloxkit.losses import YoloxLoss
 from yoloxkit.trainable import build_model
@@ -54,7 +54,7 @@ def test_frozen_trunk_keeps_weights_and_batchnorm_statistics_while_the_head_lear
     trunk_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     head_before = {k: v.clone() for k, v in model.head.state_dict().items()}
     model.train()
-    keep_trunk_frozen(model)
+    keep_frozen_eval(model)
     assert not any(m.training for m in model.backbone.modules()) and model.head.training
     for _ in range(2):
         loss = model(torch.rand(2, 3, 64, 64) * 255, _targets(2, 2))["total_loss"]

@@ -5,6 +5,15 @@ over its elements and divided by the number of positives in the batch (on this r
 the official head does; the IoU term is weighted by 5. :class:`YoloxLoss` can instead divide by
 a running mean of that count (``normalizer="running"``, the fine-tuning recipe): a batch with
 few or no positives then no longer scales its objectness loss up by a hundredfold.
+
+End-to-end models add :func:`pss_loss`, the PSS branch's loss over the one-to-one positives
+(:mod:`yoloxkit.assign.one_to_one`). It is a binary cross-entropy on the final score
+``d·σ(pss)``, where ``d = σ(obj)·σ(cls)`` is the detector's score taken detached (the
+stop-gradient): target 1 at each gt's one positive (its class), 0 at every other anchor (its best
+class), leaving out the constant ``-log d`` of the positives. Anchors the detector already scores
+near 0 cost nearly nothing, so the loss needs no
+sampling or focal weighting: it teaches the branch to keep one anchor per object and silence the
+duplicates around it. It is summed and divided by the number of gts.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .assign.geometry import aligned_iou_cxcywh, anchor_centers
+from .assign.one_to_one import OneToOneAssignment, one_to_one_assign
 from .assign.simota import Assignment, simota_assign
 from .errors import DatasetError
 from .models.head import LevelOutput
@@ -30,6 +40,9 @@ __all__ = [
     "iou_loss",
     "l1_targets",
     "yolox_loss",
+    "yolox_loss_flat",
+    "flatten_pss",
+    "pss_loss",
     "NORMALIZERS",
 ]
 
@@ -143,7 +156,16 @@ def yolox_loss(
     l1_loss`` (zero when ``use_l1`` is off) and ``num_fg`` (positives per gt, detached),
     all as tensors. Terms are summed and divided by ``max(1, number of positives)``.
     """
-    preds = flatten_predictions(levels, strides)
+    return yolox_loss_flat(flatten_predictions(levels, strides), targets, use_l1, normalizer)
+
+
+def yolox_loss_flat(
+    preds: FlatPredictions,
+    targets: torch.Tensor,
+    use_l1: bool = False,
+    normalizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """:func:`yolox_loss` on already flattened predictions."""
     assignment, gt_boxes, gt_classes = assign_targets(preds, targets)
     fg = assignment.fg_mask
     batch_index, anchor_index = fg.nonzero(as_tuple=True)
@@ -175,6 +197,40 @@ def yolox_loss(
     }
 
 
+def flatten_pss(pss_levels: list[torch.Tensor]) -> torch.Tensor:
+    """Per-level PSS logits ``[B, 1, H, W]`` flattened to ``[B, A]`` in anchor order."""
+    return torch.cat([p.flatten(2) for p in pss_levels], dim=2)[:, 0].float()
+
+
+def pss_loss(
+    pss_logits: torch.Tensor,
+    obj_logits: torch.Tensor,
+    cls_logits: torch.Tensor,
+    assignment: OneToOneAssignment,
+    gt_classes: torch.Tensor,
+) -> torch.Tensor:
+    """The PSS loss of a batch (module docstring): BCE of ``σ(obj)·σ(cls)·σ(pss)`` (detector part
+    detached) against the one-to-one targets, summed over anchors, divided by ``max(1, gts)``.
+
+    ``pss_logits``/``obj_logits`` ``[B, A]``, ``cls_logits`` ``[B, A, C]``, ``gt_classes`` ``[B, G]``.
+    """
+    detector = (obj_logits.detach().float().sigmoid().unsqueeze(-1) * cls_logits.detach().float().sigmoid())
+    best = detector.max(dim=-1).values  # [B, A]
+    fg = assignment.fg_mask
+    if gt_classes.shape[1]:
+        own_class = gt_classes.long().clamp(min=0).gather(1, assignment.matched_gt)  # [B, A]
+        own = detector.gather(2, own_class.unsqueeze(-1)).squeeze(-1)
+        score = torch.where(fg, own, best)
+    else:
+        score = best
+    log_pss = F.logsigmoid(pss_logits)
+    # At a positive, -log(d·σ(pss)) = -log d - log σ(pss): the constant -log d is left out, so the
+    # loss is 0 at its optimum (gradients unchanged).
+    log_not_p = torch.log1p(-(score * log_pss.exp()).clamp(max=1 - 1e-6))
+    loss = -torch.where(fg, log_pss, log_not_p).sum()
+    return loss / assignment.num_gt.clamp(min=1).float()
+
+
 NORMALIZERS = ("batch", "running")
 
 
@@ -196,6 +252,8 @@ class YoloxLoss:
     normalizer: str = "batch"
     momentum: float = 0.9
     running_positives: float | None = field(default=None)
+    pss_weight: float = 1.0
+    detector_loss: bool = True
 
     def __post_init__(self) -> None:
         if self.normalizer not in NORMALIZERS:
@@ -210,16 +268,37 @@ class YoloxLoss:
         return positives.new_tensor(self.running_positives)
 
     def __call__(
-        self, levels: list[LevelOutput], targets: torch.Tensor, strides: tuple[int, ...]
+        self,
+        levels: list[LevelOutput],
+        targets: torch.Tensor,
+        strides: tuple[int, ...],
+        pss: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         normalizer = self._divisor if self.normalizer == "running" else None
-        return yolox_loss(levels, targets, strides, self.use_l1, normalizer)
+        preds = flatten_predictions(levels, strides)
+        if pss is None:
+            return yolox_loss_flat(preds, targets, self.use_l1, normalizer)
+        if self.detector_loss:
+            losses = yolox_loss_flat(preds, targets, self.use_l1, normalizer)
+        else:
+            zero = preds.raw_reg.new_zeros(())
+            losses = dict.fromkeys(("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "num_fg"), zero)
+        gt_boxes, gt_classes, valid = split_targets(targets, preds.num_classes)
+        assignment = one_to_one_assign(
+            preds.boxes.detach(), preds.obj_logits.detach(), preds.cls_logits.detach(),
+            gt_boxes, gt_classes, valid, preds.shapes, preds.level_strides,
+        )
+        term = pss_loss(flatten_pss(pss), preds.obj_logits, preds.cls_logits, assignment, gt_classes)
+        losses["pss_loss"] = term
+        losses["total_loss"] = losses["total_loss"] + self.pss_weight * term
+        return losses
 
     def state_dict(self) -> dict[str, Any]:
         return {"use_l1": self.use_l1, "normalizer": self.normalizer, "momentum": self.momentum,
-                "running_positives": self.running_positives}
+                "running_positives": self.running_positives, "pss_weight": self.pss_weight,
+                "detector_loss": self.detector_loss}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("use_l1", "normalizer", "momentum", "running_positives"):
+        for key in ("use_l1", "normalizer", "momentum", "running_positives", "pss_weight", "detector_loss"):
             if key in state:
                 setattr(self, key, state[key])

@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         "benchmark",
         help="measure inference latency and throughput per backend",
         description=(
-            "Time the detector from a decoded image to detections (letterbox, network, decode, NMS) and the"
+            "Time the detector from a decoded image to detections (letterbox, network, decode, NMS or the top-k"
+            " of NMS-free -e2e models) and the"
             " network alone, for each backend; prints median and p90 latency per batch and images per second."
             " Uses the bundled demo picture unless --image is given."
         ),

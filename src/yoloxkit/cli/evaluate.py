@@ -18,7 +18,16 @@ pycocotools) and a per-class AP table; VOC data -> mAP50 (area under the PR curv
 the COCO way (boxes from the label files, areas = box areas). --metric coco|voc forces either.
 Model classes are matched to dataset classes by name; dataset classes the model does not know are
 left out (warning) and reported as null.
+
+End-to-end models (-e2e, and exports of them) are NMS-free: each image keeps its top --max-dets
+(100, COCO's maxDets) detections scoring at least --conf, without NMS; --nms is then ignored
+(a note says so). --no-nms-free runs class-aware NMS on their scores instead; --nms-free runs a
+base model without NMS. The report adds duplicates@0.3: the percentage of gt boxes matched by
+more than one detection of their class (score >= 0.3, IoU >= 0.5; crowd/difficult boxes excluded).
 """
+
+#: the official evaluation's NMS IoU threshold, used unless --nms is given
+EVAL_NMS = 0.65
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=positive_int, help="input size (default: the size the weights store, i.e. the"
                    " training or export size, else the model's, 416 or 640)")
     p.add_argument("--conf", type=unit_float, default=0.01, help="score threshold (default 0.01, as official)")
-    p.add_argument("--nms", type=unit_float, default=0.65, help="NMS IoU threshold (default 0.65, as official)")
+    p.add_argument("--nms", type=unit_float, help=f"NMS IoU threshold (default {EVAL_NMS}, as official; ignored"
+                   " by NMS-free -e2e models)")
+    p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None,
+                   help="top-k without NMS (default: for end-to-end -e2e models); --no-nms-free: NMS on any model")
+    p.add_argument("--max-dets", type=positive_int, default=100,
+                   help="NMS-free: detections kept per image (default 100, COCO's maxDets)")
     # Backend names are checked by the Detector against the backend registry (one source of names).
     p.add_argument("--backend", help="inference backend: torch, onnxruntime or openvino (default: from weights)")
     p.add_argument("--device", help="cpu or cuda (default: the detector's default)")
@@ -58,13 +72,15 @@ def run(args: argparse.Namespace) -> int:
     from ..infer import Detector
 
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
-               "device": args.device, "backend": args.backend}
-    detector = Detector(args.model, **{k: v for k, v in options.items() if v is not None})
+               "device": args.device, "backend": args.backend, "nms_free": args.nms_free}
+    detector = Detector(args.model, max_dets=args.max_dets, **{k: v for k, v in options.items() if v is not None})
+    if args.nms is None:  # the official evaluation threshold; given to the Detector only when asked (its note)
+        detector.nms = EVAL_NMS
     print(detector.describe(), flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate(
-            detector, data, batch_size=args.batch_size, metric=args.metric, conf=args.conf, nms=args.nms,
+            detector, data, batch_size=args.batch_size, metric=args.metric, conf=args.conf, nms=detector.nms,
             engine=args.engine, plots_dir=args.plots, progress=not args.no_progress,
         )
     for warning in caught:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..export.options import DEFAULT_OPSET, FORMATS
+from ..export.options import DEFAULT_OPSET, DEFAULT_TOPK, FORMATS
 from .argtypes import WEIGHTS_HELP
 
 
@@ -17,12 +17,14 @@ def register(subparsers) -> None:
             " 'images' [B,3,H,W] (BGR, 0-255, letterboxed), output 'output' [B,A,5+C], undecoded. --decode"
             " decodes boxes in the graph; --nms adds best-class selection and class-aware NMS (ONNX"
             " NonMaxSuppression) with outputs num_dets [B,1], boxes [B,K,4] (xyxy, input pixels),"
-            " scores [B,K], class_ids [B,K]. Every export is run in its runtime and compared with"
+            " scores [B,K], class_ids [B,K]. --topk [K] (for end-to-end -e2e models) gives the same outputs"
+            " from best class, --conf and TopK, with no NonMaxSuppression node; --nms on an -e2e model"
+            " exports that top-k graph (a note says so). Every export is run in its runtime and compared with"
             " PyTorch; the max abs difference is printed. The file stores the model and class names, the"
             " input size and its output kind, so predict, eval, serve, benchmark and Detector run it as is."
         ),
     )
-    p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53"
+    p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53, each also -e2e"
                    " (default: the one --weights names or stores; give --model or --weights)")
     p.add_argument("--weights", help=WEIGHTS_HELP + " (default: the model's COCO weights)")
     p.add_argument("--format", default="onnx", help=f"one of: {', '.join(FORMATS)} (default onnx)")
@@ -31,20 +33,24 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1; see --dynamic)")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch and spatial dimensions")
     p.add_argument("--decode", action="store_true", help="decode boxes to input pixels inside the graph")
-    p.add_argument("--nms", action="store_true", help="add decoding and class-aware NMS to the graph")
+    p.add_argument("--nms", action="store_true", help="add decoding and class-aware NMS to the graph (on an -e2e"
+                   " model: the --topk graph, K = --max-dets)")
+    p.add_argument("--topk", type=int, nargs="?", const=DEFAULT_TOPK, metavar="K",
+                   help=f"NMS-free graph for -e2e models: decoding, best class, --conf and the top K per image"
+                   f" (K default {DEFAULT_TOPK}); outputs as --nms")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    p.add_argument("--conf", type=float, default=0.25, help="--nms score threshold, fixed in the graph: running"
+    p.add_argument("--conf", type=float, default=0.25, help="--nms/--topk score threshold, fixed in the graph: running"
                    " the file with a lower --conf cannot bring back what it drops (default 0.25)")
     p.add_argument("--nms-iou", type=float, default=0.45, help="--nms IoU threshold (default 0.45)")
     p.add_argument("--max-dets", type=int, default=100, help="--nms detections kept per image (default 100)")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
-    p.add_argument("--out", help="output file (default: MODEL[-nms|-decoded].onnx / .torchscript / _openvino/*.xml)")
+    p.add_argument("--out", help="output file (default: MODEL[-nms|-topk|-decoded].onnx / .torchscript / _openvino/*.xml)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ExportError
-    from ..export import ExportOptions, default_output_path, export_model
+    from ..export import ExportOptions, default_output_path, export_model, options_for_model
     from ..imaging import to_size
     from ..weights import load_model
 
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         ("--conf", args.conf, 0 <= args.conf <= 1),
         ("--nms-iou", args.nms_iou, 0 <= args.nms_iou <= 1),
         ("--max-dets", args.max_dets, args.max_dets >= 1),
+        ("--topk", args.topk, args.topk is None or args.topk >= 1),
     ):
         if not ok:
             raise ExportError(f"invalid {flag} {value}")
@@ -89,10 +96,12 @@ def run(args: argparse.Namespace) -> int:
         conf=args.conf,
         nms_iou=args.nms_iou,
         max_dets=args.max_dets,
+        topk=args.topk,
         simplify=not args.no_simplify,
         names=tuple(names) if names is not None else None,
         model_name=model_name,
     )
+    options = options_for_model(options, bool(getattr(model, "end_to_end", False)), model_name)
     out = args.out or default_output_path(model_name, fmt, options)
     result = export_model(model, fmt, out, options)
     print(result.summary())

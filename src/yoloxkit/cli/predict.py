@@ -19,6 +19,10 @@ annotated pictures and videos go to --save-dir, and --json-out writes every resu
 without --model and --weights the bundled yolox-nano COCO weights are used; --demo runs on the
 bundled demo picture.
 
+End-to-end models (-e2e) are NMS-free: each image keeps its top --max-dets detections scoring at
+least --conf, without NMS, and --nms is ignored (a note says so); --no-nms-free runs class-aware
+NMS on their scores instead, --nms-free runs any model without NMS.
+
 A file that cannot be read is skipped with a warning, and gets an {"image", "source", "error"}
 entry in --json-out; the run goes on and exits with status 2 at the end (--strict stops at the
 first such file). Ctrl-C keeps what was done: the JSON of the images and frames done, and a
@@ -38,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--size", type=positive_int, help="input size, a multiple of 32 (default: the model's)")
     p.add_argument("--conf", type=unit_float, default=0.25, help="score threshold (default 0.25)")
-    p.add_argument("--nms", type=unit_float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    p.add_argument("--nms", type=unit_float, help="NMS IoU threshold (default 0.45; ignored by NMS-free -e2e models)")
+    p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None,
+                   help="top-k without NMS (default: for end-to-end -e2e models); --no-nms-free: NMS on any model")
+    p.add_argument("--max-dets", type=positive_int, default=100,
+                   help="NMS-free: detections kept per image (default 100)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--backend", help="torch (default), onnxruntime or openvino; .onnx weights default to onnxruntime")
     p.add_argument("--classes", nargs="+", metavar="NAME",
@@ -239,10 +247,11 @@ def run(args: argparse.Namespace) -> int:
         )
     sources = expand_sources(arguments)
 
-    options = {"weights": args.weights, "size": args.size, "backend": args.backend}
+    options = {"weights": args.weights, "size": args.size, "backend": args.backend, "nms": args.nms,
+               "nms_free": args.nms_free}
     detector = Detector(
-        args.model, conf=args.conf, nms=args.nms, device=args.device,
-        batch_size=args.batch_size, **{k: v for k, v in options.items() if v is not None},
+        args.model, conf=args.conf, device=args.device, batch_size=args.batch_size, max_dets=args.max_dets,
+        **{k: v for k, v in options.items() if v is not None},
     )
     classes = _classes(args.classes)
     detector.resolve_classes(classes)  # an unknown class name fails before any work

@@ -42,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=positive_int, default=40_000_000,
                    help="largest accepted image, width x height (default 40000000; larger gets 413)")
     p.add_argument("--conf", type=unit_float, default=0.25, help="default confidence threshold (default 0.25)")
-    p.add_argument("--nms", type=unit_float, default=0.45, help="default NMS IoU threshold (default 0.45)")
+    p.add_argument("--nms", type=unit_float, help="default NMS IoU threshold (default 0.45; ignored by NMS-free"
+                   " -e2e models)")
+    p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None,
+                   help="top-k without NMS (default: for end-to-end -e2e models); --no-nms-free: NMS on any model")
     p.add_argument("--graceful-timeout", type=positive_float, default=30.0,
                    help="seconds to finish in-flight requests on shutdown (default 30)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
@@ -55,7 +58,7 @@ def build_detector(args: argparse.Namespace):
     from ..infer import Detector
 
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
-               "device": args.device, "backend": args.backend}
+               "device": args.device, "backend": args.backend, "nms_free": getattr(args, "nms_free", None)}
     options = {key: value for key, value in options.items() if value is not None}
     # Without --model the model is the one --weights names or stores (the Detector's default: nano).
     return Detector(args.model, **options)

@@ -13,7 +13,7 @@ _VALUE_FLAGS = (
     "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
     "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
     "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs",
-    "channels_last", "ema_decay", "ema_ramp", "recipe", "freeze_trunk", "loss_normalizer", "fit_new_classes", "eval_start",
+    "channels_last", "ema_decay", "ema_ramp", "recipe", "freeze_trunk", "freeze_detector", "loss_normalizer", "fit_new_classes", "eval_start",
 )
 
 
@@ -49,6 +49,8 @@ def register(subparsers) -> None:
                    help="training recipe (default: finetune from pretrained weights, official from --weights none)")
     p.add_argument("--freeze-trunk", action=argparse.BooleanOptionalAction, default=None,
                    help="freeze backbone and neck, BatchNorm in eval mode (default: on in the finetune recipe)")
+    p.add_argument("--freeze-detector", action="store_true",
+                   help="end-to-end (-e2e) models: train only the PSS branch, the detector frozen")
     p.add_argument("--loss-normalizer", choices=("batch", "running"),
                    help="divide the losses by the batch's positives (official) or a running mean of them (finetune)")
     p.add_argument("--fit-new-classes", action=argparse.BooleanOptionalAction, default=None,

@@ -30,7 +30,7 @@ from .config import TrainConfig
 from .data import TrainPipeline, build_train_pipeline, epoch_seed, load_splits, seed_everything
 from .ema import ModelEMA
 from .finetune import load_for_finetune, rescale_folded_convs
-from .freeze import freeze_trunk, keep_trunk_frozen
+from .freeze import freeze_detector, freeze_trunk, keep_frozen_eval
 from .optim import build_optimizer
 from .run_dir import resolve_run_dir
 from .schedule import WarmupCosineSchedule
@@ -60,9 +60,9 @@ class TrainComponents:
     train_model: nn.Module  # what the loop calls: the model, or its DDP wrapper
 
     def train_mode(self) -> None:
-        """Put the model in training mode, a frozen trunk staying in eval mode."""
+        """Put the model in training mode, frozen parts staying in eval mode."""
         self.model.train()
-        keep_trunk_frozen(self.model)
+        keep_frozen_eval(self.model)
 
     @property
     def inference_model(self) -> nn.Module:
@@ -131,7 +131,9 @@ def describe_recipe(cfg: TrainConfig) -> str:
     if cfg.recipe == "official":
         return f"recipe official (the official YOLOX recipe: {schedule})"
     parts = [schedule]
-    if cfg.freeze_trunk:
+    if cfg.freeze_detector:
+        parts.append("detector frozen, only the PSS branch trains")
+    elif cfg.freeze_trunk:
         parts.append("backbone and neck frozen")
     if cfg.loss_normalizer == "running":
         parts.append("losses divided by a running mean of the positives")
@@ -179,7 +181,11 @@ def _build_model(
         if rows and cfg.fit_new_classes:
             fit = fit_class_rows(model, rows, _fit_batches(cfg, data), torch.device("cpu"))
             log(f"fine-tuning: {fit.message(names)}")
-    if cfg.freeze_trunk:
+    if cfg.freeze_detector:
+        count = freeze_detector(model)
+        criterion.detector_loss = False
+        log(f"end-to-end: detector frozen ({count / 1e6:.2f} M parameters), only the PSS branch trains")
+    elif cfg.freeze_trunk:
         count = freeze_trunk(model)
         log(f"fine-tuning: backbone and neck frozen ({count / 1e6:.2f} M parameters; --no-freeze-trunk trains them)")
     if cfg.sync_bn and dist.distributed:

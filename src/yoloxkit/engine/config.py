@@ -177,6 +177,7 @@ class TrainConfig:
     freeze_trunk: bool | None = None  # backbone and neck frozen (BatchNorm in eval mode)
     fit_new_classes: bool | None = None  # fit new class rows on the training labels before training
     eval_start: bool | None = None  # evaluate the starting weights (epoch 0) and keep them as best.pth
+    freeze_detector: bool = False  # end-to-end models: train only the PSS branch
     channels_last: bool = True  # NHWC activations: ~1.5x faster iterations on CPU (docs/BENCHMARKS.md)
     # input size and multi-scale
     size: int | None = None  # None: the model's input size (nano/tiny 416, others 640)
@@ -298,6 +299,11 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
             raise ConfigError(f"--max-iters-per-epoch must be >= 1, got {self.max_iters_per_epoch}")
+        if self.freeze_detector and not get_spec(self.model).end_to_end:
+            raise ConfigError(
+                f"--freeze-detector trains only the PSS branch of an end-to-end model; {self.model} has none"
+                f" (use {get_spec(self.model).name}-e2e)"
+            )
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         for name in ("mosaic_prob", "mixup_prob", "hsv_prob", "flip_prob", "eval_conf", "eval_nms", "min_lr_ratio", "ema_decay"):

@@ -1,16 +1,20 @@
-"""Freezing the trunk (backbone and neck) of a YOLOX model for fine-tuning.
+"""Freezing parts of a YOLOX model: the trunk (backbone and neck) for fine-tuning, or the whole
+detector of an end-to-end model, so that only its PSS branch learns.
 
-A frozen trunk keeps its pretrained weights and its BatchNorm statistics: its parameters stop
+A frozen part keeps its pretrained weights and its BatchNorm statistics: its parameters stop
 requiring gradients (so the optimiser never sees them and no gradient is computed for them) and
 its BatchNorm layers run in eval mode, with the running statistics the weights were trained
-with, also while the rest of the model trains. Only the decoupled head learns.
+with, also while the rest of the model trains.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["trunk_of", "freeze_trunk", "keep_trunk_frozen"]
+from ..models.head import PSS_KEY_PREFIXES
+from .config import ConfigError
+
+__all__ = ["trunk_of", "freeze_trunk", "freeze_detector", "keep_frozen_eval"]
 
 
 def trunk_of(model: nn.Module) -> nn.Module:
@@ -34,8 +38,29 @@ def freeze_trunk(model: nn.Module) -> int:
     return count
 
 
-def keep_trunk_frozen(model: nn.Module) -> None:
-    """Put a frozen trunk back in eval mode after ``model.train()`` (which flips every module)."""
-    trunk = trunk_of(model)
-    if not any(p.requires_grad for p in trunk.parameters()):
-        trunk.eval()
+def freeze_detector(model: nn.Module) -> int:
+    """Freeze everything of an end-to-end model but its PSS branch; returns the parameters frozen.
+
+    The stop-gradient already keeps the PSS loss from reaching the detector; frozen, the detector
+    also skips its own loss and backward pass, so training the branch costs little more than a
+    forward pass.
+    """
+    if not getattr(model, "end_to_end", False):
+        raise ConfigError("--freeze-detector trains only the PSS branch of an end-to-end model; use a -e2e model")
+    count = 0
+    for name, param in model.named_parameters():
+        if not any(name.startswith("head." + prefix) for prefix in PSS_KEY_PREFIXES):
+            param.requires_grad_(False)
+            count += param.numel()
+    keep_frozen_eval(model)
+    return count
+
+
+def keep_frozen_eval(model: nn.Module) -> None:
+    """Put the BatchNorm layers of frozen parts back in eval mode after ``model.train()`` (which
+    flips every module): those whose affine parameters require no gradient."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            weight = module.weight
+            if weight is not None and not weight.requires_grad:
+                module.eval()

@@ -11,7 +11,7 @@ from ..io import atomic_write_text
 
 __all__ = ["TrainLogger", "EpochBar", "LOSS_KEYS", "format_losses"]
 
-LOSS_KEYS = ("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "num_fg")
+LOSS_KEYS = ("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "pss_loss", "num_fg")
 
 
 def format_losses(row: dict[str, Any]) -> str:

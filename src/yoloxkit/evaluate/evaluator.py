@@ -19,6 +19,7 @@ import numpy as np
 from ..data.records import DetectionData
 from ..errors import DatasetError, ImageReadError
 from .coco import coco_category_ids, coco_detections, coco_evaluate, coco_ground_truth, coco_image_ids, summary_lines
+from .duplicates import duplicate_stats
 from .plots import write_plots
 from .predictions import ImagePredictions
 from .report import EvalResult
@@ -62,7 +63,8 @@ def evaluate_predictions(
     """Score ``predictions`` (one per record, dataset class indices) on ``data``.
 
     ``metric``: ``"coco"``, ``"voc"`` or ``"auto"`` (:func:`default_metric`). ``classes`` restricts
-    the evaluation to those dataset classes (the others are reported as ``None``).
+    the evaluation to those dataset classes (the others are reported as ``None``). The result
+    also carries the duplicate measure (:func:`~.duplicates.duplicate_stats`) on those classes.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
@@ -117,6 +119,7 @@ def evaluate_predictions(
         num_images=len(data.records),
         num_predictions=int(sum(len(p) for p in predictions)),
         unknown_classes=list(unknown_classes),
+        duplicates=duplicate_stats(data.records, predictions, classes=classes),
     )
 
 
@@ -185,7 +188,8 @@ def evaluate(
     one result per image (with ``boxes`` xyxy in image pixels, ``scores``, ``class_ids``). Model
     classes are matched to ``data.names`` by name (``names``, else ``predictor.names``, else the
     dataset's own names). ``conf``/``nms`` override a Detector's thresholds (official evaluation:
-    0.01 / 0.65). ``plots_dir`` writes PR curves, a confusion matrix and a worst-images gallery.
+    0.01 / 0.65; an NMS-free Detector, e.g. of an ``-e2e`` model, ignores ``nms`` and keeps its
+    top ``max_dets`` (100, COCO's maxDets) per image). ``plots_dir`` writes PR curves, a confusion matrix and a worst-images gallery.
 
     An image the predictor cannot read (:class:`~yoloxkit.errors.ImageReadError`) is skipped with
     a warning and left out of the metrics with its ground truth; the skipped paths are in
@@ -202,6 +206,8 @@ def evaluate(
         unknown_classes=mapping.unknown_names,
     )
     result.skipped_images = list(predict.skipped)
+    nms_free = getattr(predictor, "nms_free", None)
+    result.nms_free = nms_free if isinstance(nms_free, bool) else None
     if plots_dir is not None:
         result.plots = write_plots(data, predictions, Path(plots_dir), classes=mapping.known)
     return result

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..io import atomic_write_text
+from .duplicates import DuplicateStats
 
 __all__ = ["EvalResult", "format_table", "ignored_boxes", "per_class_table"]
 
@@ -80,6 +81,10 @@ class EvalResult:
     boxes are not among them (they neither reward nor penalise a detection) and are counted in
     ``["ignored"]``. ``skipped_images``: paths of unreadable images, left out of the metrics
     together with their ground truth (``num_images`` counts the evaluated images only).
+    ``duplicates``: the duplicate measure (:mod:`.duplicates`: ground-truth boxes matched by more
+    than one detection with score >= 0.3 at IoU >= 0.5), in the JSON as ``duplicates@0.3``
+    (percent) and ``duplicates`` (its counts). ``nms_free``: whether the detector ran without
+    NMS (None when unknown, e.g. a plain predict function).
     """
 
     kind: str
@@ -93,6 +98,8 @@ class EvalResult:
     unknown_classes: list[str] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
     skipped_images: list[str] = field(default_factory=list)
+    duplicates: DuplicateStats | None = None
+    nms_free: bool | None = None
 
     @property
     def primary_key(self) -> str:
@@ -110,6 +117,11 @@ class EvalResult:
         doc["metric"] = self.kind
         doc["num_images"] = self.num_images
         doc["skipped_images"] = list(self.skipped_images)
+        if self.duplicates is not None:
+            dup = self.duplicates
+            doc[dup.key] = round(dup.fraction * 100.0, 4)
+            doc["duplicates"] = {"conf": dup.conf, "iou": dup.iou, "gts": dup.gts, "duplicated": dup.duplicated}
+        doc["nms_free"] = self.nms_free
         doc["per_class_detail"] = {
             name: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
             for name, row in self.per_class_detail.items()
@@ -131,6 +143,11 @@ class EvalResult:
                          "one is neither a hit nor a false positive; check-data counts them among its boxes)")
         else:
             parts.append("gt: ground-truth boxes scored (no crowd/difficult boxes to ignore)")
+        if self.duplicates is not None:
+            dup = self.duplicates
+            how = "" if self.nms_free is None else ", NMS-free" if self.nms_free else ", with NMS"
+            parts.append(f"{dup.key}: {dup.fraction * 100.0:.2f}% of {dup.gts} gt boxes matched by more than one"
+                         f" detection (score >= {dup.conf:g}, IoU >= {dup.iou:g}{how})")
         if self.unknown_classes:
             parts.append(f"not evaluated (unknown to the model): {', '.join(self.unknown_classes)}")
         if self.skipped_images:

@@ -1,5 +1,5 @@
-"""Export for deployment: ONNX (official interface, optional in-graph decode and NMS),
-TorchScript and OpenVINO IR. Every export is verified in its own runtime against PyTorch."""
+"""Export for deployment: ONNX (official interface, optional in-graph decode and NMS, or the
+NMS-free top-k graph of end-to-end models), TorchScript and OpenVINO IR. Every export is verified in its own runtime against PyTorch."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from torch import nn
 from ..errors import ExportError
 from .onnx import export_onnx
 from .openvino import export_openvino
-from .options import FORMATS, ExportOptions, ExportResult, default_output_path
+from .options import FORMATS, ExportOptions, ExportResult, default_output_path, options_for_model
 from .torchscript import export_torchscript
 
-__all__ = ["FORMATS", "ExportOptions", "ExportResult", "default_output_path", "export_model"]
+__all__ = ["FORMATS", "ExportOptions", "ExportResult", "default_output_path", "export_model", "options_for_model"]
 
 _EXPORTERS: dict[str, Callable[[nn.Module, str | os.PathLike, ExportOptions], ExportResult]] = {
     "onnx": export_onnx,

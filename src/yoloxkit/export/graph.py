@@ -1,4 +1,5 @@
-"""The module that gets exported: the model in its inference form, with optional decode / NMS."""
+"""The module that gets exported: the model in its inference form, with optional decode / NMS /
+NMS-free top-k."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from torch import nn
 from ..weights import export_metadata
 from .nms_graph import DetectionsGraph
 from .options import ExportOptions
+from .topk_graph import TopKGraph
 
 __all__ = ["export_module", "export_entries"]
 
@@ -18,14 +20,18 @@ def export_module(model: nn.Module, options: ExportOptions) -> nn.Module:
     """A CPU float32 eval-mode copy of ``model`` whose forward gives the export's outputs.
 
     The default is the official interface (undecoded ``[B, A, 5+C]``); ``decode`` decodes boxes
-    in the graph; ``nms`` returns padded final detections (see :mod:`.nms_graph`).
+    in the graph; ``nms`` returns padded final detections (see :mod:`.nms_graph`), ``topk`` the
+    top-k detections without NMS (:mod:`.topk_graph`). The exporters pass ``options`` through
+    :func:`~.options.options_for_model` first (``nms`` on an end-to-end model becomes ``topk``).
     """
     module = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
     head = getattr(module, "head", None)
     if head is None or not hasattr(head, "decode_in_inference"):
         raise TypeError("export needs a yoloxkit YOLOX model (with .head.decode_in_inference)")
-    head.decode_in_inference = bool(options.decode or options.nms)
-    if options.nms:
+    head.decode_in_inference = bool(options.decode or options.detections)
+    if options.topk:
+        module = TopKGraph(module, options.conf, options.topk).eval()
+    elif options.nms:
         module = DetectionsGraph(module, options.conf, options.nms_iou, options.max_dets).eval()
     for param in module.parameters():
         param.requires_grad_(False)
@@ -34,10 +40,12 @@ def export_module(model: nn.Module, options: ExportOptions) -> nn.Module:
 
 def export_entries(module: nn.Module, options: ExportOptions) -> dict[str, str]:
     """The metadata an export of ``module`` (from :func:`export_module`) stores: model and class
-    names, class count, input size, dynamic or not, output interface and the NMS settings, so
-    that yoloxkit can run the file as it runs the checkpoint it came from."""
-    inner = module.model if isinstance(module, DetectionsGraph) else module
-    interface = "nms" if options.nms else "decoded" if options.decode else "raw"
+    names, class count, input size, dynamic or not, end-to-end or not, output interface and the
+    NMS or top-k settings, so that yoloxkit can run the file as it runs the checkpoint it came
+    from. ``options`` are the ones :func:`export_module` used."""
+    inner = module.model if isinstance(module, (DetectionsGraph, TopKGraph)) else module
+    end_to_end = bool(getattr(inner, "end_to_end", False))
+    interface = options.interface
     return export_metadata(
         model_name=options.model_name,
         names=options.names,
@@ -48,4 +56,7 @@ def export_entries(module: nn.Module, options: ExportOptions) -> dict[str, str]:
         nms_conf=options.conf,
         nms_iou=options.nms_iou,
         max_dets=options.max_dets,
+        end_to_end=end_to_end,
+        topk=options.topk,
+        topk_conf=options.conf,
     )

@@ -24,7 +24,7 @@ from ..io import atomic_path
 from ..ort_session import ort_session
 from .graph import export_entries, export_module
 from .node_order import restore_node_order
-from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, output_names
+from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, options_for_model, output_names
 from .verify import check_close, sample_input, torch_outputs
 
 __all__ = ["export_onnx", "write_onnx", "run_onnxruntime", "check_opset"]
@@ -43,7 +43,7 @@ def _dynamic_axes(options: ExportOptions) -> dict[str, dict[int, str]] | None:
         return None
     axes: dict[str, dict[int, str]] = {"images": {0: "batch", 2: "height", 3: "width"}}
     for name in output_names(options):
-        axes[name] = {0: "batch"} if options.nms else {0: "batch", 1: "anchors"}
+        axes[name] = {0: "batch"} if options.detections else {0: "batch", 1: "anchors"}
     return axes
 
 
@@ -100,6 +100,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, options: ExportOption
     the PyTorch outputs (in which case nothing is written).
     """
     check_opset(options.opset)
+    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     module = export_module(model, options)
     batch = max(options.batch, 2) if options.dynamic else options.batch
     images = sample_input(options.size, options.batch)
@@ -109,5 +110,5 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, options: ExportOption
     with atomic_path(path) as tmp:
         write_onnx(module, images, tmp, options)
         actual = run_onnxruntime(tmp, expected_images.numpy())
-        diff = check_close(expected, actual, "onnxruntime", detections=options.nms)
+        diff = check_close(expected, actual, "onnxruntime", detections=options.detections)
     return ExportResult(path, "onnx", output_names(options), diff, "onnxruntime")

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ExportError
 from .nms_graph import NMS_OUTPUT_NAMES
 
-__all__ = ["FORMATS", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "ExportOptions", "ExportResult", "default_suffix"]
+__all__ = [
+    "FORMATS", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "DEFAULT_TOPK", "ExportOptions", "ExportResult",
+    "default_suffix", "options_for_model",
+]
+
+logger = logging.getLogger("yoloxkit")
 
 FORMATS = ("onnx", "torchscript", "openvino")
 DEFAULT_OPSET = 11  # like the official export
 MIN_OPSET = 11  # NonMaxSuppression, ScatterND and the Resize modes the model needs
 MAX_OPSET = 20  # newest opset of torch's TorchScript-based exporter
+DEFAULT_TOPK = 100  # detections per image of a --topk graph: COCO's maxDets
 
 
 @dataclass(frozen=True)
@@ -22,7 +31,10 @@ class ExportOptions:
     ``size`` is the input (height, width); ``batch`` the example batch size. ``dynamic`` makes the
     batch and spatial dimensions dynamic; ``decode`` decodes boxes inside the graph (output
     ``[B, A, 5+C]`` with cx, cy, w, h in input pixels); ``nms`` appends decoding, best-class
-    selection and class-aware NMS (outputs ``num_dets, boxes, scores, class_ids``).
+    selection and class-aware NMS (outputs ``num_dets, boxes, scores, class_ids``); ``topk``
+    (K, for end-to-end models) appends decoding, best-class selection, the ``conf`` threshold and
+    TopK, without NMS (the same four outputs, K per image). ``nms`` and ``topk`` exclude each
+    other; :func:`options_for_model` turns ``nms`` into ``topk`` for an end-to-end model.
     """
 
     size: tuple[int, int] = (640, 640)
@@ -34,11 +46,22 @@ class ExportOptions:
     conf: float = 0.25
     nms_iou: float = 0.45
     max_dets: int = 100
+    topk: int | None = None
     simplify: bool = True
     # Written into every export's metadata with its size and output interface
     # (:func:`~.graph.export_entries`); yoloxkit reads them back when it runs the file.
     names: tuple[str, ...] | None = None
     model_name: str | None = None
+
+    @property
+    def detections(self) -> bool:
+        """Whether the graph outputs final detections (``nms`` or ``topk``)."""
+        return bool(self.nms or self.topk)
+
+    @property
+    def interface(self) -> str:
+        """The output interface stored in the metadata: ``raw``, ``decoded``, ``nms`` or ``topk``."""
+        return "topk" if self.topk else "nms" if self.nms else "decoded" if self.decode else "raw"
 
 
 @dataclass(frozen=True)
@@ -64,13 +87,35 @@ def default_suffix(fmt: str) -> str:
 
 
 def output_names(options: ExportOptions) -> tuple[str, ...]:
-    """The graph's output names: the official ``output``, or the four NMS outputs."""
-    return NMS_OUTPUT_NAMES if options.nms else ("output",)
+    """The graph's output names: the official ``output``, or the four detection outputs."""
+    return NMS_OUTPUT_NAMES if options.detections else ("output",)
+
+
+def options_for_model(options: ExportOptions, end_to_end: bool, model_name: str | None = None) -> ExportOptions:
+    """``options`` checked for the model they export: for an end-to-end (NMS-free) model ``nms``
+    becomes ``topk`` (K = ``max_dets``; a warning on logger ``yoloxkit`` says so), since its
+    scores need no NMS; a ``topk`` graph of a base model is allowed (it keeps the overlapping
+    duplicates NMS would remove; a warning says so). ``nms`` with ``topk`` is an error."""
+    if options.topk is not None and int(options.topk) < 1:
+        raise ExportError(f"invalid --topk {options.topk}: it must be >= 1")
+    if options.nms and options.topk:
+        raise ExportError("--nms and --topk exclude each other: --topk is the NMS-free graph of -e2e models")
+    name = model_name or options.model_name or "the model"
+    if options.nms and end_to_end:
+        logger.warning("%s is NMS-free: --nms exports the top-k graph (--topk %d, no NMS; --nms-iou is ignored)",
+                       name, options.max_dets)
+        return dataclasses.replace(options, nms=False, topk=int(options.max_dets))
+    if options.topk and not end_to_end:
+        logger.warning("%s is not end-to-end: its --topk graph keeps overlapping duplicate boxes (no NMS);"
+                       " --nms removes them", name)
+    return options
 
 
 def default_output_path(model_name: str, fmt: str, options: ExportOptions) -> Path:
-    """``yolox-nano.onnx``, ``yolox-nano-nms.onnx``, ``yolox-nano_openvino/yolox-nano.xml`` ..."""
-    stem = model_name + ("-nms" if options.nms else "-decoded" if options.decode else "")
+    """``yolox-nano.onnx``, ``yolox-nano-nms.onnx``, ``yolox-nano-e2e-topk.onnx``,
+    ``yolox-nano_openvino/yolox-nano.xml`` ..."""
+    suffix = "-topk" if options.topk else "-nms" if options.nms else "-decoded" if options.decode else ""
+    stem = model_name + suffix
     if fmt == "openvino":
         return Path(f"{stem}_openvino") / f"{stem}.xml"
     return Path(stem + default_suffix(fmt))

@@ -13,7 +13,7 @@ from torch import nn
 from ..io import atomic_path
 from ..weights import TORCHSCRIPT_METADATA
 from .graph import export_entries, export_module
-from .options import ExportOptions, ExportResult, output_names
+from .options import ExportOptions, ExportResult, options_for_model, output_names
 from .verify import check_close, sample_input, torch_outputs
 
 __all__ = ["export_torchscript"]
@@ -26,6 +26,7 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, options: Expor
     imported at load time (for ``torchvision::nms``). The export metadata (class names, input
     size, output interface, ...) is stored as the archive's extra file ``yoloxkit.json``.
     """
+    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     module = export_module(model, options)
     images = sample_input(options.size, options.batch)
     check_images = sample_input(options.size, max(options.batch, 2) if options.dynamic else options.batch)
@@ -39,5 +40,5 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, options: Expor
             torch.jit.save(traced, str(tmp), _extra_files=extra)
             reloaded = torch.jit.load(str(tmp), map_location="cpu")
         actual = torch_outputs(reloaded, check_images)
-        diff = check_close(expected, actual, "TorchScript", detections=options.nms)
+        diff = check_close(expected, actual, "TorchScript", detections=options.detections)
     return ExportResult(path, "torchscript", output_names(options), diff, "TorchScript")

@@ -1,12 +1,14 @@
 """``Detector``: the one object users need for inference.
 
 source -> :mod:`yoloxkit.imaging` (read, letterbox) -> backend (network, decode)
--> :mod:`.postprocess` (confidence filter, class-aware NMS) -> :class:`.Detections`.
+-> :mod:`.postprocess` (confidence filter, class-aware NMS), or :mod:`.topk` (confidence filter,
+top ``max_dets``, no NMS) for end-to-end networks -> :class:`.Detections`.
 Loading the network lives in :mod:`.loading`, class names and filters in :mod:`.classes`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from typing import Sequence
@@ -22,8 +24,14 @@ from .classes import choose_names, class_ids, default_names
 from .detections import Detections
 from .loading import LoadedNetwork, load_network, wrap_model
 from .postprocess import postprocess
+from .topk import DEFAULT_MAX_DETS, topk_postprocess
 
-__all__ = ["Detector", "default_names"]
+__all__ = ["DEFAULT_NMS", "Detector", "default_names"]
+
+logger = logging.getLogger("yoloxkit")
+
+#: the NMS IoU threshold when none is given
+DEFAULT_NMS = 0.45
 
 
 class Detector:
@@ -43,6 +51,15 @@ class Detector:
     weights file, else COCO names for 80 classes, else ``class0..``. ``half=True`` runs the
     torch backend in float16 (CUDA only). ``batch_size`` caps the images per network call.
 
+    End-to-end networks (``-e2e`` models; exports of them, which say so in their metadata) are
+    NMS-free: their scores are final, so post-processing keeps the best class per anchor, the
+    anchors scoring at least ``conf`` and then the top ``max_dets`` (default 100) per image,
+    without NMS; ``nms`` is ignored (a warning on logger ``yoloxkit`` when one is given).
+    ``nms_free`` overrides the choice: None (default) follows the network (:attr:`end_to_end`;
+    a ``--topk`` export is NMS-free too), False runs the classic class-aware NMS on the same
+    scores, True runs top-k without NMS on any model (a base model then keeps its duplicates).
+    ``max_dets`` applies to NMS-free post-processing only.
+
     :meth:`from_pretrained` is the same as the constructor; :meth:`from_model` wraps a module
     in memory.
     """
@@ -53,17 +70,26 @@ class Detector:
         weights: str | os.PathLike | None = None,
         size: int | Sequence[int] | None = None,
         conf: float = 0.25,
-        nms: float = 0.45,
+        nms: float | None = None,
         device: str = "cpu",
         backend: str | None = None,
         names: Sequence[str] | None = None,
         batch_size: int = 16,
         half: bool = False,
+        nms_free: bool | None = None,
+        max_dets: int = DEFAULT_MAX_DETS,
         *,
         _network: LoadedNetwork | None = None,
+        _note_nms: bool = True,
     ) -> None:
-        # ``_network`` (private): an already loaded network, which replaces the loading arguments.
-        conf, nms = threshold(conf, "conf"), threshold(nms, "nms")
+        # ``_network`` (private): an already loaded network, which replaces the loading arguments;
+        # ``_note_nms`` (private): log the note that an NMS-free network ignores ``nms``.
+        given_nms = nms is not None and _note_nms
+        conf, nms = threshold(conf, "conf"), threshold(DEFAULT_NMS if nms is None else nms, "nms")
+        if isinstance(max_dets, bool) or not isinstance(max_dets, int) or max_dets < 1:
+            raise InferenceError(f"max_dets must be an integer >= 1, got {max_dets!r}")
+        if nms_free is not None and not isinstance(nms_free, bool):
+            raise InferenceError(f"nms_free must be True, False or None, got {nms_free!r}")
         if _network is None:
             loaded = load_network(model, weights, size, device=device, backend=backend, half=half)
         else:
@@ -82,6 +108,13 @@ class Detector:
         self.conf = conf
         self.nms = nms
         self.batch_size = int(batch_size)
+        #: detections kept per image by NMS-free post-processing
+        self.max_dets = int(max_dets)
+        #: True: post-processing is top-k without NMS (the network's own choice unless overridden)
+        self.nms_free = self._network.nms_free if nms_free is None else nms_free
+        if self.nms_free and given_nms:
+            why = "is NMS-free" if self._network.nms_free else "runs NMS-free (nms_free=True)"
+            logger.warning("%s %s: --nms is ignored", self.model_name, why)
 
     @classmethod
     def from_pretrained(
@@ -98,20 +131,25 @@ class Detector:
         names: Sequence[str] | None,
         size: int | Sequence[int],
         conf: float = 0.25,
-        nms: float = 0.45,
+        nms: float | None = None,
         device: str = "cpu",
         backend: str = "torch",
         model_name: str = "yolox",
         batch_size: int = 16,
         half: bool = False,
+        nms_free: bool | None = None,
+        max_dets: int = DEFAULT_MAX_DETS,
     ) -> "Detector":
-        """Wrap an in-memory YOLOX module (e.g. a training EMA model).
+        """Wrap an in-memory YOLOX module (e.g. a training EMA model); an end-to-end module
+        (``model.end_to_end``) is NMS-free unless ``nms_free=False``, and then ignores ``nms``
+        silently (training evaluation passes its NMS threshold for every model).
 
         The module itself is not modified: inference runs on a fused eval-mode copy, so call
         this again after the weights change.
         """
         network = wrap_model(model, size, device=device, backend=backend, model_name=model_name, half=half)
-        return cls(names=names, conf=conf, nms=nms, batch_size=batch_size, _network=network)
+        return cls(names=names, conf=conf, nms=nms, batch_size=batch_size, nms_free=nms_free, max_dets=max_dets,
+                   _network=network, _note_nms=False)
 
     # ------------------------------------------------------------------------------------
     # properties
@@ -145,19 +183,32 @@ class Detector:
     def device(self) -> str:
         return str(self._network.device)
 
+    @property
+    def end_to_end(self) -> bool:
+        """Whether the network is end-to-end (an ``-e2e`` model: scores final without NMS)."""
+        return bool(self._network.end_to_end)
+
     def describe(self) -> str:
         """One line for the commands to print, e.g. ``model yolox-nano, input 320x320, weights
-        best.pth, backend torch, device cpu`` (``(h x w)`` follows a non-square input)."""
+        best.pth, backend torch, device cpu`` (``(h x w)`` follows a non-square input); then
+        ``, NMS-free (top-k 100)`` when post-processing runs without NMS, or ``, NMS 0.45
+        (nms_free=False)`` for an NMS-free network run with NMS."""
         height, width = self.size
         text = f"model {self.model_name}, input {height}x{width}{' (h x w)' if height != width else ''}"
         if self._weights_label is not None:
             text += f", weights {self._weights_label}"
-        return text + f", backend {self.backend}, device {self.device}"
+        text += f", backend {self.backend}, device {self.device}"
+        if self.nms_free:
+            text += f", NMS-free (top-k {min(self.max_dets, self._network.graph_topk or self.max_dets)})"
+        elif self._network.nms_free:
+            text += f", NMS {self.nms} (nms_free=False)"
+        return text
 
     def __repr__(self) -> str:
+        post = f"nms_free=True, max_dets={self.max_dets}" if self.nms_free else f"nms={self.nms}"
         return (
             f"Detector({self.model_name}, backend={self.backend}, device={self.device}, size={self.size[0]}x"
-            f"{self.size[1]}, classes={self.num_classes}, conf={self.conf}, nms={self.nms})"
+            f"{self.size[1]}, classes={self.num_classes}, conf={self.conf}, {post})"
         )
 
     # ------------------------------------------------------------------------------------
@@ -176,8 +227,9 @@ class Detector:
     ) -> list[Detections]:
         """Detect objects in image paths and/or BGR arrays; one :class:`Detections` per image.
 
-        ``conf``/``nms`` override the detector's thresholds for this call; ``classes`` keeps
-        only those class ids or names. Images run in batches of ``batch_size``.
+        ``conf``/``nms`` override the detector's thresholds for this call (``nms`` does nothing
+        when :attr:`nms_free`); ``classes`` keeps only those class ids or names. Images run in
+        batches of ``batch_size``.
         """
         if isinstance(images, (str, os.PathLike, np.ndarray)):
             images = [images]
@@ -225,7 +277,10 @@ class Detector:
         batch, ratios = letterbox_batch(arrays, self.size)
         predictions = self._network.infer(batch)
         sizes = [a.shape[:2] for a in arrays]
-        outputs = postprocess(predictions, ratios, sizes, conf=conf, nms=nms, classes=class_ids)
+        if self.nms_free:
+            outputs = topk_postprocess(predictions, ratios, sizes, conf=conf, max_dets=self.max_dets, classes=class_ids)
+        else:
+            outputs = postprocess(predictions, ratios, sizes, conf=conf, nms=nms, classes=class_ids)
         return [
             Detections(boxes, scores, ids, self.names, name, int(w), int(h), source)
             for (boxes, scores, ids), name, (h, w), source in zip(outputs, image_names, sizes, sources)

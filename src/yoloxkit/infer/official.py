@@ -6,8 +6,8 @@ Every export takes ``images`` ``[B, 3, H, W]`` (BGR, 0-255, letterboxed). Its ou
 
 - ``raw``, the official interface: undecoded ``output`` ``[B, A, 5 + C]`` (decoded here);
 - ``decoded``: ``output`` ``[B, A, 5 + C]`` with boxes already in input pixels;
-- ``nms``: final detections ``num_dets [B, 1], boxes [B, K, 4] (xyxy), scores [B, K],
-  class_ids [B, K]``, re-expressed as ``K`` predictions whose objectness is the score and whose
+- ``nms`` (and ``topk``, the NMS-free graph of end-to-end models, same outputs): final
+  detections ``num_dets [B, 1], boxes [B, K, 4] (xyxy), scores [B, K], class_ids [B, K]``, re-expressed as ``K`` predictions whose objectness is the score and whose
   class probabilities are one-hot, so that the shared confidence filter and NMS keep them as they
   are (a stricter ``conf`` or a lower ``nms`` still filters; looser values cannot bring back what
   the graph dropped). Padding past ``num_dets`` gets objectness -1 and never passes.
@@ -25,11 +25,13 @@ from torch import nn
 
 from ..errors import InferenceError
 from ..models.head import decode_outputs
+from ..weights.exported import INTERFACES
 from .fuse import fuse_model
 
 __all__ = [
     "STRIDES",
     "INTERFACES",
+    "DETECTION_INTERFACES",
     "onnx_bytes_from_model",
     "decode_official_output",
     "detections_as_predictions",
@@ -37,8 +39,8 @@ __all__ = [
 ]
 
 STRIDES = (8, 16, 32)
-#: the output interfaces of exports (see the module docstring)
-INTERFACES = ("raw", "decoded", "nms")
+#: the interfaces whose outputs are final detections (``num_dets, boxes, scores, class_ids``)
+DETECTION_INTERFACES = ("nms", "topk")
 
 
 def onnx_bytes_from_model(model: nn.Module, size: tuple[int, int], opset: int = 11) -> bytes:
@@ -98,10 +100,10 @@ def predictions_from_outputs(
     outputs: Sequence[torch.Tensor], interface: str, size: tuple[int, int], num_classes: int, label: str = "model"
 ) -> torch.Tensor:
     """Decoded predictions ``[B, A, 5 + C]`` from an export's outputs (in graph order) for an input
-    of ``size`` ``(h, w)``; ``interface`` is ``raw``, ``decoded`` or ``nms``."""
-    if interface == "nms":
+    of ``size`` ``(h, w)``; ``interface`` is ``raw``, ``decoded``, ``nms`` or ``topk``."""
+    if interface in DETECTION_INTERFACES:
         if len(outputs) != 4:
-            raise InferenceError(f"{label} is an --nms export but gives {len(outputs)} outputs, not 4")
+            raise InferenceError(f"{label} is an --{interface} export but gives {len(outputs)} outputs, not 4")
         return detections_as_predictions(*outputs, num_classes=num_classes)
     output = outputs[0].float()
     if output.ndim != 3 or output.shape[-1] != 5 + num_classes:

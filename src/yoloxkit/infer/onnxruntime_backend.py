@@ -14,7 +14,7 @@ from ..optional import import_onnxruntime
 from ..ort_session import ort_session
 from .device import resolve_device
 from ..weights import ExportInfo
-from .official import onnx_bytes_from_model, predictions_from_outputs
+from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
 from .registry import Backend, first_line, register_backend
 
 __all__ = ["OnnxRuntimeBackend"]
@@ -26,7 +26,7 @@ def _static_dim(dim) -> int | None:
 
 class OnnxRuntimeBackend(Backend):
     """ONNX Runtime on an ONNX file or bytes: the official interface, or any ``yoloxkit export``
-    ONNX file (``--decode``, ``--nms``; ``export`` describes it).
+    ONNX file (``--decode``, ``--nms``, ``--topk``; ``export`` describes it).
 
     Intra-op threads follow ``torch.get_num_threads()``; all graph optimisations are on.
     Files with a static batch of 1 (like the official export) run image by image.
@@ -57,15 +57,15 @@ class OnnxRuntimeBackend(Backend):
             raise InferenceError(f"{label} is not a YOLOX export: expected one input [B, 3, H, W]")
         self.input_name = inputs[0].name
         self.output_names = [out.name for out in outputs]
-        if self.interface != "nms":
+        if self.interface not in DETECTION_INTERFACES:
             self.output_names = self.output_names[:1]
         batch_dim, _, height, width = inputs[0].shape
         self.static_batch = _static_dim(batch_dim)
         if _static_dim(height) and _static_dim(width):
             self.fixed_size = (int(height), int(width))
-        if self.interface == "nms":
+        if self.interface in DETECTION_INTERFACES:
             if not export.num_classes:
-                raise InferenceError(f"{label} is an --nms export that does not say its class count")
+                raise InferenceError(f"{label} is an --{self.interface} export that does not say its class count")
             self.num_classes = int(export.num_classes)
             return
         out_shape = outputs[0].shape

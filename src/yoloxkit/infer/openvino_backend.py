@@ -24,7 +24,7 @@ from ..imaging import PAD_VALUE
 from ..optional import import_openvino
 from .device import resolve_device
 from ..weights import ExportInfo
-from .official import onnx_bytes_from_model, predictions_from_outputs
+from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
 from .registry import Backend, first_line, register_backend
 
 __all__ = ["OpenVinoBackend"]
@@ -58,15 +58,15 @@ class OpenVinoBackend(Backend):
                 self._model = ov.convert_model(str(model_source))
         except Exception as exc:  # OpenVINO raises its own exception types for bad files
             raise InferenceError(f"OpenVINO cannot read {label}: {first_line(exc)}") from None
-        outputs = 4 if self.interface == "nms" else 1
+        outputs = 4 if self.interface in DETECTION_INTERFACES else 1
         if len(self._model.inputs) != 1 or len(self._model.outputs) != outputs:
             raise InferenceError(f"{label} is not a YOLOX export: expected one input and {outputs} output(s)")
         in_shape = self._model.inputs[0].get_partial_shape()
         if in_shape.rank.get_length() != 4:
             raise InferenceError(f"{label} is not a YOLOX export: expected an input [B, 3, H, W]")
-        if self.interface == "nms":
+        if self.interface in DETECTION_INTERFACES:
             if export is None or not export.num_classes:
-                raise InferenceError(f"{label} is an --nms export that does not say its class count")
+                raise InferenceError(f"{label} is an --{self.interface} export that does not say its class count")
             self.num_classes = int(export.num_classes)
         else:
             out_shape = self._model.outputs[0].get_partial_shape()

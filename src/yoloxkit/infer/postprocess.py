@@ -4,7 +4,8 @@ Input is the eval-mode model output ``[B, A, 5 + C]`` (``cx, cy, w, h`` in input
 sigmoid objectness, sigmoid class scores). Each anchor keeps its best class, scored
 ``objectness * class probability``; anchors under ``conf`` are dropped; the rest go through
 class-aware NMS (:func:`torchvision.ops.batched_nms`) and are mapped back to image pixels.
-Everything is tensor operations: no Python loop over boxes.
+Everything is tensor operations: no Python loop over boxes. End-to-end (NMS-free) networks use
+:mod:`.topk` instead (the same output, no NMS).
 """
 
 from __future__ import annotations

@@ -46,6 +46,18 @@ class Backend(ABC):
     fixed_size: tuple[int, int] | None = None
     #: torch device the predictions come back on
     device: torch.device = torch.device("cpu")
+    #: an end-to-end (``-e2e``, NMS-free) network: its scores are final without NMS
+    end_to_end: bool = False
+    #: the output interface of the file it runs (:data:`~yoloxkit.weights.exported.INTERFACES`)
+    interface: str = "raw"
+    #: a ``--topk`` export: the K its graph keeps per image; None otherwise
+    graph_topk: int | None = None
+
+    @property
+    def nms_free(self) -> bool:
+        """Whether its predictions need no NMS: an end-to-end network, or a ``--topk`` export
+        (whose graph already picked the final detections)."""
+        return bool(self.end_to_end) or self.interface == "topk"
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> torch.Tensor:
@@ -56,7 +68,9 @@ class Backend(ABC):
 #: ``model`` is an eval-mode yoloxkit YOLOX module on the CPU (None when only an exported file
 #: was given); ``onnx_path`` is an ONNX file, if the user gave one; ``export`` (passed only when
 #: the user gave an exported file: ONNX, OpenVINO IR or TorchScript) is its
-#: :class:`~yoloxkit.weights.ExportInfo` (kind, output interface, class count, fixed size).
+#: :class:`~yoloxkit.weights.ExportInfo` (kind, output interface, class count, fixed size,
+#: end-to-end or not). :func:`make_backend` sets the backend's ``end_to_end`` from ``model`` or
+#: ``export``.
 BackendFactory = Callable[..., Backend]
 
 _REGISTRY: dict[str, BackendFactory] = {}
@@ -101,13 +115,19 @@ def make_backend(
     if export is not None:
         options = {"export": export, **options}
     try:
-        return _REGISTRY[key](model=model, onnx_path=onnx_path, size=size, device=device, **options)
+        backend = _REGISTRY[key](model=model, onnx_path=onnx_path, size=size, device=device, **options)
     except TypeError as exc:
         if options and "unexpected keyword argument" in str(exc):
             if "'export'" in str(exc):
                 raise InferenceError(f"backend {key!r} cannot run {export.path}") from None
             raise InferenceError(f"backend {key!r} does not support {', '.join(options)}") from None
         raise
+    if export is not None:
+        backend.end_to_end = bool(export.end_to_end)
+        backend.graph_topk = export.topk if export.interface == "topk" else None
+    elif model is not None:
+        backend.end_to_end = bool(getattr(model, "end_to_end", False))
+    return backend
 
 
 def first_line(exc: BaseException) -> str:

@@ -7,6 +7,11 @@ This equals running each request alone: greedy NMS visits boxes by descending sc
 boxes under a higher threshold never suppress boxes above it, and class-aware NMS treats
 each class independently. NMS thresholds differ in what they keep, so each distinct
 threshold gets its own pass (in practice nearly every request uses the default).
+
+An NMS-free detector (``detector.nms_free``, e.g. an ``-e2e`` model) ignores ``nms`` and keeps
+the top ``max_dets`` per image: lowering ``conf`` keeps the same top detections above a higher
+one, but a class filter applied afterwards could find fewer than ``max_dets`` of its classes,
+so its requests are grouped by class filter instead, each group's filter applied in the pass.
 """
 
 from __future__ import annotations
@@ -55,18 +60,23 @@ def select_detections(result: Any, conf: float, class_ids: frozenset[int] | None
 
 def run_jobs(detector: DetectorLike, jobs: Sequence[DetectJob]) -> list[dict]:
     """Detections JSON for each job, in order (see the module docstring for batching rules)."""
-    groups: dict[float, list[int]] = {}
+    nms_free = getattr(detector, "nms_free", False) is True
+    groups: dict[tuple, list[int]] = {}
     for index, job in enumerate(jobs):
-        groups.setdefault(float(job.nms), []).append(index)
+        key = (None, job.class_ids) if nms_free else (float(job.nms), None)
+        groups.setdefault(key, []).append(index)
     outputs: list[dict | None] = [None] * len(jobs)
-    for nms, indices in groups.items():
+    for (nms, class_ids), indices in groups.items():
         lowest_conf = min(jobs[i].conf for i in indices)
         images = [jobs[i].image for i in indices]
+        options = {"conf": lowest_conf, "nms": nms}
+        if class_ids is not None:
+            options["classes"] = sorted(class_ids)
         predict_arrays = getattr(detector, "predict_arrays", None)
         if predict_arrays is not None:  # yoloxkit.Detector: the arrays as one batch, no re-validation
-            results = predict_arrays(images, conf=lowest_conf, nms=nms)
+            results = predict_arrays(images, **options)
         else:
-            results = detector.predict(images, conf=lowest_conf, nms=nms)
+            results = detector.predict(images, **options)
         if len(results) != len(indices):
             raise RuntimeError(f"detector returned {len(results)} results for {len(indices)} images")
         for i, result in zip(indices, results):

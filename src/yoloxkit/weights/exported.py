@@ -2,10 +2,12 @@
 reading it back from ONNX, OpenVINO IR and TorchScript files.
 
 Every export carries the same string-to-string metadata (:func:`export_metadata`): the model and
-class names, the class count, the input size it was made at, whether the input size is dynamic,
-and its output interface (``raw``: the official undecoded ``[B, A, 5 + C]``; ``decoded``: boxes
-decoded in the graph; ``nms``: final detections ``num_dets, boxes, scores, class_ids`` with the
-thresholds fixed at export). It is stored where each runtime keeps metadata: the ONNX
+class names, the class count, the input size it was made at, whether the input size is dynamic, whether the
+network is end-to-end (NMS-free, ``end_to_end``: its scores are final without NMS) and its output
+interface (``raw``: the official undecoded ``[B, A, 5 + C]``; ``decoded``: boxes decoded in the
+graph; ``nms``: final detections ``num_dets, boxes, scores, class_ids`` with the thresholds fixed
+at export; ``topk``: the same four outputs from best class, score threshold and TopK, without
+NMS, for end-to-end models; ``topk`` holds K and ``topk_conf`` the threshold). It is stored where each runtime keeps metadata: the ONNX
 ``metadata_props`` (which OpenVINO's ONNX reader carries into the IR's ``rt_info`` under
 ``framework``) and a TorchScript extra file, ``extra/yoloxkit.json``.
 """
@@ -25,6 +27,7 @@ from .onnx_reader import OnnxWeights
 
 __all__ = [
     "EXPORT_KINDS",
+    "INTERFACES",
     "NMS_OUTPUTS",
     "TORCHSCRIPT_METADATA",
     "ExportInfo",
@@ -36,9 +39,11 @@ __all__ = [
 ]
 
 ExportKind = Literal["onnx", "openvino", "torchscript"]
-Interface = Literal["raw", "decoded", "nms"]
+Interface = Literal["raw", "decoded", "nms", "topk"]
+#: the output interfaces (see the module docstring); ``nms`` and ``topk`` give final detections
+INTERFACES: tuple[str, ...] = ("raw", "decoded", "nms", "topk")
 EXPORT_KINDS: tuple[str, ...] = ("onnx", "openvino", "torchscript")
-#: the output names of an ``--nms`` export, in order
+#: the output names of an ``--nms`` (or ``--topk``) export, in order
 NMS_OUTPUTS = ("num_dets", "boxes", "scores", "class_ids")
 #: the extra file of a TorchScript archive that holds the metadata
 TORCHSCRIPT_METADATA = "yoloxkit.json"
@@ -59,6 +64,9 @@ class ExportInfo:
     nms_conf: float | None = None  # ``nms`` exports: the thresholds fixed in the graph
     nms_iou: float | None = None
     max_dets: int | None = None
+    end_to_end: bool = False  # an end-to-end (NMS-free) network: its scores are final without NMS
+    topk: int | None = None  # ``topk`` exports: K, the detections kept per image
+    topk_conf: float | None = None  # ``topk`` exports: the score threshold fixed in the graph
 
 
 def export_metadata(
@@ -72,12 +80,16 @@ def export_metadata(
     nms_conf: float | None = None,
     nms_iou: float | None = None,
     max_dets: int | None = None,
+    end_to_end: bool = False,
+    topk: int | None = None,
+    topk_conf: float | None = None,
 ) -> dict[str, str]:
     """The metadata entries an export stores (all values are strings)."""
     entries = {
         "interface": interface,
         "input_size": json.dumps([int(input_size[0]), int(input_size[1])]),
         "dynamic": "1" if dynamic else "0",
+        "end_to_end": "1" if end_to_end else "0",
     }
     if model_name is not None:
         entries["model_name"] = model_name
@@ -87,6 +99,8 @@ def export_metadata(
         entries["num_classes"] = str(int(num_classes))
     if interface == "nms":
         entries.update(nms_conf=repr(float(nms_conf)), nms_iou=repr(float(nms_iou)), max_dets=str(int(max_dets)))
+    if interface == "topk":
+        entries.update(topk=str(int(topk)), topk_conf=repr(float(topk_conf)))
     return entries
 
 
@@ -114,7 +128,7 @@ def _info(
     """An :class:`ExportInfo` from the metadata, completed by what the graph itself shows."""
     stored = _parse(path, metadata, "interface", str)
     if stored is not None:
-        if stored not in ("raw", "decoded", "nms"):
+        if stored not in INTERFACES:
             raise WeightsError(f"{path}: unknown output interface {stored!r} in its metadata")
         interface = stored
     names = _parse(path, metadata, "names", list)
@@ -140,6 +154,9 @@ def _info(
         _parse(path, metadata, "nms_conf", float),
         _parse(path, metadata, "nms_iou", float),
         _parse(path, metadata, "max_dets", int),
+        _parse(path, metadata, "end_to_end", int) == 1,
+        _parse(path, metadata, "topk", int),
+        _parse(path, metadata, "topk_conf", float),
     )
 
 
@@ -163,7 +180,7 @@ def openvino_export_info(path: str | os.PathLike) -> ExportInfo:
         raise WeightsError(f"{path} is not a readable OpenVINO IR ({text[0] if text else type(exc).__name__})") from None
     metadata = {}
     for key in ("interface", "input_size", "dynamic", "model_name", "names", "num_classes", "nms_conf",
-                "nms_iou", "max_dets"):
+                "nms_iou", "max_dets", "end_to_end", "topk", "topk_conf"):
         if model.has_rt_info(["framework", key]):
             metadata[key] = model.get_rt_info(["framework", key]).astype(str)
     outputs = tuple(out.get_any_name() for out in model.outputs)

@@ -47,12 +47,15 @@ def test_greedy_choice_is_not_what_is_taken_when_it_is_worse_overall():
     assert match_one_to_one(quality, eligible).tolist() == [1, 0]
 
 
-def test_quality_is_zero_outside_the_prior_and_weights_iou_more():
+def test_quality_is_zero_outside_the_prior_and_alpha_weighs_iou_against_score():
     scores = torch.tensor([[0.9, 0.3, 0.9]])
     ious = torch.tensor([[0.3, 0.9, 0.9]])
-    q = one_to_one_quality(scores, ious, torch.tensor([[True, True, False]]))
+    eligible = torch.tensor([[True, True, False]])
+    q = one_to_one_quality(scores, ious, eligible)
     assert q[0, 2] == 0
-    assert q[0, 1] > q[0, 0]  # alpha 0.8: localisation counts more than the score
+    assert q[0, 0] > q[0, 1]  # the default alpha 0.2: the detector's score counts more
+    q = one_to_one_quality(scores, ious, eligible, alpha=0.8)
+    assert q[0, 1] > q[0, 0]  # POTO's 0.8: localisation counts more
 
 
 def _batch():

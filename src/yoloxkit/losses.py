@@ -208,11 +208,13 @@ def pss_loss(
     cls_logits: torch.Tensor,
     assignment: OneToOneAssignment,
     gt_classes: torch.Tensor,
+    positive_weight: float = 1.0,
 ) -> torch.Tensor:
     """The PSS loss of a batch (module docstring): BCE of ``σ(obj)·σ(cls)·σ(pss)`` (detector part
     detached) against the one-to-one targets, summed over anchors, divided by ``max(1, gts)``.
 
-    ``pss_logits``/``obj_logits`` ``[B, A]``, ``cls_logits`` ``[B, A, C]``, ``gt_classes`` ``[B, G]``.
+    ``pss_logits``/``obj_logits`` ``[B, A]``, ``cls_logits`` ``[B, A, C]``, ``gt_classes`` ``[B, G]``;
+    ``positive_weight`` multiplies the positives' terms.
     """
     detector = (obj_logits.detach().float().sigmoid().unsqueeze(-1) * cls_logits.detach().float().sigmoid())
     best = detector.max(dim=-1).values  # [B, A]
@@ -227,7 +229,7 @@ def pss_loss(
     # At a positive, -log(d·σ(pss)) = -log d - log σ(pss): the constant -log d is left out, so the
     # loss is 0 at its optimum (gradients unchanged).
     log_not_p = torch.log1p(-(score * log_pss.exp()).clamp(max=1 - 1e-6))
-    loss = -torch.where(fg, log_pss, log_not_p).sum()
+    loss = -torch.where(fg, positive_weight * log_pss, log_not_p).sum()
     return loss / assignment.num_gt.clamp(min=1).float()
 
 

@@ -57,10 +57,10 @@ def freeze_detector(model: nn.Module) -> int:
 
 
 def keep_frozen_eval(model: nn.Module) -> None:
-    """Put the BatchNorm layers of frozen parts back in eval mode after ``model.train()`` (which
-    flips every module): those whose affine parameters require no gradient."""
+    """Put frozen parts back in eval mode after ``model.train()`` (which flips every module):
+    each module that has parameters and none requiring a gradient, so its BatchNorms keep their
+    running statistics."""
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            weight = module.weight
-            if weight is not None and not weight.requires_grad:
-                module.eval()
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()

@@ -11,7 +11,7 @@ import torch
 
 from ..models.head import make_grid
 
-__all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
+__all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pack_candidates", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
 
 
 def anchor_centers(
@@ -80,6 +80,16 @@ def candidate_anchors(
         grid = in_y.unsqueeze(-1) & in_x.unsqueeze(-2)  # [B, G, H, W]
         masks.append(grid.any(dim=1).flatten(1))
     return torch.cat(masks, dim=1)
+
+
+def pack_candidates(candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's candidate anchors packed in anchor order: ``(index [B, K], slot_valid [B, K])``,
+    ``K`` the largest count in the batch; padding slots point at non-candidates and are not valid."""
+    counts = candidates.sum(dim=1)
+    width = int(counts.max()) if counts.numel() else 0
+    index = torch.sort((~candidates).to(torch.uint8), dim=1, stable=True).indices[:, :width]
+    slot_valid = torch.arange(width, device=candidates.device) < counts.unsqueeze(1)
+    return index, slot_valid
 
 
 def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

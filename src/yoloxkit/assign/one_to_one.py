@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .geometry import anchor_centers, candidate_anchors, center_prior, pairwise_iou_cxcywh
+from .geometry import anchor_centers, candidate_anchors, center_prior, pack_candidates, pairwise_iou_cxcywh
 
 __all__ = ["OneToOneAssignment", "one_to_one_quality", "match_one_to_one", "one_to_one_assign", "QUALITY_ALPHA"]
 
@@ -102,10 +102,8 @@ def one_to_one_assign(
     gt_boxes = gt_boxes.float()
     gt_classes = gt_classes.long().clamp(min=0)
     candidates = candidate_anchors(gt_boxes, gt_valid, shapes, strides, center_radius)  # [B, A]
-    counts = candidates.sum(dim=1)
-    width = int(counts.max())
-    index = torch.sort((~candidates).to(torch.uint8), dim=1, stable=True).indices[:, :width]  # [B, K]
-    slot_valid = torch.arange(width, device=device) < counts.unsqueeze(1)
+    index, slot_valid = pack_candidates(candidates)  # [B, K]
+    width = index.shape[1]
     _, anchor_strides, centers = anchor_centers(shapes, strides, torch.float32, device)
     eligible = center_prior(gt_boxes, centers[index], anchor_strides[index], center_radius)  # [B, G, K]
     eligible &= gt_valid.unsqueeze(-1) & slot_valid.unsqueeze(1)

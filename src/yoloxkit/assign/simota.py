@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .geometry import anchor_centers, candidate_anchors, center_prior, pairwise_iou_cxcywh
+from .geometry import anchor_centers, candidate_anchors, center_prior, pack_candidates, pairwise_iou_cxcywh
 
 __all__ = [
     "Assignment",
@@ -139,12 +139,9 @@ def simota_assign(
 
     # Work on each image's candidates only, packed in anchor order and padded to the
     # largest count in the batch: K is a few hundred where A is several thousand.
-    counts = candidates.sum(dim=1)
-    width = int(counts.max())
-    if width == 0:
+    index, slot_valid = pack_candidates(candidates)  # [B, K]
+    if index.shape[1] == 0:
         return Assignment(empty, empty.long(), empty.float(), zero, gt_valid.sum())
-    index = torch.sort((~candidates).to(torch.uint8), dim=1, stable=True).indices[:, :width]  # [B, K]
-    slot_valid = torch.arange(width, device=device) < counts.unsqueeze(1)  # [B, K]
     _, anchor_strides, centers = anchor_centers(shapes, strides, torch.float32, device)
     in_prior = center_prior(gt_boxes, centers[index], anchor_strides[index], center_radius)  # [B, G, K]
     in_prior &= gt_valid.unsqueeze(-1)

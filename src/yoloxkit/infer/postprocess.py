@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["Candidates", "select_candidates", "class_aware_nms", "to_image_pixels", "postprocess"]
+__all__ = ["Candidates", "score_anchors", "select_candidates", "class_aware_nms", "to_image_pixels", "postprocess"]
 
 
 @dataclass
@@ -29,10 +29,11 @@ class Candidates:
     class_ids: torch.Tensor  # [K] int64
 
 
-def select_candidates(
+def score_anchors(
     predictions: torch.Tensor, conf: float, classes: Sequence[int] | None = None
-) -> Candidates:
-    """Best class per anchor, score = obj * cls, keep ``score >= conf`` (and ``classes``)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Best class per anchor: ``(scores [B, A], class_ids [B, A], keep [B, A])`` with score =
+    obj * cls and ``keep`` marking ``score >= conf`` (and a class in ``classes``)."""
     if predictions.ndim != 3 or predictions.shape[-1] < 6:
         raise ValueError(f"predictions must be [B, A, 5 + C], got {tuple(predictions.shape)}")
     class_prob, class_ids = predictions[..., 5:].max(dim=-1)
@@ -41,6 +42,14 @@ def select_candidates(
     if classes is not None:
         wanted = torch.as_tensor(list(classes), dtype=class_ids.dtype, device=class_ids.device)
         keep &= torch.isin(class_ids, wanted)
+    return scores, class_ids, keep
+
+
+def select_candidates(
+    predictions: torch.Tensor, conf: float, classes: Sequence[int] | None = None
+) -> Candidates:
+    """Best class per anchor, score = obj * cls, keep ``score >= conf`` (and ``classes``)."""
+    scores, class_ids, keep = score_anchors(predictions, conf, classes)
     batch_index, anchor_index = keep.nonzero(as_tuple=True)
     from torchvision.ops import box_convert  # torchvision takes ~1 s to import: only when detecting
 

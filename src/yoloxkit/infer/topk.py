@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .postprocess import to_image_pixels
+from .postprocess import score_anchors, to_image_pixels
 
 __all__ = ["DEFAULT_MAX_DETS", "select_topk", "topk_postprocess"]
 
@@ -32,16 +32,9 @@ def select_topk(
     (int64) and ``valid [B, K]`` (bool), ``K = min(max_dets, A)``, each row by decreasing score;
     rows past an image's count of passing anchors are not ``valid``.
     """
-    if predictions.ndim != 3 or predictions.shape[-1] < 6:
-        raise ValueError(f"predictions must be [B, A, 5 + C], got {tuple(predictions.shape)}")
     if int(max_dets) < 1:
         raise ValueError(f"max_dets must be >= 1, got {max_dets}")
-    class_prob, class_ids = predictions[..., 5:].max(dim=-1)
-    scores = predictions[..., 4] * class_prob
-    keep = scores >= conf
-    if classes is not None:
-        wanted = torch.as_tensor(list(classes), dtype=class_ids.dtype, device=class_ids.device)
-        keep &= torch.isin(class_ids, wanted)
+    scores, class_ids, keep = score_anchors(predictions, conf, classes)
     masked = torch.where(keep, scores, torch.full_like(scores, -float("inf")))
     top_scores, index = masked.topk(min(int(max_dets), masked.shape[1]), dim=1, sorted=True)
     valid = torch.isfinite(top_scores)

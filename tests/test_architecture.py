@@ -165,7 +165,7 @@ def test_import_and_help_stay_light():
     import subprocess
     import sys
 
-    heavy = ("torchvision", "onnxslim", "matplotlib", "fastapi", "openvino", "onnxruntime")
+    heavy = ("torchvision", "onnxslim", "matplotlib", "fastapi", "openvino", "onnxruntime", "scipy")
     code = (
         "import sys, contextlib, io\n"
         "import yoloxkit\n"

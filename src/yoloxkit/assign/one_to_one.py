@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from .geometry import anchor_centers, candidate_anchors, center_prior, pack_candidates, pairwise_iou_cxcywh
 
@@ -59,6 +58,8 @@ def match_one_to_one(quality: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     ``quality`` and ``eligible`` ``[G, K]``; the matching maximises the summed quality, and a gt is
     never given an ineligible anchor.
     """
+    from scipy.optimize import linear_sum_assignment  # ~0.2 s to import: only when training e2e models
+
     num_gt = quality.shape[0]
     result = np.full(num_gt, -1, dtype=np.int64)
     if num_gt == 0 or quality.shape[1] == 0:

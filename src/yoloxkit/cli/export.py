@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ExportError
-    from ..export import ExportOptions, default_output_path, export_model, options_for_model
+    from ..export import ExportOptions, export_model
     from ..imaging import to_size
     from ..weights import load_model
 
@@ -101,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
         names=tuple(names) if names is not None else None,
         model_name=model_name,
     )
-    options = options_for_model(options, bool(getattr(model, "end_to_end", False)), model_name)
-    out = args.out or default_output_path(model_name, fmt, options)
-    result = export_model(model, fmt, out, options)
+    result = export_model(model, fmt, args.out, options)
     print(result.summary())
     return 0

@@ -17,16 +17,12 @@ from torch import nn
 from ..coco_names import fallback_names
 from ..errors import WeightsMismatchError
 from ..models.blocks import ConvBnAct
-from ..models.head import PSS_KEY_PREFIXES
+from ..models.head import is_pss_key
 from ..weights import is_onnx_file, load_state, read_checkpoint
 
 __all__ = ["FineTuneReport", "load_for_finetune", "map_classes", "rescale_folded_convs"]
 
 _CLS_PRED = re.compile(r"^head\.cls_preds\.\d+\.(weight|bias)$")
-
-
-def _is_pss_key(key: str) -> bool:
-    return any(key.startswith("head." + prefix) for prefix in PSS_KEY_PREFIXES)
 
 
 @dataclass
@@ -57,8 +53,8 @@ class FineTuneReport:
                 text += f", {len(self.new_classes)} new ({shown})"
         if self.from_onnx:
             text += "; weights un-folded from an ONNX export"
-        fresh = [k for k in self.skipped if _is_pss_key(k)]
-        others = [k for k in self.skipped if not _is_pss_key(k)]
+        fresh = [k for k in self.skipped if is_pss_key(k)]
+        others = [k for k in self.skipped if not is_pss_key(k)]
         if fresh:
             text += f"; the PSS branch ({len(fresh)} tensors) is not in the file and starts fresh"
         if others:

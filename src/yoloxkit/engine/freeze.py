@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..models.head import PSS_KEY_PREFIXES
+from ..models.head import is_pss_key
 from .config import ConfigError
 
 __all__ = ["trunk_of", "freeze_trunk", "freeze_detector", "keep_frozen_eval"]
@@ -49,7 +49,7 @@ def freeze_detector(model: nn.Module) -> int:
         raise ConfigError("--freeze-detector trains only the PSS branch of an end-to-end model; use a -e2e model")
     count = 0
     for name, param in model.named_parameters():
-        if not any(name.startswith("head." + prefix) for prefix in PSS_KEY_PREFIXES):
+        if not is_pss_key(name):
             param.requires_grad_(False)
             count += param.numel()
     keep_frozen_eval(model)

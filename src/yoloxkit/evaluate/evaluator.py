@@ -189,7 +189,8 @@ def evaluate(
     classes are matched to ``data.names`` by name (``names``, else ``predictor.names``, else the
     dataset's own names). ``conf``/``nms`` override a Detector's thresholds (official evaluation:
     0.01 / 0.65; an NMS-free Detector, e.g. of an ``-e2e`` model, ignores ``nms`` and keeps its
-    top ``max_dets`` (100, COCO's maxDets) per image). ``plots_dir`` writes PR curves, a confusion matrix and a worst-images gallery.
+    top ``max_dets`` (100, COCO's maxDets) per image). ``plots_dir`` writes PR curves, a confusion
+    matrix and a worst-images gallery.
 
     An image the predictor cannot read (:class:`~yoloxkit.errors.ImageReadError`) is skipped with
     a warning and left out of the metrics with its ground truth; the skipped paths are in

@@ -21,8 +21,9 @@ def export_module(model: nn.Module, options: ExportOptions) -> nn.Module:
 
     The default is the official interface (undecoded ``[B, A, 5+C]``); ``decode`` decodes boxes
     in the graph; ``nms`` returns padded final detections (see :mod:`.nms_graph`), ``topk`` the
-    top-k detections without NMS (:mod:`.topk_graph`). The exporters pass ``options`` through
-    :func:`~.options.options_for_model` first (``nms`` on an end-to-end model becomes ``topk``).
+    top-k detections without NMS (:mod:`.topk_graph`). ``options`` are already fitted to the
+    model (:func:`~yoloxkit.export.export_model` passes them through
+    :func:`~.options.options_for_model`: ``nms`` on an end-to-end model becomes ``topk``).
     """
     module = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
     head = getattr(module, "head", None)

@@ -24,7 +24,7 @@ from ..io import atomic_path
 from ..ort_session import ort_session
 from .graph import export_entries, export_module
 from .node_order import restore_node_order
-from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, options_for_model, output_names
+from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
 
 __all__ = ["export_onnx", "write_onnx", "run_onnxruntime", "check_opset"]
@@ -100,7 +100,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, options: ExportOption
     the PyTorch outputs (in which case nothing is written).
     """
     check_opset(options.opset)
-    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     module = export_module(model, options)
     batch = max(options.batch, 2) if options.dynamic else options.batch
     images = sample_input(options.size, options.batch)

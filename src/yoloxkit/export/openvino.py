@@ -15,7 +15,7 @@ from torch import nn
 from ..optional import import_openvino
 from .graph import export_module
 from .onnx import write_onnx
-from .options import ExportOptions, ExportResult, options_for_model, output_names
+from .options import ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
 
 __all__ = ["export_openvino", "compile_openvino", "run_openvino"]
@@ -48,7 +48,6 @@ def export_openvino(model: nn.Module, path: str | os.PathLike, options: ExportOp
     path = Path(path)
     if path.suffix != ".xml":
         path = path.with_suffix(".xml")
-    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     module = export_module(model, options)
     images = sample_input(options.size, options.batch)
     check_images = sample_input(options.size, max(options.batch, 2) if options.dynamic else options.batch)

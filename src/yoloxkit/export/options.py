@@ -91,7 +91,7 @@ def output_names(options: ExportOptions) -> tuple[str, ...]:
     return NMS_OUTPUT_NAMES if options.detections else ("output",)
 
 
-def options_for_model(options: ExportOptions, end_to_end: bool, model_name: str | None = None) -> ExportOptions:
+def options_for_model(options: ExportOptions, end_to_end: bool) -> ExportOptions:
     """``options`` checked for the model they export: for an end-to-end (NMS-free) model ``nms``
     becomes ``topk`` (K = ``max_dets``; a warning on logger ``yoloxkit`` says so), since its
     scores need no NMS; a ``topk`` graph of a base model is allowed (it keeps the overlapping
@@ -100,7 +100,7 @@ def options_for_model(options: ExportOptions, end_to_end: bool, model_name: str 
         raise ExportError(f"invalid --topk {options.topk}: it must be >= 1")
     if options.nms and options.topk:
         raise ExportError("--nms and --topk exclude each other: --topk is the NMS-free graph of -e2e models")
-    name = model_name or options.model_name or "the model"
+    name = options.model_name or "the model"
     if options.nms and end_to_end:
         logger.warning("%s is NMS-free: --nms exports the top-k graph (--topk %d, no NMS; --nms-iou is ignored)",
                        name, options.max_dets)

@@ -13,7 +13,7 @@ from torch import nn
 from ..io import atomic_path
 from ..weights import TORCHSCRIPT_METADATA
 from .graph import export_entries, export_module
-from .options import ExportOptions, ExportResult, options_for_model, output_names
+from .options import ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
 
 __all__ = ["export_torchscript"]
@@ -26,7 +26,6 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, options: Expor
     imported at load time (for ``torchvision::nms``). The export metadata (class names, input
     size, output interface, ...) is stored as the archive's extra file ``yoloxkit.json``.
     """
-    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     module = export_module(model, options)
     images = sample_input(options.size, options.batch)
     check_images = sample_input(options.size, max(options.batch, 2) if options.dynamic else options.batch)

@@ -7,10 +7,11 @@ Every export takes ``images`` ``[B, 3, H, W]`` (BGR, 0-255, letterboxed). Its ou
 - ``raw``, the official interface: undecoded ``output`` ``[B, A, 5 + C]`` (decoded here);
 - ``decoded``: ``output`` ``[B, A, 5 + C]`` with boxes already in input pixels;
 - ``nms`` (and ``topk``, the NMS-free graph of end-to-end models, same outputs): final
-  detections ``num_dets [B, 1], boxes [B, K, 4] (xyxy), scores [B, K], class_ids [B, K]``, re-expressed as ``K`` predictions whose objectness is the score and whose
-  class probabilities are one-hot, so that the shared confidence filter and NMS keep them as they
-  are (a stricter ``conf`` or a lower ``nms`` still filters; looser values cannot bring back what
-  the graph dropped). Padding past ``num_dets`` gets objectness -1 and never passes.
+  detections ``num_dets [B, 1], boxes [B, K, 4] (xyxy), scores [B, K], class_ids [B, K]``,
+  re-expressed as ``K`` predictions whose objectness is the score and whose class probabilities
+  are one-hot, so that the shared confidence filter and NMS keep them as they are (a stricter
+  ``conf`` or a lower ``nms`` still filters; looser values cannot bring back what the graph
+  dropped). Padding past ``num_dets`` gets objectness -1 and never passes.
 """
 
 from __future__ import annotations

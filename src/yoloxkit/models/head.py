@@ -20,13 +20,19 @@ from torch import nn
 
 from .blocks import ConvBnAct, conv_block
 
-__all__ = ["DecoupledHead", "LevelOutput", "PSS_KEY_PREFIXES", "make_grid", "decode_outputs", "flatten_levels"]
+__all__ = ["DecoupledHead", "LevelOutput", "PSS_KEY_PREFIXES", "is_pss_key", "make_grid", "decode_outputs", "flatten_levels"]
 
 # Per level: (reg [B,4,H,W], obj logits [B,1,H,W], cls logits [B,C,H,W]).
 LevelOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 #: state-dict key prefixes (within the head) of the PSS branch of an end-to-end head
 PSS_KEY_PREFIXES = ("pss_convs.", "pss_preds.")
+
+
+def is_pss_key(key: str) -> bool:
+    """Whether a YOLOX model's state-dict or parameter name (``head.pss_convs.0...``) belongs to the
+    PSS branch of an end-to-end head."""
+    return any(key.startswith("head." + prefix) for prefix in PSS_KEY_PREFIXES)
 
 
 class DecoupledHead(nn.Module):

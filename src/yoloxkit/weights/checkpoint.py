@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import WeightsError, WeightsMismatchError
 from ..io import atomic_torch_save
-from ..models.head import PSS_KEY_PREFIXES
+from ..models.head import is_pss_key
 from .exported import is_torchscript_archive
 from .identify import mismatch_hint
 
@@ -132,7 +132,7 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
     branch then keeps its fresh initialisation (logged as a warning)."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
-    fresh = [k for k in missing if _is_pss_key(k)]
+    fresh = [k for k in missing if is_pss_key(k)]
     if fresh and len(fresh) == len(missing):
         logger.warning(
             "%s has no PSS branch (it is a base detector's weights): the end-to-end branch starts fresh"
@@ -140,7 +140,6 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
         )
         state = {**state, **{k: own[k] for k in fresh}}
         missing = []
-    missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or mismatched:
@@ -159,7 +158,3 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
             f"{source} does not fit this model: {'; '.join(detail)}; {mismatch_hint(state, model)}"
         )
     model.load_state_dict(state, strict=True)
-
-
-def _is_pss_key(key: str) -> bool:
-    return any(key.startswith("head." + prefix) for prefix in PSS_KEY_PREFIXES)

@@ -2,14 +2,14 @@
 reading it back from ONNX, OpenVINO IR and TorchScript files.
 
 Every export carries the same string-to-string metadata (:func:`export_metadata`): the model and
-class names, the class count, the input size it was made at, whether the input size is dynamic, whether the
-network is end-to-end (NMS-free, ``end_to_end``: its scores are final without NMS) and its output
-interface (``raw``: the official undecoded ``[B, A, 5 + C]``; ``decoded``: boxes decoded in the
-graph; ``nms``: final detections ``num_dets, boxes, scores, class_ids`` with the thresholds fixed
-at export; ``topk``: the same four outputs from best class, score threshold and TopK, without
-NMS, for end-to-end models; ``topk`` holds K and ``topk_conf`` the threshold). It is stored where each runtime keeps metadata: the ONNX
-``metadata_props`` (which OpenVINO's ONNX reader carries into the IR's ``rt_info`` under
-``framework``) and a TorchScript extra file, ``extra/yoloxkit.json``.
+class names, the class count, the input size it was made at, whether the input size is dynamic,
+whether the network is end-to-end (NMS-free, ``end_to_end``: its scores are final without NMS)
+and its output interface (``raw``: the official undecoded ``[B, A, 5 + C]``; ``decoded``: boxes
+decoded in the graph; ``nms``: final detections ``num_dets, boxes, scores, class_ids`` with the
+thresholds fixed at export; ``topk``: the same four outputs from best class, score threshold and
+TopK, without NMS, for end-to-end models; ``topk`` holds K and ``topk_conf`` the threshold). It
+is stored where each runtime keeps metadata: the ONNX ``metadata_props`` (which OpenVINO's ONNX
+reader carries into the IR's ``rt_info`` under ``framework``) and a TorchScript extra file, ``extra/yoloxkit.json``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from yoloxkit.infer.detections import Detections
+from yoloxkit.infer.slicing import Slicing
 
 FAKE_NAMES = ["person", "dog", "bicycle", "traffic light"]
 
@@ -18,28 +19,33 @@ class FakeDetector:
     """Stands in for ``yoloxkit.Detector``: three fixed boxes per image, optional delay, gate or failure.
 
     Detections scale with the image: dog 0.9, bicycle 0.5, person 0.1 (classes 1, 2, 0).
-    Every call is recorded as ``(batch size, conf, nms)``.
+    Every call is recorded as ``(batch size, conf, nms)``, and its ``slicing`` keyword (None when
+    not given) in ``slicings``; ``slicing`` is the default the server reads, boxes ignore it.
     """
 
     model_name = "fake-yolox"
     backend = "fake"
     size = (416, 416)
 
-    def __init__(self, delay_s: float = 0.0, fail: bool = False, gate: threading.Event | None = None) -> None:
+    def __init__(self, delay_s: float = 0.0, fail: bool = False, gate: threading.Event | None = None,
+                 slicing: Slicing | None = None) -> None:
         self.names = list(FAKE_NAMES)
         self.num_classes = len(self.names)
         self.delay_s = delay_s
         self.fail = fail
         self.gate = gate  # when given, predict() waits for it to be set
         self.calls: list[tuple[int, float, float]] = []
+        self.slicing = slicing
+        self.slicings: list[Slicing | bool | None] = []
         self.lock = threading.Lock()
 
     def predict(self, images: Sequence[np.ndarray], conf: float | None = None, nms: float | None = None,
-                classes: Sequence[int] | None = None) -> list[Detections]:
+                classes: Sequence[int] | None = None, slicing: Slicing | bool | None = None) -> list[Detections]:
         conf = 0.25 if conf is None else conf
         nms = 0.45 if nms is None else nms
         with self.lock:
             self.calls.append((len(images), conf, nms))
+            self.slicings.append(slicing)
         if self.gate is not None:
             self.gate.wait(30)
         if self.delay_s:

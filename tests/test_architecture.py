@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"assign"},
     {"losses"},
     {"weights", "data", "trainable"},
-    {"infer"},
+    {"infer", "synth"},
     {"evaluate", "export", "benchmarking"},
     {"engine", "serve"},
     {"cli"},

@@ -55,7 +55,7 @@ def test_health_model_and_schema(client):
     schema = client.get("/openapi.json").json()
     detect = schema["paths"]["/v1/detect"]["post"]
     assert "multipart/form-data" in detect["requestBody"]["content"]
-    assert {p["name"] for p in detect["parameters"]} == {"conf", "nms", "classes"}
+    assert {p["name"] for p in detect["parameters"]} == {"conf", "nms", "classes", "slice", "slice_overlap", "slice_full"}
     assert {"200", "400", "413", "415", "422", "503"} <= set(detect["responses"])
 
 
@@ -135,7 +135,10 @@ def test_bad_input_gets_its_status_and_server_keeps_serving(client, case, status
         response = client.post("/v1/detect", data={"other": "x"})
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json()["detail"]
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail and "\n" not in detail  # one line, also for FastAPI's checks
+    if case == "conf_out_of_range":
+        assert detail.startswith("conf:") and "1.5" in detail
     if case == "unknown_class":
         assert "unicorn" in response.json()["detail"]
     assert_healthy(client)

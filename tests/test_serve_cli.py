@@ -24,6 +24,12 @@ from yoloxkit.cli import main
         ["serve", "--port", "70000"],
         ["serve", "--backend", "tensorrt"],
         ["serve", "--max-wait-ms", "abc"],
+        ["serve", "--slice", "abc"],
+        ["serve", "--slice", "16"],  # smaller than the model's largest stride
+        ["serve", "--slice", "640x"],
+        ["serve", "--slice", "640", "--slice-overlap", "0"],
+        ["serve", "--slice", "640", "--slice-overlap", "1.5"],
+        ["serve", "--max-tiles", "0"],
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, capsys):
@@ -38,6 +44,26 @@ def test_unknown_model_is_a_one_line_error(capsys):
     assert main(["serve", "--model", "yolox-huge", "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "yolox-huge" in err[0]
+
+
+@pytest.mark.parametrize("given", [["--slice-overlap", "0.3"], ["--slice-full"]])
+def test_slice_options_without_slice_are_a_one_line_error(given, capsys):
+    assert main(["serve", *given, "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {given[0]} needs --slice H[xW]"]
+
+
+def test_slice_options_set_the_served_detector():
+    from yoloxkit.cli import build_parser
+    from yoloxkit.cli.serve import build_detector
+    from yoloxkit.infer.slicing import Slicing
+
+    args = build_parser().parse_args(["serve", "--size", "256", "--slice", "256x320", "--slice-overlap", "0.3",
+                                      "--slice-full", "--max-tiles", "40"])
+    assert args.max_tiles == 40
+    detector = build_detector(args)
+    assert detector.slicing == Slicing(256, 320, overlap=0.3, full=True)
+    assert build_detector(build_parser().parse_args(["serve", "--size", "256"])).slicing is None
 
 
 def free_port() -> int:

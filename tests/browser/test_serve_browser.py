@@ -196,3 +196,30 @@ def test_dropping_an_image_on_the_page_uploads_it(server, browser):
     WebDriverWait(browser, 30).until(lambda d: status.text.startswith("dropped.png: 320×240"))
     stats = browser.execute_script(CANVAS_STATS_JS)
     assert (stats["width"], stats["height"]) == (320, 240) and stats["std"] > 10
+
+
+def test_slice_control_sends_the_slice_and_reruns_on_change(server, browser, dog_jpg):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url)
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda d: "yolox-nano" in d.find_element(By.ID, "model-info").text)
+    assert browser.find_element(By.ID, "slice-full").get_attribute("disabled")  # nothing to add to yet
+    browser.find_element(By.ID, "slice-input").send_keys("256")
+    browser.find_element(By.ID, "slice-full").click()
+    browser.find_element(By.ID, "file-input").send_keys(str(dog_jpg.resolve()))
+    status = browser.find_element(By.ID, "status")
+    wait.until(lambda d: "sliced" in status.text or "error" in status.get_attribute("class"))
+    assert status.text.startswith("dog.jpg: 768×576") and "sliced 256 + whole image" in status.text, status.text
+    assert "dog" in [row[1].strip() for row in table_rows(browser)]
+    urls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/v1/detect'))"
+    )
+    assert len(urls) == 1 and "slice=256&slice_full=true" in urls[0], urls
+    # a new slice runs the image again; one larger than the image is the server's one-line error
+    browser.execute_script(
+        "const s = document.getElementById('slice-input'); s.value = '1000'; s.dispatchEvent(new Event('change'));"
+    )
+    wait.until(lambda d: "error" in status.get_attribute("class"))
+    assert "slice 1000x1000 is larger than image dog.jpg" in status.text, status.text

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "export",
     "convert",
     "data",
+    "synth",
     "benchmark",
     "serve",
 )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["WEIGHTS_HELP", "positive_int", "unit_float", "positive_float", "non_negative_float", "port"]
+__all__ = [
+    "WEIGHTS_HELP", "positive_int", "unit_float", "positive_float", "non_negative_float", "port",
+    "slice_size", "open_unit_float", "add_slice_options", "slice_options",
+]
 
 #: the --weights help of every command that runs a model
 WEIGHTS_HELP = (
@@ -59,3 +62,47 @@ def port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be in 0..65535, got {value}")
     return value
+
+
+def open_unit_float(text: str) -> float:
+    """A number strictly between 0 and 1 (the slice overlap)."""
+    value = _number(text, float)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (both excluded), got {text}")
+    return value
+
+
+def slice_size(text: str) -> tuple[int, int]:
+    """``H`` or ``HxW`` pixels, at least the model's largest stride."""
+    from ..errors import InferenceError
+    from ..infer.slicing import parse_slice
+
+    try:
+        return parse_slice(text)
+    except InferenceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_slice_options(parser: argparse.ArgumentParser) -> None:
+    """``--slice``, ``--slice-overlap`` and ``--slice-full`` (sliced inference for small objects)."""
+    group = parser.add_argument_group("sliced inference (small objects in large images)")
+    group.add_argument("--slice", type=slice_size, metavar="H[xW]",
+                       help="cut each image into overlapping tiles of H x W pixels (height x width; H alone: "
+                            "square), run them at the input size and merge their boxes")
+    group.add_argument("--slice-overlap", type=open_unit_float, metavar="R",
+                       help="fraction of a tile shared with its neighbour, in (0, 1) (default 0.2)")
+    group.add_argument("--slice-full", action="store_true",
+                       help="also run the whole image, for objects larger than a tile")
+
+
+def slice_options(args: argparse.Namespace) -> dict:
+    """The Detector keywords of the slice options; --slice-overlap/--slice-full need --slice."""
+    from ..errors import YoloxkitError
+
+    if args.slice is None:
+        if args.slice_overlap is not None or args.slice_full:
+            given = "--slice-overlap" if args.slice_overlap is not None else "--slice-full"
+            raise YoloxkitError(f"{given} needs --slice H[xW]")
+        return {}
+    overlap = 0.2 if args.slice_overlap is None else args.slice_overlap
+    return {"slice_size": args.slice, "slice_overlap": overlap, "slice_full": args.slice_full}

@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from ..packaged import BUNDLED_MODEL
-from .argtypes import WEIGHTS_HELP, positive_int, unit_float
+from .argtypes import WEIGHTS_HELP, add_slice_options, positive_int, slice_options, unit_float
 
 DESCRIPTION = """\
 Evaluate a model on one split of a COCO, Pascal VOC or YOLO-txt dataset (format detected).
@@ -24,6 +24,9 @@ End-to-end models (-e2e, and exports of them) are NMS-free: each image keeps its
 (a note says so). --no-nms-free runs class-aware NMS on their scores instead; --nms-free runs a
 base model without NMS. The report adds duplicates@0.3: the percentage of gt boxes matched by
 more than one detection of their class (score >= 0.3, IoU >= 0.5; crowd/difficult boxes excluded).
+
+--slice H[xW] evaluates sliced inference (small objects in large images): every image must be at
+least that large, which is checked before any image runs.
 """
 
 #: the official evaluation's NMS IoU threshold, used unless --nms is given
@@ -61,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json-out", help="write the metrics (percent) and per-class AP to this JSON file")
     p.add_argument("--plots", metavar="DIR", help="write PR curves, a confusion matrix and a worst-images gallery")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_slice_options(p)
     p.set_defaults(func=run)
 
 
@@ -73,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
                "device": args.device, "backend": args.backend, "nms_free": args.nms_free}
-    detector = Detector(args.model, max_dets=args.max_dets, **{k: v for k, v in options.items() if v is not None})
+    detector = Detector(args.model, max_dets=args.max_dets, **{k: v for k, v in options.items() if v is not None},
+                        **slice_options(args))
+    if detector.slicing is not None:  # an image smaller than the slice fails now, not half-way
+        for record in data.records:
+            detector.slicing.tiles(record.height, record.width, image=str(record.path))
     if args.nms is None:  # the official evaluation threshold; given to the Detector only when asked (its note)
         detector.nms = EVAL_NMS
     print(detector.describe(), flush=True)

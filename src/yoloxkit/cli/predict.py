@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .argtypes import WEIGHTS_HELP, positive_int, unit_float
+from .argtypes import WEIGHTS_HELP, add_slice_options, positive_int, slice_options, unit_float
 
 DESCRIPTION = """\
 Detect objects in images, folders of images, video files and webcams.
@@ -30,6 +30,8 @@ playable video of the frames done; the exit status is then 130.
 """
 
 DEFAULT_SAVE_DIR = "runs/predict"
+#: tiles per network call with --slice when --batch-size is not given
+SLICE_BATCH = 8
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,8 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"folder for annotated images and videos (default {DEFAULT_SAVE_DIR})")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images or videos")
     p.add_argument("--json-out", metavar="FILE", help="write all detections to this JSON file (a list)")
-    p.add_argument("--batch-size", type=positive_int, default=1, help="images per inference batch (default 1)")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="images per inference batch (default 1); with --slice, tiles per batch (default 8)")
     p.add_argument("--demo", action="store_true", help="run on the bundled demo picture")
+    add_slice_options(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first file that cannot be read (default: skip it, warn, exit 2 at the end)")
@@ -144,16 +148,20 @@ class _Results:
         tqdm.write(f"warning: {exc} (skipped)", file=sys.stderr)
 
 
-def _read(chunk) -> list:
-    """Read the images of ``chunk``: per source, its array or the :class:`ImageReadError`."""
-    from ..errors import ImageReadError
+def _read(chunk, slicing=None) -> list:
+    """Read the images of ``chunk``: per source, its array, or the :class:`ImageReadError` (or,
+    with ``slicing``, the :class:`InferenceError` of an image smaller than the slice)."""
+    from ..errors import ImageReadError, InferenceError
     from ..imaging import read_image
 
     read = []
     for source in chunk:
         try:
-            read.append(read_image(source.path))
-        except ImageReadError as exc:
+            image = read_image(source.path)
+            if slicing is not None:
+                slicing.tiles(*image.shape[:2], image=source.name)
+            read.append(image)
+        except (ImageReadError, InferenceError) as exc:
             read.append(exc)
     return read
 
@@ -182,7 +190,7 @@ def _predict_images(detector, sources, classes, output_names, batch_size: int, p
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
             pending: list = []
-            for source, image in zip(chunk, _read(chunk)):
+            for source, image in zip(chunk, _read(chunk, detector.slicing)):
                 if isinstance(image, Exception):
                     detect(pending)  # the images before it come first (and are done under --strict)
                     results.unreadable(source, image)
@@ -197,7 +205,7 @@ def _predict_video(detector, source, classes, output_names, batch_size: int, pro
     """Detect in every frame of a video or webcam; print a summary line; add per-frame JSON to ``results``."""
     from tqdm import tqdm
 
-    from ..errors import ImageReadError
+    from ..errors import ImageReadError, InferenceError
     from ..infer.video import VideoInterrupted, predict_video
 
     save_path = output_names(source.name, ".mp4") if output_names is not None else None
@@ -209,6 +217,9 @@ def _predict_video(detector, source, classes, output_names, batch_size: int, pro
         )
     except ImageReadError as exc:  # the video cannot be opened
         results.unreadable(source, exc)
+        return
+    except InferenceError as exc:  # its frames are smaller than --slice
+        results.unreadable(source, InferenceError(f"{source.name}: {exc}"))
         return
     except VideoInterrupted as stop:
         frames, interrupted = stop.results, stop
@@ -250,8 +261,9 @@ def run(args: argparse.Namespace) -> int:
     options = {"weights": args.weights, "size": args.size, "backend": args.backend, "nms": args.nms,
                "nms_free": args.nms_free}
     detector = Detector(
-        args.model, conf=args.conf, device=args.device, batch_size=args.batch_size, max_dets=args.max_dets,
-        **{k: v for k, v in options.items() if v is not None},
+        args.model, conf=args.conf, device=args.device, max_dets=args.max_dets,
+        batch_size=args.batch_size or (SLICE_BATCH if args.slice else 1),
+        **{k: v for k, v in options.items() if v is not None}, **slice_options(args),
     )
     classes = _classes(args.classes)
     detector.resolve_classes(classes)  # an unknown class name fails before any work
@@ -265,10 +277,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         for run_sources in _consecutive_runs(sources):
             if run_sources[0].kind == "image":
-                _predict_images(detector, run_sources, classes, output_names, args.batch_size, progress, results)
+                _predict_images(detector, run_sources, classes, output_names, args.batch_size or 1, progress, results)
             else:
                 for source in run_sources:
-                    _predict_video(detector, source, classes, output_names, args.batch_size, progress, results)
+                    _predict_video(detector, source, classes, output_names, args.batch_size or 1, progress, results)
     except _Unreadable as exc:
         code, message = 2, f"error: {exc}"
     except KeyboardInterrupt:
@@ -277,7 +289,10 @@ def run(args: argparse.Namespace) -> int:
         _write_json(results.records, args.json_out)
     if code == 0 and results.failed:
         names = ", ".join(results.failed[:3]) + (", ..." if len(results.failed) > 3 else "")
-        code, message = 2, f"error: {len(results.failed)} of {len(sources)} sources could not be read ({names})"
+        code, message = 2, (
+            f"error: {len(results.failed)} of {len(sources)} sources could not be "
+            f"{'read or sliced' if detector.slicing is not None else 'read'} ({names})"
+        )
     sys.stdout.flush()
     if message is not None:
         print(message, file=sys.stderr)

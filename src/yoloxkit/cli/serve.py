@@ -7,7 +7,9 @@ import sys
 
 from ..errors import MissingDependencyError
 from ..packaged import BUNDLED_MODEL
-from .argtypes import WEIGHTS_HELP, non_negative_float, port, positive_float, positive_int, unit_float
+from .argtypes import (
+    WEIGHTS_HELP, add_slice_options, non_negative_float, port, positive_float, positive_int, slice_options, unit_float,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve a detector over HTTP (REST API + web page)",
         description="Serve a detector over HTTP: POST /v1/detect (multipart field 'file'), GET /v1/model, "
         "GET /healthz, the OpenAPI schema at /openapi.json and a web page at /. Requests arriving together "
-        "are micro-batched into one forward pass. Ctrl-C or SIGTERM finishes in-flight requests, then exits.",
+        "are micro-batched into one forward pass. --slice sets the default sliced inference; a request sets its own "
+        "with the slice, slice_overlap and slice_full parameters (slice=off: the whole image). "
+        "Ctrl-C or SIGTERM finishes in-flight requests, then exits.",
     )
     p.add_argument("--model", help=f"model name (default: the one --weights names or stores, else {BUNDLED_MODEL} "
                    "with its bundled COCO weights)")
@@ -46,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    " -e2e models)")
     p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None,
                    help="top-k without NMS (default: for end-to-end -e2e models); --no-nms-free: NMS on any model")
+    add_slice_options(p)
+    p.add_argument("--max-tiles", type=positive_int, default=256,
+                   help="most crops a sliced request may cut its image into (tiles, plus the whole image with"
+                   " slice_full); more gets 422 (default 256)")
     p.add_argument("--graceful-timeout", type=positive_float, default=30.0,
                    help="seconds to finish in-flight requests on shutdown (default 30)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
@@ -61,7 +69,7 @@ def build_detector(args: argparse.Namespace):
                "device": args.device, "backend": args.backend, "nms_free": getattr(args, "nms_free", None)}
     options = {key: value for key, value in options.items() if value is not None}
     # Without --model the model is the one --weights names or stores (the Detector's default: nano).
-    return Detector(args.model, **options)
+    return Detector(args.model, **options, **slice_options(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         max_queued_mb=args.max_queued_mb,
         limits=limits,
+        max_tiles=args.max_tiles,
     )
     print(
         f"serving {detector.model_name} ({detector.backend}) on http://{args.host}:{args.port}/ "

@@ -24,6 +24,8 @@ from .classes import choose_names, class_ids, default_names
 from .detections import Detections
 from .loading import LoadedNetwork, load_network, wrap_model
 from .postprocess import postprocess
+from .sliced import Output, detect_sliced
+from .slicing import Slicing
 from .topk import DEFAULT_MAX_DETS, topk_postprocess
 
 __all__ = ["DEFAULT_NMS", "Detector", "default_names"]
@@ -60,6 +62,13 @@ class Detector:
     scores, True runs top-k without NMS on any model (a base model then keeps its duplicates).
     ``max_dets`` applies to NMS-free post-processing only.
 
+    ``slice_size`` (``640``, ``"640x480"`` or ``(h, w)``: height x width in image pixels) turns on
+    sliced inference for small objects in large images: each image is cut into tiles of that
+    size overlapping by ``slice_overlap`` (default 0.2), the tiles run through the network in
+    batches of ``batch_size``, with the whole image too when ``slice_full``, and their boxes are
+    merged across tile borders by class-aware greedy merging (:class:`~.slicing.Slicing`, which
+    can also be passed as ``slice_size``). A slice larger than an image is an error.
+
     :meth:`from_pretrained` is the same as the constructor; :meth:`from_model` wraps a module
     in memory.
     """
@@ -78,6 +87,9 @@ class Detector:
         half: bool = False,
         nms_free: bool | None = None,
         max_dets: int = DEFAULT_MAX_DETS,
+        slice_size: int | str | Sequence[int] | Slicing | None = None,
+        slice_overlap: float = 0.2,
+        slice_full: bool = False,
         *,
         _network: LoadedNetwork | None = None,
         _note_nms: bool = True,
@@ -90,6 +102,8 @@ class Detector:
             raise InferenceError(f"max_dets must be an integer >= 1, got {max_dets!r}")
         if nms_free is not None and not isinstance(nms_free, bool):
             raise InferenceError(f"nms_free must be True, False or None, got {nms_free!r}")
+        #: sliced-inference settings (None: every image runs whole)
+        self.slicing = Slicing.from_options(slice_size, slice_overlap, slice_full)
         if _network is None:
             loaded = load_network(model, weights, size, device=device, backend=backend, half=half)
         else:
@@ -202,6 +216,8 @@ class Detector:
             text += f", NMS-free (top-k {min(self.max_dets, self._network.graph_topk or self.max_dets)})"
         elif self._network.nms_free:
             text += f", NMS {self.nms} (nms_free=False)"
+        if self.slicing is not None:
+            text += f", {self.slicing.label()}"
         return text
 
     def __repr__(self) -> str:
@@ -224,12 +240,14 @@ class Detector:
         conf: float | None = None,
         nms: float | None = None,
         classes: Sequence[int | str] | None = None,
+        slicing: Slicing | bool | None = None,
     ) -> list[Detections]:
         """Detect objects in image paths and/or BGR arrays; one :class:`Detections` per image.
 
         ``conf``/``nms`` override the detector's thresholds for this call (``nms`` does nothing
-        when :attr:`nms_free`); ``classes`` keeps only those class ids or names. Images run in
-        batches of ``batch_size``.
+        when :attr:`nms_free`); ``classes`` keeps only those class ids or names; ``slicing`` a
+        :class:`~.slicing.Slicing` for this call, or False for whole images (default: the
+        detector's). Images run in batches of ``batch_size``.
         """
         if isinstance(images, (str, os.PathLike, np.ndarray)):
             images = [images]
@@ -238,7 +256,7 @@ class Detector:
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
             arrays, image_names = load_images(chunk)
-            results.extend(self._run(arrays, image_names, chunk, conf, nms, classes))
+            results.extend(self._run(arrays, image_names, chunk, conf, nms, classes, slicing))
         return results
 
     def predict_arrays(
@@ -248,13 +266,15 @@ class Detector:
         nms: float | None = None,
         classes: Sequence[int | str] | None = None,
         image_names: Sequence[str | None] | None = None,
+        slicing: Slicing | bool | None = None,
     ) -> list[Detections]:
-        """Detect objects in BGR ``uint8`` arrays, all in one batch; ``image_names`` label results."""
+        """Detect objects in BGR ``uint8`` arrays, all in one batch (their tiles in batches of
+        ``batch_size`` when sliced); ``image_names`` label results; ``slicing`` as in :meth:`predict`."""
         arrays = [as_bgr(a, name=f"arrays[{i}]") for i, a in enumerate(arrays)]
         image_names = list(image_names) if image_names is not None else [None] * len(arrays)
         if len(image_names) != len(arrays):
             raise InferenceError(f"{len(image_names)} image_names given for {len(arrays)} arrays")
-        return self._run(arrays, image_names, arrays, conf, nms, classes)
+        return self._run(arrays, image_names, arrays, conf, nms, classes, slicing)
 
     def resolve_classes(self, classes: Sequence[int | str] | None) -> list[int] | None:
         """Class ids for class names or ids; :class:`InferenceError` for an unknown one."""
@@ -268,20 +288,36 @@ class Detector:
         conf: float | None,
         nms: float | None,
         classes: Sequence[int | str] | None,
+        slicing: Slicing | bool | None = None,
     ) -> list[Detections]:
         if not arrays:
             return []
         conf = self.conf if conf is None else threshold(conf, "conf")
         nms = self.nms if nms is None else threshold(nms, "nms")
         class_ids = self.resolve_classes(classes)
-        batch, ratios = letterbox_batch(arrays, self.size)
-        predictions = self._network.infer(batch)
-        sizes = [a.shape[:2] for a in arrays]
-        if self.nms_free:
-            outputs = topk_postprocess(predictions, ratios, sizes, conf=conf, max_dets=self.max_dets, classes=class_ids)
+        if slicing is None or slicing is True:
+            slicing = self.slicing
+        if slicing is not None and slicing is not False and not isinstance(slicing, Slicing):
+            raise InferenceError(f"slicing must be a Slicing, False or None, got {slicing!r}")
+
+        def detect(crops: list[np.ndarray]) -> list[Output]:
+            return self._detect(crops, conf, nms, class_ids)
+
+        if slicing:
+            outputs = detect_sliced(arrays, slicing, detect, self.batch_size, image_names)
         else:
-            outputs = postprocess(predictions, ratios, sizes, conf=conf, nms=nms, classes=class_ids)
+            outputs = detect(arrays)
+        sizes = [a.shape[:2] for a in arrays]
         return [
             Detections(boxes, scores, ids, self.names, name, int(w), int(h), source)
             for (boxes, scores, ids), name, (h, w), source in zip(outputs, image_names, sizes, sources)
         ]
+
+    def _detect(self, arrays: list[np.ndarray], conf: float, nms: float, class_ids: list[int] | None) -> list[Output]:
+        """One network call on ``arrays`` and its post-processing: boxes in each array's pixels."""
+        batch, ratios = letterbox_batch(arrays, self.size)
+        predictions = self._network.infer(batch)
+        sizes = [a.shape[:2] for a in arrays]
+        if self.nms_free:
+            return topk_postprocess(predictions, ratios, sizes, conf=conf, max_dets=self.max_dets, classes=class_ids)
+        return postprocess(predictions, ratios, sizes, conf=conf, nms=nms, classes=class_ids)

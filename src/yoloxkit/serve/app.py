@@ -1,38 +1,50 @@
 """FastAPI application serving a :class:`yoloxkit.Detector` over HTTP.
 
-Routes: ``POST /v1/detect`` (multipart field ``file``), ``GET /v1/model``, ``GET /healthz``,
+Routes: ``POST /v1/detect`` (multipart field ``file``; options as query parameters, the slice
+options also as form fields), ``GET /v1/model``, ``GET /healthz``,
 the web page at ``/`` with its files under ``/static``, and the OpenAPI schema at
-``/openapi.json``. Errors are JSON ``{"detail": ...}`` with a 4xx/5xx status. The server
+``/openapi.json``. Errors are JSON ``{"detail": "one line"}`` with a 4xx/5xx status. The server
 never fetches URLs: images arrive only as uploads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from .._version import __version__
+from ..errors import InferenceError
 from ..infer.classes import UnknownClassError, class_ids, split_names
+from ..infer.slicing import Slicing
 from .batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from .detect import DetectJob, DetectorLike, run_jobs
 from .body_limit import BodySizeLimit
 from .limits import ACCEPTED_FORMATS, UploadLimits, UploadRejected, decode_upload
+from .options import SLICE_OFF, check_slicing, effective_slicing, request_slicing
 
-__all__ = ["create_app", "requested_class_ids", "STATIC_DIR"]
+__all__ = ["create_app", "requested_class_ids", "validation_detail", "STATIC_DIR"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Multipart framing around the file (boundaries, part headers, the query-less form fields).
 MULTIPART_SLACK_BYTES = 64 * 1024
+SLICE_HELP = (
+    f"sliced inference for small objects: tiles of H or HxW image pixels (height x width), or {SLICE_OFF!r} "
+    "for the whole image (default: the server's --slice)"
+)
+OVERLAP_HELP = "fraction of a tile shared with its neighbour, in (0, 1) (default: the server's, else 0.2)"
+FULL_HELP = "also run the whole image, for objects larger than a tile (default: the server's)"
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -62,6 +74,16 @@ class DetectResponse(BaseModel):
     model: str
 
 
+class SlicingInfo(BaseModel):
+    height: int = Field(description="tile height in image pixels")
+    width: int = Field(description="tile width in image pixels")
+    overlap: float = Field(description="fraction of a tile shared with its neighbour")
+    full: bool = Field(description="the whole image runs too")
+    merge: str = Field(description="how tiles' boxes are merged: nmm or nms")
+    match: str = Field(description="box overlap metric of the merge: ios or iou")
+    threshold: float = Field(description="overlap above which two boxes merge")
+
+
 class ModelInfo(BaseModel):
     name: str
     backend: str
@@ -70,6 +92,9 @@ class ModelInfo(BaseModel):
     input_size: list[int] = Field(description="model input height, width")
     conf: float = Field(description="default confidence threshold")
     nms: float = Field(description="default NMS IoU threshold")
+    nms_free: bool = Field(description="post-processing keeps the top detections without NMS (nms is ignored)")
+    slicing: Optional[SlicingInfo] = Field(description="default sliced inference; null: whole images")
+    max_tiles: int = Field(description="most crops a sliced request may cut its image into")
     max_batch: int
     max_wait_ms: float
     max_queue: int
@@ -94,7 +119,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Empty, truncated or corrupt image"},
     413: {"model": ErrorBody, "description": "Upload or image pixel count over the limit"},
     415: {"model": ErrorBody, "description": "Not an image in an accepted format"},
-    422: {"model": ErrorBody, "description": "Invalid query value or unknown class name"},
+    422: {"model": ErrorBody, "description": "Invalid option, unknown class name, or slice that does not fit"},
     503: {"model": ErrorBody, "description": "Queue full or shutting down; see Retry-After"},
 }
 
@@ -106,6 +131,27 @@ def requested_class_ids(value: str | None, names: list[str]) -> frozenset[int] |
     if not wanted:
         return None
     return frozenset(class_ids(wanted, names, ids=False, ignore_case=True))
+
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """FastAPI's validation errors as one line naming each parameter: ``conf: Input should be
+    less than or equal to 1 (got '1.5')``."""
+    parts = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("query", "body")]
+        text = f"{'.'.join(loc) or 'request'}: {error.get('msg', 'invalid value')}"
+        if "input" in error and error["input"] is not None and not isinstance(error["input"], (dict, list)):
+            shown = repr(error["input"])
+            text += f" (got {shown[:40] + '...' if len(shown) > 40 else shown})"
+        parts.append(text)
+    return "; ".join(parts) or "invalid request"
+
+
+def _either(name: str, query: Any, form: Any) -> Any:
+    """A slice option given as a query parameter or a form field; 422 when both disagree."""
+    if query is not None and form is not None and query != form:
+        raise HTTPException(422, f"{name}: the query parameter ({query!r}) and the form field ({form!r}) differ")
+    return query if query is not None else form
 
 
 def _upload_name(upload: UploadFile) -> str | None:
@@ -126,15 +172,23 @@ def create_app(
     decode_workers: int = 4,
     limits: UploadLimits = UploadLimits(),
     retry_after_s: int = 1,
+    max_tiles: int = 256,
 ) -> FastAPI:
     """Build the app around ``detector``; its micro-batching worker starts now and is drained on shutdown.
 
     ``conf``/``nms`` are the defaults for requests that do not set them (default: the detector's).
     Memory stays bounded: at most ``decode_workers`` uploads are decoded at once, and waiting
     requests hold at most ``max_queue`` images and ``max_queued_mb`` MiB of decoded pixels.
+    Requests are sliced as the detector's ``slicing`` says unless they set their own; a sliced
+    request may cut its image into at most ``max_tiles`` crops (see :mod:`.options`).
     """
     if decode_workers < 1:
         raise ValueError(f"decode_workers must be >= 1, got {decode_workers}")
+    if max_tiles < 1:
+        raise ValueError(f"max_tiles must be >= 1, got {max_tiles}")
+    default_slicing = getattr(detector, "slicing", None)
+    default_slicing = default_slicing if isinstance(default_slicing, Slicing) else None
+    can_slice = hasattr(detector, "slicing")  # a detector that takes slicing= (yoloxkit.Detector does)
     conf = float(getattr(detector, "conf", 0.25) if conf is None else conf)
     nms = float(getattr(detector, "nms", 0.45) if nms is None else nms)
     for label, value in (("conf", conf), ("nms", nms)):
@@ -177,6 +231,10 @@ def create_app(
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["service"])
     async def healthz() -> Any:
         """Readiness: 200 while the batching worker runs and accepts requests."""
@@ -198,6 +256,9 @@ def create_app(
             "input_size": [int(v) for v in detector.size],
             "conf": conf,
             "nms": nms,
+            "nms_free": bool(getattr(detector, "nms_free", False)),
+            "slicing": None if default_slicing is None else dataclasses.asdict(default_slicing),
+            "max_tiles": max_tiles,
             "max_batch": batcher.max_batch,
             "max_wait_ms": batcher.max_wait * 1000.0,
             "max_queue": batcher.max_queue,
@@ -217,14 +278,33 @@ def create_app(
         conf_: Optional[float] = Query(None, alias="conf", ge=0.0, le=1.0, description="confidence threshold"),
         nms_: Optional[float] = Query(None, alias="nms", ge=0.0, le=1.0, description="NMS IoU threshold"),
         classes: Optional[str] = Query(None, description="comma-separated class names to keep"),
+        slice_: Optional[str] = Query(None, alias="slice", description=SLICE_HELP),
+        slice_overlap: Optional[float] = Query(None, description=OVERLAP_HELP),
+        slice_full: Optional[bool] = Query(None, description=FULL_HELP),
+        slice_form: Optional[str] = Form(None, alias="slice", description=SLICE_HELP),
+        slice_overlap_form: Optional[float] = Form(None, alias="slice_overlap", description=OVERLAP_HELP),
+        slice_full_form: Optional[bool] = Form(None, alias="slice_full", description=FULL_HELP),
     ) -> Any:
-        """Detect objects in one uploaded image; requests arriving together share a forward pass."""
+        """Detect objects in one uploaded image; requests arriving together share a forward pass.
+
+        The slice options may be query parameters or form fields (the same value if both)."""
         started = perf_counter()
         app.state.received += 1
         try:
             wanted_ids = requested_class_ids(classes, names)
         except UnknownClassError as exc:
             raise HTTPException(422, f"classes: unknown class name {exc.name!r} (GET /v1/model lists them)")
+        try:
+            requested = request_slicing(
+                default_slicing,
+                _either("slice", slice_, slice_form),
+                _either("slice_overlap", slice_overlap, slice_overlap_form),
+                _either("slice_full", slice_full, slice_full_form),
+            )
+        except InferenceError as exc:
+            raise HTTPException(422, str(exc))
+        if isinstance(requested, Slicing) and not can_slice:
+            raise HTTPException(422, "slice: this server's detector does not run sliced inference")
         name = _upload_name(file)
         data = await file.read(limits.max_upload_bytes + 1)
         try:
@@ -234,12 +314,20 @@ def create_app(
         except UploadRejected as exc:
             raise HTTPException(exc.status_code, exc.detail)
         del data
+        slicing = effective_slicing(default_slicing, requested)
+        if slicing is not None:  # a slice that does not fit fails alone, before it can join a batch
+            try:
+                check_slicing(slicing, image.shape[0], image.shape[1], max_tiles, name)
+            except InferenceError as exc:
+                hint = f" (the server's --slice; send slice={SLICE_OFF} for the whole image)" if requested is None else ""
+                raise HTTPException(422, f"{exc}{hint}")
         job = DetectJob(
             image=image,
             conf=conf if conf_ is None else float(conf_),
             nms=nms if nms_ is None else float(nms_),
             class_ids=wanted_ids,
             name=name,
+            slicing=requested,
         )
         try:
             future = app.state.batcher.submit(job, cost=image.nbytes)

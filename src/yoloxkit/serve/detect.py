@@ -12,6 +12,15 @@ An NMS-free detector (``detector.nms_free``, e.g. an ``-e2e`` model) ignores ``n
 the top ``max_dets`` per image: lowering ``conf`` keeps the same top detections above a higher
 one, but a class filter applied afterwards could find fewer than ``max_dets`` of its classes,
 so its requests are grouped by class filter instead, each group's filter applied in the pass.
+
+Sliced requests (``DetectJob.slicing``, else the detector's own ``slicing``) run apart from
+whole-image ones and from other slicings: each distinct :class:`~yoloxkit.infer.slicing.Slicing`
+gets its own pass. Merging the tiles with ``merge="nms"`` keeps the rules above (greedy, by
+descending score), but non-maximum merging (``"nmm"``) grows each kept box to enclose the
+lower-scoring boxes it takes, so a lower ``conf`` changes the boxes above a higher one: those
+requests share a pass only with requests of the same ``conf``. ``slicing=`` reaches the
+detector only for a pass whose slicing differs from the detector's own, so a detector without
+that keyword serves every request that keeps the default.
 """
 
 from __future__ import annotations
@@ -21,11 +30,16 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from ..infer.slicing import Slicing
+from .options import RequestSlicing, effective_slicing
+
 __all__ = ["DetectJob", "DetectorLike", "run_jobs", "select_detections"]
 
 
 class DetectorLike(Protocol):
-    """The part of :class:`yoloxkit.Detector` the server uses."""
+    """The part of :class:`yoloxkit.Detector` the server uses; it also reads ``conf``, ``nms``,
+    ``nms_free`` and ``slicing`` when the detector has them, and calls ``predict_arrays`` instead
+    of ``predict`` when it exists."""
 
     names: list[str]
     model_name: str
@@ -40,13 +54,15 @@ class DetectorLike(Protocol):
 
 @dataclass(frozen=True)
 class DetectJob:
-    """One request: a BGR image and its post-processing options."""
+    """One request: a BGR image and its post-processing options. ``slicing``: None for the
+    detector's own, False for the whole image, or a :class:`~yoloxkit.infer.slicing.Slicing`."""
 
     image: np.ndarray
     conf: float
     nms: float
     class_ids: frozenset[int] | None = None
     name: str | None = None
+    slicing: RequestSlicing = None
 
 
 def select_detections(result: Any, conf: float, class_ids: frozenset[int] | None,
@@ -61,17 +77,23 @@ def select_detections(result: Any, conf: float, class_ids: frozenset[int] | None
 def run_jobs(detector: DetectorLike, jobs: Sequence[DetectJob]) -> list[dict]:
     """Detections JSON for each job, in order (see the module docstring for batching rules)."""
     nms_free = getattr(detector, "nms_free", False) is True
+    default = getattr(detector, "slicing", None)
+    default = default if isinstance(default, Slicing) else None
     groups: dict[tuple, list[int]] = {}
     for index, job in enumerate(jobs):
         key = (None, job.class_ids) if nms_free else (float(job.nms), None)
-        groups.setdefault(key, []).append(index)
+        slicing = effective_slicing(default, job.slicing)
+        exact_conf = slicing is not None and slicing.merge == "nmm"
+        groups.setdefault((*key, slicing, job.conf if exact_conf else None), []).append(index)
     outputs: list[dict | None] = [None] * len(jobs)
-    for (nms, class_ids), indices in groups.items():
+    for (nms, class_ids, slicing, _), indices in groups.items():
         lowest_conf = min(jobs[i].conf for i in indices)
         images = [jobs[i].image for i in indices]
-        options = {"conf": lowest_conf, "nms": nms}
+        options: dict[str, Any] = {"conf": lowest_conf, "nms": nms}
         if class_ids is not None:
             options["classes"] = sorted(class_ids)
+        if slicing != default:
+            options["slicing"] = slicing if slicing is not None else False
         predict_arrays = getattr(detector, "predict_arrays", None)
         if predict_arrays is not None:  # yoloxkit.Detector: the arrays as one batch, no re-validation
             results = predict_arrays(images, **options)

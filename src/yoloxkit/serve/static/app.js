@@ -1,4 +1,5 @@
 // yoloxkit web page: upload once at a low confidence, then filter in the browser.
+// The slice options go with the upload (the server slices); changing them runs the image again.
 "use strict";
 
 (function () {
@@ -16,8 +17,10 @@
   const countLabel = el("count");
   const latency = el("latency");
   const modelInfo = el("model-info");
+  const sliceInput = el("slice-input");
+  const sliceFull = el("slice-full");
 
-  const state = { model: null, result: null, bitmap: null, hidden: new Set(), roundTripMs: 0 };
+  const state = { model: null, result: null, bitmap: null, hidden: new Set(), roundTripMs: 0, file: null };
 
   // 20 well-separated colours, dark enough for white label text; classes cycle through them.
   const PALETTE = [
@@ -48,7 +51,16 @@
       if (!response.ok) throw new Error(errorText(info, response.status));
       state.model = info;
       const [h, w] = info.input_size;
-      modelInfo.textContent = `Model ${info.name} · ${info.backend} · input ${w}×${h} · ${info.num_classes} classes`;
+      let text = `Model ${info.name} · ${info.backend} · input ${w}×${h} · ${info.num_classes} classes`;
+      if (info.slicing) {
+        const s = info.slicing;
+        sliceInput.value = s.height === s.width ? String(s.height) : `${s.height}x${s.width}`;
+        sliceFull.checked = Boolean(s.full);
+        const shape = s.height === s.width ? `${s.height}×${s.width}` : `${s.height}×${s.width} (h×w)`;
+        text += ` · slices ${shape}${s.full ? " + whole image" : ""} by default`;
+      }
+      sliceFull.disabled = !sliceInput.value.trim();
+      modelInfo.textContent = text;
       slider.min = String(Math.min(LOW_CONF, info.conf));
       slider.value = String(info.conf);
       sliderValue.textContent = Number(info.conf).toFixed(2);
@@ -167,16 +179,38 @@
     }
   }
 
+  // The query of an upload: the low confidence, and the slice options (empty: the whole image,
+  // which a server sliced by default is told with slice=off).
+  function detectQuery() {
+    const params = new URLSearchParams({ conf: String(LOW_CONF) });
+    const slice = sliceInput.value.trim();
+    if (slice) {
+      params.set("slice", slice);
+      params.set("slice_full", sliceFull.checked ? "true" : "false");
+    } else if (state.model && state.model.slicing) {
+      params.set("slice", "off");
+    }
+    return params;
+  }
+
+  function sliceLabel(params) {
+    const slice = params.get("slice");
+    if (!slice || slice === "off") return "";
+    return `, sliced ${slice}${params.get("slice_full") === "true" ? " + whole image" : ""}`;
+  }
+
   async function detect(file) {
     if (!file) return;
+    state.file = file;
     setStatus(`Detecting objects in ${file.name}…`);
     const form = new FormData();
     form.append("file", file, file.name);
+    const query = detectQuery();
     const started = performance.now();
     let response;
     let body;
     try {
-      response = await fetch(`/v1/detect?conf=${LOW_CONF}`, { method: "POST", body: form });
+      response = await fetch(`/v1/detect?${query}`, { method: "POST", body: form });
       body = await response.json();
     } catch (err) {
       setStatus(`Request failed: ${err.message}`, true);
@@ -197,7 +231,10 @@
     buildClassFilter();
     render();
     showLatency();
-    setStatus(`${file.name}: ${body.width}×${body.height}, ${body.detections.length} detections ≥ ${LOW_CONF}`);
+    setStatus(
+      `${file.name}: ${body.width}×${body.height}, ${body.detections.length} detections ≥ ${LOW_CONF}` +
+        sliceLabel(query)
+    );
   }
 
   fileInput.addEventListener("change", () => detect(fileInput.files[0]));
@@ -222,6 +259,14 @@
     if (file) detect(file);
   });
   slider.addEventListener("input", render);
+  sliceInput.addEventListener("input", () => {
+    sliceFull.disabled = !sliceInput.value.trim();
+  });
+  [sliceInput, sliceFull].forEach((control) =>
+    control.addEventListener("change", () => {
+      if (state.file) detect(state.file);
+    })
+  );
 
   loadModel();
 })();

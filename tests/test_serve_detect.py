@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import cv2
 import pytest
 
 import yoloxkit
 from yoloxkit.serve.detect import DetectJob, run_jobs
+
+
+@contextlib.contextmanager
+def spying(detector, record):
+    """``detector.predict_arrays`` appends ``record(len(arrays), kwargs)`` to the yielded list."""
+    calls, original = [], detector.predict_arrays
+
+    def spy(arrays, **kwargs):
+        calls.append(record(len(arrays), kwargs))
+        return original(arrays, **kwargs)
+
+    detector.predict_arrays = spy
+    try:
+        yield calls
+    finally:
+        del detector.predict_arrays
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +44,8 @@ def test_mixed_options_in_one_batch_match_single_requests(detector, dog_jpg, coc
         DetectJob(images[3], conf=0.25, nms=0.65),
         DetectJob(images[0], conf=0.2, nms=0.3),
     ]
-    calls = []
-    original = detector.predict_arrays
-
-    def spy(arrays, **kwargs):
-        calls.append((len(arrays), kwargs["conf"], kwargs["nms"]))
-        return original(arrays, **kwargs)
-
-    detector.predict_arrays = spy
-    try:
+    with spying(detector, lambda n, kwargs: (n, kwargs["conf"], kwargs["nms"])) as calls:
         batched = run_jobs(detector, jobs)
-    finally:
-        del detector.predict_arrays
     # one forward pass per distinct NMS threshold, at the lowest conf of its requests
     assert sorted(calls) == sorted([(3, 0.05, 0.45), (2, 0.1, 0.65), (1, 0.2, 0.3)])
     assert batched[0]["image"] == "dog.jpg" and batched[2]["image"] is None
@@ -132,21 +140,12 @@ def test_mixed_slicings_in_one_batch_match_single_requests(nano256, dog_jpg, coc
         DetectJob(images[0], conf=0.1, nms=0.45, slicing=nms),
         DetectJob(images[1], conf=0.4, nms=0.45, slicing=nms),
         DetectJob(images[0], conf=0.2, nms=0.45, slicing=full),
+        DetectJob(images[1], conf=0.4, nms=0.45, slicing=full),  # whole-image boxes block tiles: own conf
     ]
-    calls = []
-    original = nano256.predict_arrays
-
-    def spy(arrays, **kwargs):
-        calls.append((len(arrays), kwargs["conf"], repr(kwargs.get("slicing"))))
-        return original(arrays, **kwargs)
-
-    nano256.predict_arrays = spy
-    try:
+    with spying(nano256, lambda n, kwargs: (n, kwargs["conf"], repr(kwargs.get("slicing")))) as calls:
         batched = run_jobs(nano256, jobs)
-    finally:
-        del nano256.predict_arrays
     assert sorted(calls) == sorted([(2, 0.05, "None"), (1, 0.1, repr(nmm)), (1, 0.3, repr(nmm)),
-                                    (2, 0.1, repr(nms)), (1, 0.2, repr(full))])
+                                    (2, 0.1, repr(nms)), (1, 0.2, repr(full)), (1, 0.4, repr(full))])
     for job, got in zip(jobs, batched):
         alone = nano256.predict_arrays([job.image], conf=job.conf, slicing=job.slicing)[0].to_json()
         assert same_detections(got, alone), (job.conf, job.slicing)

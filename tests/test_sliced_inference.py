@@ -114,3 +114,20 @@ def test_eval_checks_every_image_against_the_slice_first(capsys, coco_mini):
     assert err.strip().startswith("error: slice 320x320 is larger than image ")
     assert "(304x640, h x w)" in err and len(err.strip().splitlines()) == 1
     assert "Average Precision" not in out
+
+
+def test_predict_skips_images_smaller_than_the_slice_and_keeps_the_others(capsys, tmp_path, dog_jpg):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "dog.jpg").write_bytes(dog_jpg.read_bytes())
+    cv2.imwrite(str(folder / "tiny.png"), np.full((200, 300, 3), 90, np.uint8))
+    json_out = tmp_path / "dets.json"
+    code, out, err = _cli(capsys, "predict", folder, "--no-save", "--no-progress", "--slice", "416",
+                          "--json-out", json_out)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[0] == "warning: slice 416x416 is larger than image tiny.png (200x300, h x w) (skipped)"
+    assert lines[-1] == "error: 1 of 2 sources could not be read or sliced (tiny.png)"
+    records = json.loads(json_out.read_text())
+    assert [r["image"] for r in records] == ["dog.jpg", "tiny.png"]
+    assert records[0]["detections"] and "error" in records[1]

@@ -17,8 +17,9 @@ Sliced requests (``DetectJob.slicing``, else the detector's own ``slicing``) run
 whole-image ones and from other slicings: each distinct :class:`~yoloxkit.infer.slicing.Slicing`
 gets its own pass. Merging the tiles with ``merge="nms"`` keeps the rules above (greedy, by
 descending score), but non-maximum merging (``"nmm"``) grows each kept box to enclose the
-lower-scoring boxes it takes, so a lower ``conf`` changes the boxes above a higher one: those
-requests share a pass only with requests of the same ``conf``. ``slicing=`` reaches the
+lower-scoring boxes it takes, and with ``full`` a whole-image box of any score blocks the tile
+boxes it overlaps, so a lower ``conf`` changes the boxes above a higher one: those requests
+share a pass only with requests of the same ``conf``. ``slicing=`` reaches the
 detector only for a pass whose slicing differs from the detector's own, so a detector without
 that keyword serves every request that keeps the default.
 """
@@ -83,7 +84,7 @@ def run_jobs(detector: DetectorLike, jobs: Sequence[DetectJob]) -> list[dict]:
     for index, job in enumerate(jobs):
         key = (None, job.class_ids) if nms_free else (float(job.nms), None)
         slicing = effective_slicing(default, job.slicing)
-        exact_conf = slicing is not None and slicing.merge == "nmm"
+        exact_conf = slicing is not None and (slicing.merge == "nmm" or slicing.full)
         groups.setdefault((*key, slicing, job.conf if exact_conf else None), []).append(index)
     outputs: list[dict | None] = [None] * len(jobs)
     for (nms, class_ids, slicing, _), indices in groups.items():

@@ -13,7 +13,7 @@ from yoloxkit.errors import InferenceError
 from yoloxkit.infer.slicing import Slicing
 from yoloxkit.serve.app import create_app
 from yoloxkit.serve.detect import DetectJob, run_jobs
-from yoloxkit.serve.options import check_slicing, crop_count, request_slicing
+from yoloxkit.serve.options import check_slicing, request_slicing
 
 IMAGE = encode(sample_image(64, 48))  # width 64, height 48
 
@@ -203,7 +203,7 @@ def test_request_slicing_and_crop_count():
         request_slicing(None, full=True)
     for height, width, slicing in [(48, 64, Slicing(32, 32)), (100, 77, Slicing(33, 40, 0.45, True)),
                                    (500, 300, Slicing(32, 64, 0.9)), (64, 64, Slicing(64, 64, 0.5, True))]:
-        assert crop_count(slicing, height, width) == len(slicing.tiles(height, width)) + slicing.full
+        assert slicing.crop_count(height, width) == len(slicing.tiles(height, width)) + slicing.full
     check_slicing(Slicing(32, 32, 0.9), 48, 64, max_tiles=84)
     with pytest.raises(InferenceError, match="into 84 crops"):
         check_slicing(Slicing(32, 32, 0.9), 48, 64, max_tiles=83)

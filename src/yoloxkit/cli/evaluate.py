@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                         **slice_options(args))
     if detector.slicing is not None:  # an image smaller than the slice fails now, not half-way
         for record in data.records:
-            detector.slicing.tiles(record.height, record.width, image=str(record.path))
+            detector.slicing.check_fits(record.height, record.width, image=str(record.path))
     if args.nms is None:  # the official evaluation threshold; given to the Detector only when asked (its note)
         detector.nms = EVAL_NMS
     print(detector.describe(), flush=True)

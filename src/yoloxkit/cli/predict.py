@@ -159,7 +159,7 @@ def _read(chunk, slicing=None) -> list:
         try:
             image = read_image(source.path)
             if slicing is not None:
-                slicing.tiles(*image.shape[:2], image=source.name)
+                slicing.check_fits(*image.shape[:2], image=source.name)
             read.append(image)
         except (ImageReadError, InferenceError) as exc:
             read.append(exc)

@@ -20,7 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["NMS_OUTPUT_NAMES", "DetectionsGraph", "non_max_suppression", "select_best_class", "cxcywh_to_xyxy"]
+__all__ = [
+    "NMS_OUTPUT_NAMES", "DetectionsGraph", "check_graph_options", "non_max_suppression", "select_best_class",
+    "cxcywh_to_xyxy",
+]
 
 NMS_OUTPUT_NAMES = ("num_dets", "boxes", "scores", "class_ids")
 
@@ -84,6 +87,14 @@ def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([centers - sizes / 2, centers + sizes / 2], dim=-1)
 
 
+def check_graph_options(conf: float, max_dets: int, max_dets_option: str) -> None:
+    """ValueError naming the export option for a ``conf`` outside [0, 1] or a ``max_dets`` < 1."""
+    if not 0.0 <= conf <= 1.0:
+        raise ValueError(f"--conf must be in [0, 1], got {conf}")
+    if max_dets < 1:
+        raise ValueError(f"{max_dets_option} must be >= 1, got {max_dets}")
+
+
 def select_best_class(decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """From decoded ``[B, A, 5 + C]``: xyxy boxes ``[B,A,4]``, scores ``obj * best cls`` ``[B,A]``
     and best class ids ``[B,A]`` (int64)."""
@@ -105,12 +116,9 @@ class DetectionsGraph(nn.Module):
 
     def __init__(self, model: nn.Module, conf: float = 0.25, nms_iou: float = 0.45, max_dets: int = 100) -> None:
         super().__init__()
-        if not 0.0 <= conf <= 1.0:
-            raise ValueError(f"--conf must be in [0, 1], got {conf}")
+        check_graph_options(conf, max_dets, "--max-dets")
         if not 0.0 <= nms_iou <= 1.0:
             raise ValueError(f"--nms-iou must be in [0, 1], got {nms_iou}")
-        if max_dets < 1:
-            raise ValueError(f"--max-dets must be >= 1, got {max_dets}")
         self.model = model
         self.conf = float(conf)
         self.nms_iou = float(nms_iou)

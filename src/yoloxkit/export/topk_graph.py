@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .nms_graph import select_best_class
+from .nms_graph import check_graph_options, select_best_class
 
 __all__ = ["TopKGraph"]
 
@@ -33,10 +33,7 @@ class TopKGraph(nn.Module):
 
     def __init__(self, model: nn.Module, conf: float = 0.25, max_dets: int = 100) -> None:
         super().__init__()
-        if not 0.0 <= conf <= 1.0:
-            raise ValueError(f"--conf must be in [0, 1], got {conf}")
-        if max_dets < 1:
-            raise ValueError(f"--topk must be >= 1, got {max_dets}")
+        check_graph_options(conf, max_dets, "--topk")
         self.model = model
         self.conf = float(conf)
         self.max_dets = int(max_dets)

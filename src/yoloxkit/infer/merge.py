@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pairwise_overlap", "greedy_groups", "merge_detections", "add_unmatched"]
+__all__ = ["box_areas", "pairwise_overlap", "greedy_groups", "merge_detections", "add_unmatched"]
+
+
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """Areas of xyxy ``boxes [N, 4]`` (0 for a box with a negative side)."""
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
 
 
 def pairwise_overlap(box: np.ndarray, boxes: np.ndarray, metric: str = "ios") -> np.ndarray:
@@ -24,7 +29,7 @@ def pairwise_overlap(box: np.ndarray, boxes: np.ndarray, metric: str = "ios") ->
     height = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
     inter = width * height
     area = max(float(box[2] - box[0]), 0.0) * max(float(box[3] - box[1]), 0.0)
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    areas = box_areas(boxes)
     denominator = np.minimum(area, areas) if metric == "ios" else area + areas - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator > 0, inter / denominator, 0.0)

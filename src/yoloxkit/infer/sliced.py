@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .merge import add_unmatched, merge_detections
+from .merge import add_unmatched, box_areas, merge_detections
 from .slicing import CUT_MARGIN, TILE_MAX_AREA, Slicing
 
 __all__ = ["Output", "DetectCrops", "crop_plan", "uncut", "tile_keep", "detect_sliced"]
@@ -64,8 +64,7 @@ def tile_keep(boxes: np.ndarray, tile: tuple[int, int, int, int], image_size: tu
     """With the whole image also run: the tile's boxes that are :func:`uncut` and cover at most
     :data:`TILE_MAX_AREA` of the tile."""
     x0, y0, x1, y1 = tile
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    return uncut(boxes, tile, image_size) & (areas <= TILE_MAX_AREA * (x1 - x0) * (y1 - y0))
+    return uncut(boxes, tile, image_size) & (box_areas(boxes) <= TILE_MAX_AREA * (x1 - x0) * (y1 - y0))
 
 
 def _concat(outputs: list[Output]) -> Output:
@@ -103,13 +102,9 @@ def detect_sliced(
             tiles[index].append((boxes, scores, class_ids))
     merged = []
     for index, outputs in enumerate(tiles):
-        boxes, scores, class_ids = _concat(outputs) if outputs else _concat([_EMPTY])
+        boxes, scores, class_ids = _concat(outputs)  # every image has at least one tile
         result = merge_detections(boxes, scores, class_ids, slicing.merge, slicing.match, slicing.threshold)
         if whole[index] is not None:
             result = add_unmatched(whole[index], result, "iou", slicing.threshold)
         merged.append(result)
     return merged
-
-
-_EMPTY: Output = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-

@@ -17,7 +17,8 @@ from typing import Sequence
 from ..errors import InferenceError
 
 __all__ = [
-    "CUT_MARGIN", "TILE_MAX_AREA", "MERGE_METHODS", "MATCH_METRICS", "MIN_SLICE", "Slicing", "parse_slice", "tile_starts", "tile_grid",
+    "CUT_MARGIN", "TILE_MAX_AREA", "MERGE_METHODS", "MATCH_METRICS", "MIN_SLICE", "Slicing", "parse_slice",
+    "tile_count", "tile_starts", "check_fits", "tile_grid",
 ]
 
 #: the smallest slice side: the model's largest stride (a tile must hold one cell of every level)
@@ -117,14 +118,44 @@ class Slicing:
         """The tiles of an image as ``(x0, y0, x1, y1)`` pixel boxes; see :func:`tile_grid`."""
         return tile_grid(image_height, image_width, self.height, self.width, self.overlap, image)
 
+    def check_fits(self, image_height: int, image_width: int, image: str | None = None) -> None:
+        """:class:`InferenceError` when the slice is larger than the image; see :func:`check_fits`."""
+        check_fits(image_height, image_width, self.height, self.width, image)
+
+    def crop_count(self, image_height: int, image_width: int) -> int:
+        """How many crops an image of that size runs as (its tiles, plus itself with ``full``),
+        counted without listing them; the slice must fit in the image."""
+        tiles = tile_count(image_height, self.height, self.overlap) * tile_count(image_width, self.width, self.overlap)
+        return tiles + int(self.full)
+
+
+def _step(tile: int, overlap: float) -> int:
+    return max(1, int(round(tile * (1.0 - overlap))))
+
+
+def tile_count(length: int, tile: int, overlap: float) -> int:
+    """How many tiles of ``tile`` pixels :func:`tile_starts` puts along a side of ``length``."""
+    return max(1, math.ceil((length - tile) / _step(tile, overlap)) + 1)
+
 
 def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
     """Start offsets of tiles of ``tile`` pixels along a side of ``length`` (``tile <= length``):
-    every ``round(tile * (1 - overlap))`` pixels (at least 1), the last one ending at the border."""
-    step = max(1, int(round(tile * (1.0 - overlap))))
-    count = max(1, math.ceil((length - tile) / step) + 1)
-    starts = [min(i * step, length - tile) for i in range(count)]
-    return sorted(set(starts))
+    every ``round(tile * (1 - overlap))`` pixels (at least 1), the last one ending at the border.
+    The offsets are distinct: all but the last lie before ``length - tile``."""
+    step = _step(tile, overlap)
+    return [min(i * step, length - tile) for i in range(tile_count(length, tile, overlap))]
+
+
+def check_fits(
+    image_height: int, image_width: int, tile_height: int, tile_width: int, image: str | None = None
+) -> None:
+    """:class:`InferenceError` when a ``tile_height x tile_width`` slice is larger than the image
+    (``image`` names it in the message)."""
+    if tile_height > image_height or tile_width > image_width:
+        where = f"image {image}" if image else "the image"
+        raise InferenceError(
+            f"slice {tile_height}x{tile_width} is larger than {where} ({image_height}x{image_width}, h x w)"
+        )
 
 
 def tile_grid(
@@ -132,12 +163,8 @@ def tile_grid(
     image: str | None = None,
 ) -> list[tuple[int, int, int, int]]:
     """Row-major ``(x0, y0, x1, y1)`` tiles covering an image; :class:`InferenceError` when the
-    tile is larger than the image (``image`` names it in the message)."""
-    if tile_height > image_height or tile_width > image_width:
-        where = f"image {image}" if image else "the image"
-        raise InferenceError(
-            f"slice {tile_height}x{tile_width} is larger than {where} ({image_height}x{image_width}, h x w)"
-        )
+    tile is larger than the image (:func:`check_fits`)."""
+    check_fits(image_height, image_width, tile_height, tile_width, image)
     return [
         (x0, y0, x0 + tile_width, y0 + tile_height)
         for y0 in tile_starts(image_height, tile_height, overlap)

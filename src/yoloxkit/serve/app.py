@@ -32,7 +32,7 @@ from .batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from .detect import DetectJob, DetectorLike, run_jobs
 from .body_limit import BodySizeLimit
 from .limits import ACCEPTED_FORMATS, UploadLimits, UploadRejected, decode_upload
-from .options import SLICE_OFF, check_slicing, effective_slicing, request_slicing
+from .options import SLICE_OFF, check_slicing, detector_slicing, effective_slicing, request_slicing
 
 __all__ = ["create_app", "requested_class_ids", "validation_detail", "STATIC_DIR"]
 
@@ -186,8 +186,7 @@ def create_app(
         raise ValueError(f"decode_workers must be >= 1, got {decode_workers}")
     if max_tiles < 1:
         raise ValueError(f"max_tiles must be >= 1, got {max_tiles}")
-    default_slicing = getattr(detector, "slicing", None)
-    default_slicing = default_slicing if isinstance(default_slicing, Slicing) else None
+    default_slicing = detector_slicing(detector)
     can_slice = hasattr(detector, "slicing")  # a detector that takes slicing= (yoloxkit.Detector does)
     conf = float(getattr(detector, "conf", 0.25) if conf is None else conf)
     nms = float(getattr(detector, "nms", 0.45) if nms is None else nms)

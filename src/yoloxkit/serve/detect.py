@@ -31,8 +31,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from ..infer.slicing import Slicing
-from .options import RequestSlicing, effective_slicing
+from .options import RequestSlicing, detector_slicing, effective_slicing
 
 __all__ = ["DetectJob", "DetectorLike", "run_jobs", "select_detections"]
 
@@ -78,8 +77,7 @@ def select_detections(result: Any, conf: float, class_ids: frozenset[int] | None
 def run_jobs(detector: DetectorLike, jobs: Sequence[DetectJob]) -> list[dict]:
     """Detections JSON for each job, in order (see the module docstring for batching rules)."""
     nms_free = getattr(detector, "nms_free", False) is True
-    default = getattr(detector, "slicing", None)
-    default = default if isinstance(default, Slicing) else None
+    default = detector_slicing(detector)
     groups: dict[tuple, list[int]] = {}
     for index, job in enumerate(jobs):
         key = (None, job.class_ids) if nms_free else (float(job.nms), None)

@@ -11,19 +11,24 @@ minutes). Errors are :class:`~yoloxkit.errors.InferenceError` with one line nami
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Union
 
 from ..errors import InferenceError
 from ..infer.slicing import Slicing, parse_slice
 
-__all__ = ["SLICE_OFF", "RequestSlicing", "request_slicing", "effective_slicing", "crop_count", "check_slicing"]
+__all__ = ["SLICE_OFF", "RequestSlicing", "detector_slicing", "request_slicing", "effective_slicing", "check_slicing"]
 
 #: the ``slice`` value that runs the whole image on a server started with ``--slice``
 SLICE_OFF = "off"
 #: a request's slicing: None (the server's default), False (the whole image) or a :class:`Slicing`
 RequestSlicing = Union[Slicing, bool, None]
+
+
+def detector_slicing(detector: object) -> Slicing | None:
+    """The detector's own slicing (its ``slicing`` attribute when that is a :class:`Slicing`)."""
+    slicing = getattr(detector, "slicing", None)
+    return slicing if isinstance(slicing, Slicing) else None
 
 
 def request_slicing(
@@ -61,23 +66,11 @@ def effective_slicing(default: Slicing | None, requested: RequestSlicing) -> Sli
     return chosen if isinstance(chosen, Slicing) else None
 
 
-def crop_count(slicing: Slicing, height: int, width: int) -> int:
-    """How many crops ``slicing`` runs on a ``height x width`` image (tiles, plus the image itself
-    with ``full``), counted without listing them; the slice must fit in the image."""
-
-    def starts(length: int, tile: int) -> int:  # the count of :func:`~yoloxkit.infer.slicing.tile_starts`
-        step = max(1, int(round(tile * (1.0 - slicing.overlap))))
-        return max(1, math.ceil((length - tile) / step) + 1)
-
-    return starts(height, slicing.height) * starts(width, slicing.width) + int(slicing.full)
-
-
 def check_slicing(slicing: Slicing, height: int, width: int, max_tiles: int, name: str | None = None) -> None:
     """:class:`InferenceError` when the slice is larger than the image, or cuts it into more than
     ``max_tiles`` crops."""
-    if slicing.height > height or slicing.width > width:
-        slicing.tiles(height, width, name)  # raises the error of a slice larger than the image
-    count = crop_count(slicing, height, width)
+    slicing.check_fits(height, width, name)
+    count = slicing.crop_count(height, width)
     if count > max_tiles:
         raise InferenceError(
             f"slice {slicing.height}x{slicing.width} (overlap {slicing.overlap:g}) cuts the {height}x{width} image "

@@ -5,20 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.train_subset import make_subset, one_thread
+from tests.train_subset import make_subset, one_thread, tiny_config
 from yoloxkit.engine.config import TrainConfig
 from yoloxkit.engine.trainer import Trainer
 from yoloxkit.weights import read_checkpoint
 
 
 def _config(data, out, **overrides) -> TrainConfig:
-    base = dict(
-        data=str(data), model="yolox-nano", epochs=2, batch_size=2, size=128, size_range=(96, 160),
-        max_iters_per_epoch=6, workers=0, device="cpu", seed=7, eval_interval=0, warmup_epochs=1,
-        no_aug_epochs=1, out=str(out), tensorboard=False, progress=False, plots=False,
-    )
-    base.update(overrides)
-    return TrainConfig(**base)
+    return tiny_config(data, out, **{**dict(size_range=(96, 160), max_iters_per_epoch=6, workers=0, seed=7, eval_interval=0), **overrides})
 
 
 def _weights(path):

@@ -13,7 +13,7 @@ import signal
 import pytest
 import torch
 
-from tests.train_subset import make_subset, one_thread
+from tests.train_subset import make_subset, one_thread, tiny_config
 from yoloxkit.engine import ema as ema_module
 from yoloxkit.engine.config import TrainConfig
 from yoloxkit.engine.trainer import Trainer
@@ -21,13 +21,7 @@ from yoloxkit.weights import read_checkpoint
 
 
 def _config(data, out, **overrides) -> TrainConfig:
-    base = dict(
-        data=str(data), model="yolox-nano", epochs=2, batch_size=2, size=128, size_range=(96, 160),
-        max_iters_per_epoch=4, workers=2, device="cpu", seed=5, eval_interval=1, warmup_epochs=1,
-        no_aug_epochs=1, out=str(out), tensorboard=False, progress=False, plots=False,
-    )
-    base.update(overrides)
-    return TrainConfig(**base)
+    return tiny_config(data, out, **{**dict(size_range=(96, 160), max_iters_per_epoch=4, workers=2, seed=5, eval_interval=1), **overrides})
 
 
 def _without_time(history):

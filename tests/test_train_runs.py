@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from tests.train_subset import make_subset, one_thread
+from tests.train_subset import make_subset, one_thread, tiny_config
 from yoloxkit.cli import main
 from yoloxkit.engine import config as config_module
 from yoloxkit.engine.config import ConfigError, TrainConfig
@@ -20,13 +20,7 @@ from yoloxkit.weights import read_checkpoint
 
 
 def _config(data, out, **overrides) -> TrainConfig:
-    base = dict(
-        data=str(data), model="yolox-nano", epochs=2, batch_size=2, size=128, multiscale=False,
-        max_iters_per_epoch=3, workers=0, device="cpu", seed=3, eval_interval=1, warmup_epochs=1,
-        no_aug_epochs=1, out=None if out is None else str(out), tensorboard=False, progress=False, plots=False,
-    )
-    base.update(overrides)
-    return TrainConfig(**base)
+    return tiny_config(data, out, **{**dict(multiscale=False, max_iters_per_epoch=3, workers=0, seed=3, eval_interval=1), **overrides})
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from yoloxkit.engine.config import TrainConfig
+
 
 def make_subset(coco_mini: Path, dest: Path, count: int, split: str = "train2017", splits: tuple[str, ...] = ("train2017",)) -> Path:
     """Write ``dest/annotations/instances_S.json`` for each name in ``splits``, holding the first
@@ -26,6 +28,18 @@ def make_subset(coco_mini: Path, dest: Path, count: int, split: str = "train2017
         if not link.exists():
             os.symlink((coco_mini / split).resolve(), link, target_is_directory=True)
     return dest
+
+
+def tiny_config(data: Path, out: Path | None, **overrides) -> TrainConfig:
+    """A few-iteration yolox-nano run at 128 px on CPU, with no TensorBoard, progress bar or plots;
+    ``overrides`` set any other field."""
+    base = dict(
+        data=str(data), model="yolox-nano", epochs=2, batch_size=2, size=128, device="cpu",
+        warmup_epochs=1, no_aug_epochs=1, out=None if out is None else str(out),
+        tensorboard=False, progress=False, plots=False,
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
 
 
 class one_thread:

@@ -7,11 +7,13 @@ The arithmetic follows the official YOLOX order of operations so that boundary c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..models.head import make_grid
 
-__all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pack_candidates", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
+__all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pack_candidates", "CandidateSlots", "gather_candidates", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
 
 
 def anchor_centers(
@@ -90,6 +92,46 @@ def pack_candidates(candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     index = torch.sort((~candidates).to(torch.uint8), dim=1, stable=True).indices[:, :width]
     slot_valid = torch.arange(width, device=candidates.device) < counts.unsqueeze(1)
     return index, slot_valid
+
+
+@dataclass(frozen=True)
+class CandidateSlots:
+    """Each image's candidate anchors, packed to ``K`` slots, with the predictions there."""
+
+    index: torch.Tensor  # [B, K] anchor index of each slot
+    slot_valid: torch.Tensor  # [B, K] False for padding slots
+    in_prior: torch.Tensor  # [B, G, K] centre prior of each valid gt
+    boxes: torch.Tensor  # [B, K, 4] float32 (cx, cy, w, h)
+    obj_logits: torch.Tensor  # [B, K]
+    cls_logits: torch.Tensor  # [B, K, C]
+
+
+def gather_candidates(
+    pred_boxes: torch.Tensor,
+    obj_logits: torch.Tensor,
+    cls_logits: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    gt_valid: torch.Tensor,
+    shapes: list[tuple[int, int]],
+    strides: tuple[int, ...],
+    radius: float = 1.5,
+) -> CandidateSlots:
+    """The anchors an assigner scores: those in some valid gt's prior, packed per image.
+
+    ``gt_boxes`` ``[B, G, 4]`` float (cx, cy, w, h); predictions ``[B, A, ...]`` as the head
+    outputs them. The logits keep their dtype.
+    """
+    index, slot_valid = pack_candidates(candidate_anchors(gt_boxes, gt_valid, shapes, strides, radius))
+    _, anchor_strides, centers = anchor_centers(shapes, strides, torch.float32, pred_boxes.device)
+    in_prior = center_prior(gt_boxes, centers[index], anchor_strides[index], radius) & gt_valid.unsqueeze(-1)
+    return CandidateSlots(
+        index=index,
+        slot_valid=slot_valid,
+        in_prior=in_prior,
+        boxes=pred_boxes.float().gather(1, index.unsqueeze(-1).expand(-1, -1, 4)),
+        obj_logits=obj_logits.gather(1, index),
+        cls_logits=cls_logits.gather(1, index.unsqueeze(-1).expand(-1, -1, cls_logits.shape[-1])),
+    )
 
 
 def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .geometry import anchor_centers, candidate_anchors, center_prior, pack_candidates, pairwise_iou_cxcywh
+from .geometry import gather_candidates, pairwise_iou_cxcywh
 
 __all__ = ["OneToOneAssignment", "one_to_one_quality", "match_one_to_one", "one_to_one_assign", "QUALITY_ALPHA"]
 
@@ -102,16 +102,11 @@ def one_to_one_assign(
         return OneToOneAssignment(fg, matched, gt_anchor, total)
     gt_boxes = gt_boxes.float()
     gt_classes = gt_classes.long().clamp(min=0)
-    candidates = candidate_anchors(gt_boxes, gt_valid, shapes, strides, center_radius)  # [B, A]
-    index, slot_valid = pack_candidates(candidates)  # [B, K]
-    width = index.shape[1]
-    _, anchor_strides, centers = anchor_centers(shapes, strides, torch.float32, device)
-    eligible = center_prior(gt_boxes, centers[index], anchor_strides[index], center_radius)  # [B, G, K]
-    eligible &= gt_valid.unsqueeze(-1) & slot_valid.unsqueeze(1)
-
-    boxes = pred_boxes.float().gather(1, index.unsqueeze(-1).expand(-1, -1, 4))
-    obj = obj_logits.float().gather(1, index).sigmoid()  # [B, K]
-    cls = cls_logits.float().gather(1, index.unsqueeze(-1).expand(-1, -1, cls_logits.shape[-1])).sigmoid()
+    slots = gather_candidates(pred_boxes, obj_logits, cls_logits, gt_boxes, gt_valid, shapes, strides, center_radius)
+    index, boxes, width = slots.index, slots.boxes, slots.index.shape[1]
+    eligible = slots.in_prior & slots.slot_valid.unsqueeze(1)  # [B, G, K]
+    obj = slots.obj_logits.float().sigmoid()  # [B, K]
+    cls = slots.cls_logits.float().sigmoid()
     gt_scores = cls.transpose(1, 2).gather(1, gt_classes.unsqueeze(-1).expand(-1, -1, width))  # [B, G, K]
     quality = one_to_one_quality(gt_scores * obj.unsqueeze(1), pairwise_iou_cxcywh(gt_boxes, boxes), eligible, alpha)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .geometry import anchor_centers, candidate_anchors, center_prior, pack_candidates, pairwise_iou_cxcywh
+from .geometry import gather_candidates, pairwise_iou_cxcywh
 
 __all__ = [
     "Assignment",
@@ -135,23 +135,16 @@ def simota_assign(
         return Assignment(empty, empty.long(), empty.float(), zero, zero)
     gt_boxes = gt_boxes.float()
     gt_classes = gt_classes.long().clamp(min=0)
-    candidates = candidate_anchors(gt_boxes, gt_valid, shapes, strides, center_radius)  # [B, A]
-
     # Work on each image's candidates only, packed in anchor order and padded to the
     # largest count in the batch: K is a few hundred where A is several thousand.
-    index, slot_valid = pack_candidates(candidates)  # [B, K]
+    slots = gather_candidates(pred_boxes, obj_logits, cls_logits, gt_boxes, gt_valid, shapes, strides, center_radius)
+    index, slot_valid, in_prior, boxes = slots.index, slots.slot_valid, slots.in_prior, slots.boxes
     if index.shape[1] == 0:
         return Assignment(empty, empty.long(), empty.float(), zero, gt_valid.sum())
-    _, anchor_strides, centers = anchor_centers(shapes, strides, torch.float32, device)
-    in_prior = center_prior(gt_boxes, centers[index], anchor_strides[index], center_radius)  # [B, G, K]
-    in_prior &= gt_valid.unsqueeze(-1)
-    boxes = pred_boxes.float().gather(1, index.unsqueeze(-1).expand(-1, -1, 4))
-    obj = obj_logits.gather(1, index)
-    cls = cls_logits.gather(1, index.unsqueeze(-1).expand(-1, -1, cls_logits.shape[-1]))
     pair_mask = slot_valid.unsqueeze(1) & gt_valid.unsqueeze(-1)  # [B, G, K]
 
     ious = pairwise_iou_cxcywh(gt_boxes, boxes).masked_fill(~pair_mask, 0.0)
-    cost = pairwise_class_cost(cls, obj, gt_classes)
+    cost = pairwise_class_cost(slots.cls_logits, slots.obj_logits, gt_classes)
     cost = cost + iou_weight * -torch.log(ious + 1e-8)
     cost = cost + OUTSIDE_PRIOR_COST * (~in_prior)
     cost = cost.masked_fill(~pair_mask, float("inf"))

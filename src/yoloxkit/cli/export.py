@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..export.options import DEFAULT_OPSET, DEFAULT_TOPK, FORMATS
+from ..quantize.calibration import DEFAULT_CALIB_COUNT
+from ..quantize.onnx_int8 import CALIBRATION_METHODS, INT8_MIN_OPSET, OnnxInt8Recipe
 from .argtypes import WEIGHTS_HELP
 
 
@@ -38,12 +40,25 @@ def register(subparsers) -> None:
     p.add_argument("--topk", type=int, nargs="?", const=DEFAULT_TOPK, metavar="K",
                    help=f"NMS-free graph for -e2e models: decoding, best class, --conf and the top K per image"
                    f" (K default {DEFAULT_TOPK}); outputs as --nms")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--opset", type=int, help=f"ONNX opset (default {DEFAULT_OPSET}; {INT8_MIN_OPSET} with --int8)")
     p.add_argument("--conf", type=float, default=0.25, help="--nms/--topk score threshold, fixed in the graph: running"
                    " the file with a lower --conf cannot bring back what it drops (default 0.25)")
     p.add_argument("--nms-iou", type=float, default=0.45, help="--nms IoU threshold (default 0.45)")
     p.add_argument("--max-dets", type=int, default=100, help="--nms detections kept per image (default 100)")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
+    q = p.add_argument_group("INT8 (--format onnx: onnxruntime QDQ; --format openvino: NNCF; docs/int8.md)")
+    q.add_argument("--int8", action="store_true", help="quantise to INT8 after calibration on --calib images;"
+                   " the output is compared with float in the same runtime")
+    q.add_argument("--calib", metavar="DIR", help="folder of calibration images, searched recursively (default: the"
+                   " training images a yoloxkit checkpoint records, if they still exist)")
+    q.add_argument("--calib-count", type=int, default=DEFAULT_CALIB_COUNT, metavar="N",
+                   help=f"calibration images, spread over the folder (default {DEFAULT_CALIB_COUNT})")
+    q.add_argument("--calib-method", choices=CALIBRATION_METHODS, help="onnxruntime's activation calibration"
+                   f" (default {OnnxInt8Recipe().method}, chosen by AP; NNCF calibrates its own way)")
+    q.add_argument("--val-data", metavar="DIR", help="dataset (COCO, VOC or YOLO) to measure the float and INT8 AP on")
+    q.add_argument("--val-split", help="split of --val-data (default: the one starting with 'val')")
+    q.add_argument("--max-ap-drop", type=float, metavar="X", help="refuse the export (no file written) when INT8 loses"
+                   " more than X AP points against float on --val-data")
     p.add_argument("--out", help="output file (default: MODEL[-nms|-topk|-decoded].onnx / .torchscript / _openvino/*.xml)")
     p.set_defaults(func=run)
 
@@ -61,10 +76,19 @@ def run(args: argparse.Namespace) -> int:
         from ..optional import import_openvino
 
         import_openvino()  # fail before any work when openvino is missing
+    if args.opset is None:
+        args.opset = INT8_MIN_OPSET if args.int8 else DEFAULT_OPSET
     if fmt in ("onnx", "openvino"):
         from ..export.onnx import check_opset
 
         check_opset(args.opset)
+    int8_flags = [flag for flag, value in (("--calib", args.calib), ("--calib-method", args.calib_method),
+                                           ("--val-data", args.val_data), ("--max-ap-drop", args.max_ap_drop))
+                  if value is not None]
+    if int8_flags and not args.int8:
+        raise ExportError(f"{int8_flags[0]} is an --int8 option; add --int8")
+    if args.max_ap_drop is not None and args.val_data is None:
+        raise ExportError("--max-ap-drop needs --val-data, the split to measure the AP on")
     for flag, value, ok in (
         ("--batch-size", args.batch_size, args.batch_size >= 1),
         ("--conf", args.conf, 0 <= args.conf <= 1),
@@ -101,6 +125,37 @@ def run(args: argparse.Namespace) -> int:
         names=tuple(names) if names is not None else None,
         model_name=model_name,
     )
+    if args.int8:
+        print(_export_int8(args, fmt, model, options, loaded.info.path).summary())
+        return 0
     result = export_model(model, fmt, args.out, options)
     print(result.summary())
     return 0
+
+
+def _export_int8(args: argparse.Namespace, fmt: str, model, options, weights_path):
+    import dataclasses
+
+    from ..data import load_dataset
+    from ..errors import ExportError
+    from ..quantize import OnnxInt8Recipe, recorded_training_images
+    from ..quantize.export_int8 import Int8Settings, check_int8, export_int8
+
+    check_int8(fmt, options, Int8Settings(calib=args.calib or "", calib_count=args.calib_count,
+                                          max_ap_drop=args.max_ap_drop, val_data=None), need_val=False)
+    calib = args.calib
+    if calib is None:
+        calib = recorded_training_images(weights_path)
+        if calib is None:
+            raise ExportError("--int8 needs calibration images: give --calib DIR (a folder of images like those the"
+                              f" model will see); {weights_path} records no training images that still exist")
+        print(f"calibration images: the {len(calib)} training images {weights_path} records", flush=True)
+    val_data = None
+    if args.val_data is not None:
+        val_data = load_dataset(args.val_data, split=args.val_split, default_prefix="val")
+    recipe = OnnxInt8Recipe()
+    if args.calib_method:
+        recipe = dataclasses.replace(recipe, method=args.calib_method)
+    settings = Int8Settings(calib=calib, calib_count=args.calib_count, val_data=val_data,
+                            max_ap_drop=args.max_ap_drop, onnx_recipe=recipe)
+    return export_int8(model, fmt, args.out, options, settings, report=lambda line: print(line, flush=True))

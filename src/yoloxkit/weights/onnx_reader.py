@@ -2,7 +2,9 @@
 conv-to-conv dataflow, the input/output interface and the metadata properties.
 
 The official export folds every BatchNorm into the preceding convolution, so the file holds one
-weight and one bias per conv and no BatchNorm statistics (:mod:`.unfold` restores them).
+weight and one bias per conv and no BatchNorm statistics (:mod:`.unfold` restores them). In an
+INT8 (QDQ) export the weights and biases are integer constants behind ``DequantizeLinear``
+nodes; they are read dequantized, as the runtime sees them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,22 @@ import numpy as np
 
 from ..errors import WeightsError
 
-__all__ = ["OnnxConv", "OnnxWeights", "read_onnx_weights"]
+__all__ = ["OnnxConv", "OnnxWeights", "dequantize_constant", "read_onnx_weights"]
+
+
+def dequantize_constant(node, tensors: dict[str, np.ndarray]) -> np.ndarray:
+    """The float32 value of a ``DequantizeLinear`` node whose inputs are all constants:
+    ``(x - zero_point) * scale``, per tensor or per channel along the node's ``axis``."""
+    values = tensors[node.input[0]].astype(np.float32)
+    scale = tensors[node.input[1]].astype(np.float32)
+    zero = tensors[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2] else np.float32(0)
+    if scale.ndim == 1 and values.ndim > 1:  # per channel: broadcast along ``axis`` (default 1)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1) % values.ndim
+        shape = [1] * values.ndim
+        shape[axis] = -1
+        scale = scale.reshape(shape)
+        zero = np.reshape(zero, shape) if np.ndim(zero) == 1 else zero
+    return ((values - zero) * scale).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,8 @@ def read_onnx_weights(path: str | os.PathLike) -> OnnxWeights:
             for attr in node.attribute:
                 if attr.name == "value":
                     tensors[node.output[0]] = numpy_helper.to_array(attr.t)
+        elif node.op_type == "DequantizeLinear" and all(name in tensors for name in node.input if name):
+            tensors[node.output[0]] = dequantize_constant(node, tensors)
 
     producers: dict[str, frozenset[int]] = {}  # tensor name -> nearest upstream convs
     convs: list[OnnxConv] = []

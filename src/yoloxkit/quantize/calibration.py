@@ -1,0 +1,79 @@
+"""Calibration images for post-training quantisation: a folder of the user's images, letterboxed
+exactly as inference feeds the network."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..data import load_dataset
+from ..errors import DatasetError, ExportError, ImageReadError, WeightsError
+from ..imaging import letterbox, list_images, read_image
+from ..weights import is_onnx_file, read_checkpoint, weights_format
+
+__all__ = ["DEFAULT_CALIB_COUNT", "calibration_files", "calibration_batch", "recorded_training_images"]
+
+#: images used when ``--calib-count`` is not given (enough for stable ranges; more costs time only)
+DEFAULT_CALIB_COUNT = 64
+
+
+def recorded_training_images(weights: str | os.PathLike | None) -> list[Path] | None:
+    """The training images of the run that wrote the checkpoint ``weights`` (its config's ``data``
+    and ``train_split``), if they still exist; None for other files or when they are gone."""
+    if weights is None or not Path(weights).is_file() or is_onnx_file(weights) or weights_format(weights) != "checkpoint":
+        return None
+    try:
+        config = (read_checkpoint(weights).get("train_state") or {}).get("config") or {}
+        if not config.get("data"):
+            return None
+        data = load_dataset(config["data"], split=config.get("train_split"), default_prefix="train")
+    except (WeightsError, DatasetError, OSError, AttributeError):
+        return None
+    files = [record.path for record in data.records if Path(record.path).is_file()]
+    return files or None
+
+
+def calibration_files(folder: str | os.PathLike | list[Path], count: int = DEFAULT_CALIB_COUNT) -> list[Path]:
+    """Up to ``count`` image files of ``folder`` (searched recursively), spread evenly over its
+    sorted listing so that a folder ordered by scene is sampled across scenes.
+
+    ``folder`` may also be a list of files (:func:`recorded_training_images`). Raises
+    :class:`ExportError` naming the folder when it does not exist or holds no image file.
+    """
+    if count < 1:
+        raise ExportError(f"invalid --calib-count {count}: it must be >= 1")
+    if isinstance(folder, list):
+        files = sorted(folder)
+    else:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ExportError(f"calibration folder not found: {folder}")
+        files = sorted(list_images(folder))
+    if not files:
+        raise ExportError(f"calibration folder {folder} holds no image files (.jpg, .png, ...)")
+    if len(files) <= count:
+        return files
+    picks = np.linspace(0, len(files) - 1, count).round().astype(int)
+    return [files[i] for i in picks]
+
+
+def calibration_batch(files: list[Path], size: tuple[int, int]) -> np.ndarray:
+    """The readable images of ``files`` letterboxed to ``size``: ``[N, 3, H, W]`` float32 BGR
+    0-255, the network's input. Unreadable files are skipped with a warning naming each one;
+    none readable raises :class:`ExportError`."""
+    items = []
+    for path in files:
+        try:
+            image = read_image(path)
+        except ImageReadError as exc:
+            warnings.warn(f"calibration: skipping {exc}", stacklevel=2)
+            continue
+        canvas, _ = letterbox(image, size)
+        items.append(canvas.transpose(2, 0, 1).astype(np.float32))
+    if not items:
+        folder = files[0].parent if files else "the calibration folder"
+        raise ExportError(f"no readable calibration image in {folder} ({len(files)} files tried)")
+    return np.stack(items)

@@ -1,0 +1,192 @@
+"""``export --int8``: the float graph of :mod:`yoloxkit.export`, quantised by the runtime's own
+tool (:mod:`.onnx_int8`, :mod:`.openvino_int8`), compared with float in the same runtime, and
+refused when it loses more AP than allowed. Nothing is written until the file has passed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from torch import nn
+
+from ..data import DetectionData
+from ..errors import ExportError
+from ..export import ExportOptions, default_output_path, options_for_model
+from ..export.graph import export_module
+from ..export.onnx import check_opset, run_onnxruntime, write_onnx
+from ..export.openvino import compile_openvino, run_openvino
+from ..export.verify import max_abs_diff, sample_input
+from ..optional import import_openvino
+from .accuracy import file_accuracy
+from .calibration import DEFAULT_CALIB_COUNT, calibration_batch, calibration_files
+from .onnx_int8 import INT8_MIN_OPSET, OnnxInt8Recipe, quantize_onnx
+from .openvino_int8 import OpenVinoInt8Recipe, import_nncf, quantize_openvino
+
+__all__ = ["INT8_FORMATS", "INT8_MIN_OPSET", "check_int8", "Int8Settings", "Int8Result", "export_int8", "int8_output_path"]
+
+INT8_FORMATS = ("onnx", "openvino")
+RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}
+_CHECK_IMAGES = 8  # calibration images the float/int8 output comparison runs on
+
+
+@dataclass(frozen=True)
+class Int8Settings:
+    """What ``export --int8`` needs besides the export options.
+
+    ``calib``: a folder of images (searched recursively; ``calib_count`` of them, spread over the
+    folder); ``val_data`` with ``max_ap_drop`` (AP points): measure the float and INT8 AP on that
+    split and refuse a larger drop; the recipes say how each runtime quantises.
+    """
+
+    calib: str | os.PathLike | list[Path]
+    calib_count: int = DEFAULT_CALIB_COUNT
+    val_data: DetectionData | None = None
+    max_ap_drop: float | None = None
+    onnx_recipe: OnnxInt8Recipe = field(default_factory=OnnxInt8Recipe)
+    openvino_recipe: OpenVinoInt8Recipe = field(default_factory=OpenVinoInt8Recipe)
+
+
+@dataclass(frozen=True)
+class Int8Result:
+    """Where the INT8 file went and what it kept of the float model, in the same runtime."""
+
+    path: Path
+    format: str
+    runtime: str
+    recipe: str
+    calibration_images: int
+    max_abs_diff: float  # INT8 against float on calibration images: the scores, or the detection outputs
+    output_scale: float  # the largest float value compared, for scale
+    compared: str = "scores"  # "scores" ([B, A, 5+C] graphs) or "outputs" (--nms / --topk graphs)
+    float_ap: float | None = None  # percent, with --val-data
+    int8_ap: float | None = None
+
+    @property
+    def ap_drop(self) -> float | None:
+        return None if self.float_ap is None or self.int8_ap is None else self.float_ap - self.int8_ap
+
+    def summary(self) -> str:
+        text = (f"exported int8 {self.format} to {self.path} ({self.recipe}; calibrated on"
+                f" {self.calibration_images} images); in {self.runtime}, against float on"
+                f" {min(self.calibration_images, _CHECK_IMAGES)} of them: max abs diff of the {self.compared}"
+                f" {self.max_abs_diff:.3g} (values up to {self.output_scale:.3g})")
+        if self.ap_drop is not None:
+            text += f"; AP {self.int8_ap:.2f} int8 vs {self.float_ap:.2f} float (drop {self.ap_drop:.2f})"
+        return text
+
+
+def int8_output_path(model_name: str, fmt: str, options: ExportOptions) -> Path:
+    """``yolox-nano-int8.onnx``, ``yolox-nano-int8-nms.onnx``, ``yolox-nano-int8_openvino/...``."""
+    return default_output_path(f"{model_name}-int8", fmt, options)
+
+
+def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings, need_val: bool = True) -> None:
+    """Raise :class:`ExportError` (or :class:`MissingDependencyError`) for settings that cannot
+    work, before any file is read. ``need_val=False`` skips the check that ``max_ap_drop`` has its
+    ``val_data`` (for callers that load the split afterwards)."""
+    if fmt not in INT8_FORMATS:
+        raise ExportError(f"--int8 exports {' and '.join(INT8_FORMATS)}, not {fmt}")
+    check_opset(options.opset)
+    if options.opset < INT8_MIN_OPSET:
+        raise ExportError(f"--int8 needs --opset {INT8_MIN_OPSET} or newer (per-channel QDQ), got {options.opset}")
+    if settings.calib_count < 1:
+        raise ExportError(f"invalid --calib-count {settings.calib_count}: it must be >= 1")
+    if settings.max_ap_drop is not None:
+        if settings.val_data is None and need_val:
+            raise ExportError("--max-ap-drop needs --val-data, the split to measure the AP on")
+        if not settings.max_ap_drop >= 0:
+            raise ExportError(f"invalid --max-ap-drop {settings.max_ap_drop}: it must be >= 0")
+    if fmt == "openvino":
+        import_openvino()
+        import_nncf()
+
+
+def _outputs(fmt: str, path: Path, images: np.ndarray) -> list[np.ndarray]:
+    if fmt == "onnx":
+        return run_onnxruntime(path, images)
+    return run_openvino(compile_openvino(path), images)
+
+
+def _compare(fmt: str, float_path: Path, int8_path: Path, batches: list[np.ndarray],
+             scores_only: bool) -> tuple[float, float]:
+    """Max abs difference between the float and INT8 outputs (``scores_only``: the objectness and
+    class scores of a ``[B, A, 5+C]`` output), and the float values' largest magnitude."""
+    diffs, scale = [], 0.0
+    for batch in batches:
+        expected, actual = _outputs(fmt, float_path, batch), _outputs(fmt, int8_path, batch)
+        if scores_only:
+            expected, actual = [expected[0][..., 4:]], [actual[0][..., 4:]]
+        diffs.append(max_abs_diff(expected, actual))
+        scale = max([scale] + [float(np.max(np.abs(e))) for e in expected if e.size])
+    return max(diffs), scale
+
+
+def export_int8(
+    model: nn.Module,
+    fmt: str,
+    path: str | os.PathLike | None,
+    options: ExportOptions,
+    settings: Int8Settings,
+    report: Callable[[str], None] | None = None,
+) -> Int8Result:
+    """Export ``model`` as INT8 ``fmt`` (``onnx``: onnxruntime QDQ; ``openvino``: NNCF) at
+    ``path`` (None: :func:`int8_output_path`), calibrated on ``settings.calib``.
+
+    The INT8 file is compared with the float graph in the same runtime; with ``val_data`` the AP
+    of both is measured, and with ``max_ap_drop`` a larger drop raises :class:`ExportError`,
+    leaving no file. ``report`` receives progress lines.
+    """
+    say = report or (lambda line: None)
+    fmt = fmt.lower()
+    check_int8(fmt, options, settings)
+    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
+    files = calibration_files(settings.calib, settings.calib_count)
+    images = calibration_batch(files, options.size)
+    path = Path(path) if path is not None else int8_output_path(options.model_name or "yolox", fmt, options)
+    if fmt == "openvino" and path.suffix != ".xml":
+        path = path.with_suffix(".xml")
+    recipe = settings.onnx_recipe if fmt == "onnx" else settings.openvino_recipe
+    runtime = RUNTIMES[fmt]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
+    try:
+        float_path = work / "float.onnx"
+        write_onnx(export_module(model, options), sample_input(options.size, options.batch), float_path, options)
+        source = "the checkpoint's training images" if isinstance(settings.calib, list) else settings.calib
+        say(f"calibrating on {len(images)} images of {source} ({recipe.describe()})")
+        int8_path = work / path.name
+        if fmt == "onnx":
+            quantize_onnx(float_path, int8_path, images, settings.onnx_recipe)
+        else:
+            ov = import_openvino()
+            ov.save_model(quantize_openvino(float_path, images, settings.openvino_recipe), str(int8_path),
+                          compress_to_fp16=False)
+        if options.batch == 1:
+            checked = [images[i : i + 1] for i in range(min(len(images), _CHECK_IMAGES))]
+        else:  # a static batch: the first images, as many as it takes
+            checked = [np.resize(images, (options.batch, *images.shape[1:]))]
+        diff, scale = _compare(fmt, float_path, int8_path, checked, scores_only=not options.detections)
+        float_ap = int8_ap = None
+        if settings.val_data is not None:
+            say(f"measuring AP on {settings.val_data.root} {settings.val_data.split}"
+                f" ({len(settings.val_data.records)} images), float and int8, in {runtime}")
+            float_ap = file_accuracy(float_path, runtime, settings.val_data, options.size)
+            int8_ap = file_accuracy(int8_path, runtime, settings.val_data, options.size)
+            drop = float_ap - int8_ap
+            if settings.max_ap_drop is not None and drop > settings.max_ap_drop:
+                raise ExportError(
+                    f"int8 export refused: AP {int8_ap:.2f} is {drop:.2f} below float {float_ap:.2f}, over"
+                    f" --max-ap-drop {settings.max_ap_drop:g}; nothing written"
+                )
+        if fmt == "openvino":
+            os.replace(int8_path.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(int8_path, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Int8Result(path, fmt, runtime, recipe.describe(), len(images), diff, scale,
+                      "outputs" if options.detections else "scores", float_ap, int8_ap)

@@ -1,0 +1,104 @@
+"""INT8 OpenVINO IR through NNCF: ``nncf.quantize`` on the OpenVINO model converted from the float
+ONNX graph, calibrated on the user's images; ``nncf.quantize_with_accuracy_control`` when a
+validation function is given."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ExportError, MissingDependencyError
+from ..optional import import_openvino
+from .layers import group_patterns
+from .onnx_int8 import QUANTIZATION_METADATA
+
+__all__ = ["OpenVinoInt8Recipe", "import_nncf", "quantize_openvino", "NNCF_HINT"]
+
+NNCF_HINT = "pip install nncf (or pip install 'yoloxkit[int8]')"
+
+
+def import_nncf() -> Any:
+    """The ``nncf`` module, or :class:`MissingDependencyError` with the install hint."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            import nncf
+    except ImportError:
+        raise MissingDependencyError(f"INT8 OpenVINO export needs NNCF: {NNCF_HINT}") from None
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+    return nncf
+
+
+@dataclass(frozen=True)
+class OpenVinoInt8Recipe:
+    """How :func:`quantize_openvino` quantises (defaults: the recipe chosen in docs/int8.md).
+
+    ``preset`` is NNCF's ``mixed`` (asymmetric activations: SiLU outputs are far from symmetric)
+    or ``performance``; ``float_groups`` (:data:`~.layers.LAYER_GROUPS`) stay in float;
+    ``fast_bias_correction`` is NNCF's bias correction (True: the fast one).
+    """
+
+    preset: str = "mixed"
+    float_groups: tuple[str, ...] = ()
+    fast_bias_correction: bool = True
+
+    def describe(self) -> str:
+        kept = "+".join(self.float_groups) or "nothing"
+        return f"NNCF {self.preset} preset, float: {kept}"
+
+
+def quantize_openvino(
+    float_onnx: str | os.PathLike,
+    images: np.ndarray,
+    recipe: OpenVinoInt8Recipe = OpenVinoInt8Recipe(),
+    *,
+    validate: Callable[[Any], float] | None = None,
+    validation_items: list[Any] | None = None,
+    max_drop: float | None = None,
+) -> Any:
+    """The INT8 OpenVINO model of the float ONNX file ``float_onnx``, calibrated on ``images``
+    (``[N,3,H,W]`` float32, the network input); the metadata the ONNX file holds is kept in the
+    IR's ``rt_info`` with :data:`~.onnx_int8.QUANTIZATION_METADATA` added. Save it with
+    ``openvino.save_model(model, path, compress_to_fp16=False)``.
+
+    With ``validate`` (a compiled model -> metric, higher is better, e.g. AP), ``validation_items``
+    and ``max_drop`` (absolute, in the metric's units), NNCF's accuracy-aware quantisation reverts
+    the quantised layers that cost the most until the drop is within ``max_drop``.
+    """
+    ov = import_openvino()
+    nncf = import_nncf()
+    if recipe.preset not in ("mixed", "performance"):
+        raise ExportError(f"unknown NNCF preset {recipe.preset!r}; choose mixed or performance")
+    model = ov.convert_model(str(float_onnx))
+    static = model.inputs[0].get_partial_shape()[0]
+    step = int(static.get_length()) if static.is_static else 1
+    if len(images) < step:
+        raise ExportError(f"the graph has a static batch of {step}: give at least {step} calibration images")
+    feeds = [images[i : i + step] for i in range(0, len(images) - step + 1, step)]
+    patterns = group_patterns((*recipe.float_groups, "tail"))
+    common = dict(
+        preset=nncf.QuantizationPreset(recipe.preset),
+        subset_size=len(feeds),
+        fast_bias_correction=recipe.fast_bias_correction,
+        ignored_scope=nncf.IgnoredScope(patterns=patterns, validate=False),
+    )
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        if validate is None:
+            quantized = nncf.quantize(model, nncf.Dataset(feeds), **common)
+        else:
+            quantized = nncf.quantize_with_accuracy_control(
+                model, nncf.Dataset(feeds), nncf.Dataset(validation_items or []),
+                lambda compiled, items: (float(validate(compiled)), None),
+                max_drop=float(max_drop if max_drop is not None else 1.0),
+                drop_type=nncf.DropType.ABSOLUTE, **common,
+            )
+    description = {"precision": "int8", "runtime": "openvino", "calibration_images": int(len(images)),
+                   **asdict(recipe)}
+    quantized.set_rt_info(json.dumps(description), ["framework", QUANTIZATION_METADATA])
+    return quantized

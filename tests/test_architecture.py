@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"weights", "data", "trainable"},
     {"infer", "synth"},
     {"evaluate", "export", "benchmarking"},
-    {"engine", "serve"},
+    {"engine", "serve", "quantize"},
     {"cli"},
     {"__main__", "__init__"},
 ]

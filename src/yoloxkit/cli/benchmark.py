@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+import tempfile
+from pathlib import Path
+
 from .argtypes import WEIGHTS_HELP
 
 
@@ -16,7 +19,8 @@ def register(subparsers) -> None:
             "Time the detector from a decoded image to detections (letterbox, network, decode, NMS or the top-k"
             " of NMS-free -e2e models) and the"
             " network alone, for each backend; prints median and p90 latency per batch and images per second."
-            " Uses the bundled demo picture unless --image is given."
+            " Uses the bundled demo picture unless --image is given. --int8 adds an INT8 row after the float row of"
+            " each onnxruntime and openvino backend, with its speed-up over that float row."
         ),
     )
     p.add_argument("--model", help="model name (default: the one --weights names or stores, else yolox-nano)")
@@ -31,6 +35,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's default)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--image", help="image to run on (default: the bundled demo picture)")
+    p.add_argument("--int8", action="store_true", help="also time an INT8 export of the model (export --int8's"
+                   " default recipe) on the onnxruntime and openvino backends, each against its float row")
+    p.add_argument("--calib", metavar="DIR", help="--int8 calibration images (default: the demo picture; speed does"
+                   " not depend on them, accuracy does: see export --int8)")
     p.set_defaults(func=run)
 
 
@@ -45,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.loading import choose_backend
     from ..weights import weights_format
     from ..models import build_model, get_spec
+    from ..weights import load_model
     from ..packaged import bundled_demo_image
 
     for flag, value in (("--batch-size", args.batch_size), ("--iters", args.iters), ("--threads", args.threads or 1)):
@@ -61,24 +70,60 @@ def run(args: argparse.Namespace) -> int:
         raise InferenceError(f"unknown backend {unknown[0]!r}; choose from: {', '.join(backend_names())}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.int8 and not any(b.lower() in INT8_BACKENDS for b in backends):
+        raise InferenceError(f"--int8 times the {' and '.join(INT8_BACKENDS)} backends; add one with --backend")
+    if args.int8 and args.weights is not None and not args.random_init and weights_format(args.weights) != "checkpoint":
+        raise InferenceError(f"--int8 quantises a checkpoint or zoo model; {args.weights} is already an export")
     arrays, _ = load_images([args.image or str(bundled_demo_image())])
     images = arrays * args.batch_size
-    rows = []
-    for backend in backends:
-        if args.random_init:
-            spec = get_spec(args.model or "yolox-nano")
-            size = args.size or spec.input_size
-            model = build_model(spec.name).eval()
-            detector = Detector.from_model(model, None, size, device=args.device, backend=backend, model_name=spec.name)
-        else:
-            # The model is --model, else the one --weights names or stores, else yolox-nano.
-            detector = Detector(args.model, weights=args.weights, size=args.size, device=args.device, backend=backend)
+
+    def measure(detector, label: str, baseline=None) -> BenchmarkRow:
         print(detector.describe(), flush=True)
         detector.batch_size = max(detector.batch_size, args.batch_size)
         end_to_end, network = detector_timers(detector, images)
         e2e = summarize(time_calls(end_to_end, args.iters, args.warmup), args.batch_size)
         net = summarize(time_calls(network, args.iters, args.warmup), args.batch_size)
-        rows.append(BenchmarkRow(backend, detector.model_name, detector.size[0], args.batch_size, e2e, net))
+        return BenchmarkRow(label, detector.model_name, detector.size[0], args.batch_size, e2e, net, baseline)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="yoloxkit-benchmark-") as work:
+        for backend in backends:
+            if args.random_init:
+                spec = get_spec(args.model or "yolox-nano")
+                size = args.size or spec.input_size
+                model = build_model(spec.name).eval()
+                detector = Detector.from_model(model, None, size, device=args.device, backend=backend,
+                                               model_name=spec.name)
+            else:
+                # The model is --model, else the one --weights names or stores, else yolox-nano.
+                detector = Detector(args.model, weights=args.weights, size=args.size, device=args.device,
+                                    backend=backend)
+            rows.append(measure(detector, backend))
+            if args.int8 and backend.lower() in INT8_BACKENDS:
+                if not args.random_init:
+                    model = load_model(args.model, args.weights).model
+                path = _int8_file(model, detector, backend.lower(), args, Path(work))
+                int8 = Detector(weights=path, backend=backend, device=args.device)
+                rows.append(measure(int8, f"{backend} int8", baseline=rows[-1].end_to_end))
     print(f"{torch.get_num_threads()} threads, device {args.device}")
     print(format_table(rows))
     return 0
+
+
+INT8_BACKENDS = ("onnxruntime", "openvino")
+
+
+def _int8_file(model, detector, backend: str, args: argparse.Namespace, work: Path) -> Path:
+    """An INT8 export (the default recipe) of ``model`` at the detector's size and batch, in ``work``."""
+    from ..export import ExportOptions
+    from ..packaged import bundled_demo_image
+    from ..quantize.export_int8 import INT8_MIN_OPSET, Int8Settings, export_int8
+
+    fmt = "onnx" if backend == "onnxruntime" else "openvino"
+    options = ExportOptions(size=detector.size, batch=args.batch_size, opset=INT8_MIN_OPSET,
+                            names=tuple(detector.names), model_name=detector.model_name)
+    calib = args.calib or bundled_demo_image().parent
+    suffix = ".onnx" if fmt == "onnx" else ".xml"
+    result = export_int8(model, fmt, work / f"{backend}-int8{suffix}", options, Int8Settings(calib=calib))
+    print(result.summary(), flush=True)
+    return result.path

@@ -126,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
         model_name=model_name,
     )
     if args.int8:
-        print(_export_int8(args, fmt, model, options, loaded.info.path).summary())
+        result = _export_int8(args, fmt, model, options, loaded.info.path)
+        print(result.summary())
+        if result.advice():
+            print(result.advice())
         return 0
     result = export_model(model, fmt, args.out, options)
     print(result.summary())

@@ -14,10 +14,26 @@ import onnx
 __all__ = ["restore_node_order"]
 
 
-def restore_node_order(graph: onnx.GraphProto, reference: onnx.GraphProto) -> None:
+def _topological(consumers: list[list[int]], waiting: list[int]) -> list[int]:
+    """Node indices in a topological order (inputs first)."""
+    waiting = list(waiting)
+    ready = [i for i, count in enumerate(waiting) if count == 0]
+    order = []
+    while ready:
+        i = ready.pop()
+        order.append(i)
+        for j in consumers[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                ready.append(j)
+    return order
+
+
+def restore_node_order(graph: onnx.GraphProto, reference: onnx.GraphProto, new_before_consumer: bool = False) -> None:
     """Re-sort ``graph.node`` in place: a topological order that follows the order of
     ``reference`` (the graph before simplification) for nodes named as there; other nodes
-    stay next to the node that preceded them."""
+    stay next to the node that preceded them, or, with ``new_before_consumer`` (nodes a
+    quantiser inserted: QuantizeLinear/DequantizeLinear), just before the first node that reads them."""
     position = {node.name: index for index, node in enumerate(reference.node) if node.name}
     nodes = list(graph.node)
     keys: list[tuple[float, int]] = []
@@ -35,6 +51,10 @@ def restore_node_order(graph: onnx.GraphProto, reference: onnx.GraphProto) -> No
         for name in {n for n in node.input if n in producer}:
             consumers[producer[name]].append(i)
             waiting[i] += 1
+    if new_before_consumer:
+        for i in reversed(_topological(consumers, waiting)):
+            if nodes[i].name not in position and consumers[i]:
+                keys[i] = (min(keys[j][0] for j in consumers[i]) - 0.25, i)
     ready = [keys[i] for i in range(len(nodes)) if waiting[i] == 0]
     heapq.heapify(ready)
     order = []

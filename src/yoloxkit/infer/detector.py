@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from torch import nn
@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import InferenceError
 from ..imaging import ImageInput, as_bgr, letterbox_batch, load_images
 from .backends import Backend
-from .checks import threshold
+from .checks import input_size, threshold
 from .classes import choose_names, class_ids, default_names
 from .detections import Detections
 from .loading import LoadedNetwork, load_network, wrap_model
@@ -119,6 +119,8 @@ class Detector:
         #: the weights file the network came from (None for :meth:`from_model`)
         self.weights = loaded.weights
         self._weights_label = loaded.weights_label or (None if loaded.weights is None else str(loaded.weights))
+        #: what the network computes in: ``float32``, ``float16`` (``half``) or ``int8`` (``export --int8``)
+        self.precision = loaded.precision
         self.conf = conf
         self.nms = nms
         self.batch_size = int(batch_size)
@@ -164,6 +166,15 @@ class Detector:
         network = wrap_model(model, size, device=device, backend=backend, model_name=model_name, half=half)
         return cls(names=names, conf=conf, nms=nms, batch_size=batch_size, nms_free=nms_free, max_dets=max_dets,
                    _network=network, _note_nms=False)
+
+    @classmethod
+    def from_backend(cls, backend: Backend, size: int | Sequence[int], names: Sequence[str] | None = None,
+                     model_name: str = "yolox", **options: Any) -> "Detector":
+        """A detector on any :class:`~.registry.Backend` object (a runtime yoloxkit does not
+        register, or a model being compiled elsewhere), letterboxing to ``size``; ``options`` are
+        the constructor's (``conf``, ``nms``, ``batch_size``, ``max_dets``, ...)."""
+        network = LoadedNetwork(backend, model_name, input_size(size))
+        return cls(names=names, _network=network, **options)
 
     # ------------------------------------------------------------------------------------
     # properties
@@ -212,6 +223,8 @@ class Detector:
         if self._weights_label is not None:
             text += f", weights {self._weights_label}"
         text += f", backend {self.backend}, device {self.device}"
+        if self.precision == "int8":
+            text += ", int8"
         if self.nms_free:
             text += f", NMS-free (top-k {min(self.max_dets, self._network.graph_topk or self.max_dets)})"
         elif self._network.nms_free:

@@ -37,6 +37,7 @@ class LoadedNetwork:
     stored_names: list[str] | None = None  # class names stored in the weights file, if any
     weights: Path | None = None  # the weights file (None for an in-memory module)
     weights_label: str | None = None  # how the commands name it: as given, else WeightsSource.label()
+    precision: str = "float32"  # what the network computes in: float32, float16 (half) or int8 (export --int8)
 
 
 def choose_backend(backend: str | None, weights: str | os.PathLike | None) -> str:
@@ -110,7 +111,8 @@ def load_network(
             f"{path} has a fixed input size {fixed[0]}x{fixed[1]};"
             f" size {wanted[0]}x{wanted[1]} does not fit it (omit --size or re-export)"
         )
-    return LoadedNetwork(network, model_name, fixed or default, stored_names, Path(path), label)
+    precision = export.precision if export is not None else "float16" if half else "float32"
+    return LoadedNetwork(network, model_name, fixed or default, stored_names, Path(path), label, precision)
 
 
 def wrap_model(
@@ -124,4 +126,4 @@ def wrap_model(
     """A backend on an in-memory YOLOX module (left untouched: backends run a fused copy)."""
     wanted = input_size(size)
     network = make_backend(backend, model=model, size=wanted, device=device, **_backend_options(half))
-    return LoadedNetwork(network, model_name, wanted)
+    return LoadedNetwork(network, model_name, wanted, precision="float16" if half else "float32")

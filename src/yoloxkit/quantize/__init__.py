@@ -6,13 +6,13 @@ which loads the inference and evaluation stack, so it is not imported here)."""
 
 from __future__ import annotations
 
-from .calibration import DEFAULT_CALIB_COUNT, calibration_batch, calibration_files, recorded_training_images
+from .calibration import DEFAULT_CALIB_COUNT, calibration_inputs, calibration_files, recorded_training_images
 from .layers import LAYER_GROUPS
 from .onnx_int8 import CALIBRATION_METHODS, QUANTIZATION_METADATA, OnnxInt8Recipe, quantize_onnx
 from .openvino_int8 import OpenVinoInt8Recipe, quantize_openvino
 
 __all__ = [
     "CALIBRATION_METHODS", "DEFAULT_CALIB_COUNT", "LAYER_GROUPS", "QUANTIZATION_METADATA", "OnnxInt8Recipe",
-    "OpenVinoInt8Recipe", "calibration_batch", "calibration_files", "quantize_onnx", "quantize_openvino",
+    "OpenVinoInt8Recipe", "calibration_inputs", "calibration_files", "quantize_onnx", "quantize_openvino",
     "recorded_training_images",
 ]

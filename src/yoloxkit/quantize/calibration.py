@@ -4,17 +4,17 @@ exactly as inference feeds the network."""
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..data import load_dataset
 from ..errors import DatasetError, ExportError, ImageReadError, WeightsError
-from ..imaging import letterbox, list_images, read_image
+from ..imaging import list_images, read_image
 from ..weights import is_onnx_file, read_checkpoint, weights_format
+from ..weights.calibration import letterboxed_chw
 
-__all__ = ["DEFAULT_CALIB_COUNT", "calibration_files", "calibration_batch", "recorded_training_images"]
+__all__ = ["DEFAULT_CALIB_COUNT", "calibration_files", "calibration_inputs", "recorded_training_images"]
 
 #: images used when ``--calib-count`` is not given (enough for stable ranges; more costs time only)
 DEFAULT_CALIB_COUNT = 64
@@ -60,20 +60,19 @@ def calibration_files(folder: str | os.PathLike | list[Path], count: int = DEFAU
     return [files[i] for i in picks]
 
 
-def calibration_batch(files: list[Path], size: tuple[int, int]) -> np.ndarray:
+def calibration_inputs(files: list[Path], size: tuple[int, int]) -> tuple[np.ndarray, list[Path]]:
     """The readable images of ``files`` letterboxed to ``size``: ``[N, 3, H, W]`` float32 BGR
-    0-255, the network's input. Unreadable files are skipped with a warning naming each one;
-    none readable raises :class:`ExportError`."""
-    items = []
+    0-255, the network's input, and the files skipped as unreadable; none readable raises
+    :class:`ExportError` naming the folder."""
+    items, skipped = [], []
     for path in files:
         try:
             image = read_image(path)
-        except ImageReadError as exc:
-            warnings.warn(f"calibration: skipping {exc}", stacklevel=2)
+        except ImageReadError:
+            skipped.append(path)
             continue
-        canvas, _ = letterbox(image, size)
-        items.append(canvas.transpose(2, 0, 1).astype(np.float32))
+        items.append(letterboxed_chw(image, size))
     if not items:
         folder = files[0].parent if files else "the calibration folder"
         raise ExportError(f"no readable calibration image in {folder} ({len(files)} files tried)")
-    return np.stack(items)
+    return np.stack(items), skipped

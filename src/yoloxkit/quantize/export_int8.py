@@ -4,26 +4,31 @@ refused when it loses more AP than allowed. Nothing is written until the file ha
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from torch import nn
 
 from ..data import DetectionData
 from ..errors import ExportError
 from ..export import ExportOptions, default_output_path, options_for_model
 from ..export.graph import export_module
-from ..export.onnx import check_opset, run_onnxruntime, write_onnx
+from ..export.onnx import check_opset, write_onnx
 from ..export.openvino import compile_openvino, run_openvino
 from ..export.verify import max_abs_diff, sample_input
+from ..infer.classes import default_names
 from ..optional import import_openvino
-from .accuracy import file_accuracy
-from .calibration import DEFAULT_CALIB_COUNT, calibration_batch, calibration_files
+from ..ort_session import ort_session
+from .accuracy import compiled_accuracy, file_accuracy
+from .calibration import DEFAULT_CALIB_COUNT, calibration_inputs, calibration_files
 from .onnx_int8 import INT8_MIN_OPSET, OnnxInt8Recipe, quantize_onnx
 from .openvino_int8 import OpenVinoInt8Recipe, import_nncf, quantize_openvino
 
@@ -32,6 +37,7 @@ __all__ = ["INT8_FORMATS", "INT8_MIN_OPSET", "check_int8", "Int8Settings", "Int8
 INT8_FORMATS = ("onnx", "openvino")
 RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}
 _CHECK_IMAGES = 8  # calibration images the float/int8 output comparison runs on
+_TIMED_CALLS = 10  # calls of each file timed for the speed-up the export reports
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Int8Result:
     max_abs_diff: float  # INT8 against float on calibration images: the scores, or the detection outputs
     output_scale: float  # the largest float value compared, for scale
     compared: str = "scores"  # "scores" ([B, A, 5+C] graphs) or "outputs" (--nms / --topk graphs)
+    float_ms: float = 0.0  # median latency of each file on this machine, same runtime and threads
+    int8_ms: float = 0.0
     float_ap: float | None = None  # percent, with --val-data
     int8_ap: float | None = None
 
@@ -77,7 +85,22 @@ class Int8Result:
                 f" {self.max_abs_diff:.3g} (values up to {self.output_scale:.3g})")
         if self.ap_drop is not None:
             text += f"; AP {self.int8_ap:.2f} int8 vs {self.float_ap:.2f} float (drop {self.ap_drop:.2f})"
+        if self.int8_ms > 0:
+            text += f"; {self.int8_ms:.1f} ms vs {self.float_ms:.1f} ms float here ({self.speedup:.2f}x)"
         return text
+
+    @property
+    def speedup(self) -> float:
+        """Float latency over INT8 latency, measured by the export on this machine."""
+        return self.float_ms / self.int8_ms if self.int8_ms > 0 else float("nan")
+
+    def advice(self) -> str | None:
+        """A note when INT8 is no faster than float in this runtime here (docs/int8.md says why)."""
+        if self.int8_ms > 0 and self.speedup < 1.0:
+            other = "--format openvino" if self.format == "onnx" else "the float export"
+            return (f"note: on this CPU the int8 file runs slower than float in {self.runtime}"
+                    f" ({self.speedup:.2f}x); try {other} (docs/int8.md: which runtime for which model)")
+        return None
 
 
 def int8_output_path(model_name: str, fmt: str, options: ExportOptions) -> Path:
@@ -106,24 +129,58 @@ def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings, need_va
         import_nncf()
 
 
-def _outputs(fmt: str, path: Path, images: np.ndarray) -> list[np.ndarray]:
+def _runner(fmt: str, path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """The file compiled once in its runtime (the export's threads: torch's), as a function of a batch."""
+    threads = torch.get_num_threads()
     if fmt == "onnx":
-        return run_onnxruntime(path, images)
-    return run_openvino(compile_openvino(path), images)
+        session = ort_session(path, threads=threads)
+        name = session.get_inputs()[0].name
+        return lambda images: session.run(None, {name: images})
+    compiled = compile_openvino(path, threads=threads)
+    return lambda images: run_openvino(compiled, images)
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    max_abs_diff: float
+    scale: float
+    float_ms: float
+    int8_ms: float
 
 
 def _compare(fmt: str, float_path: Path, int8_path: Path, batches: list[np.ndarray],
-             scores_only: bool) -> tuple[float, float]:
+             scores_only: bool) -> _Comparison:
     """Max abs difference between the float and INT8 outputs (``scores_only``: the objectness and
-    class scores of a ``[B, A, 5+C]`` output), and the float values' largest magnitude."""
+    class scores of a ``[B, A, 5+C]`` output), the float values' largest magnitude, and the median
+    latency of each file on the first batch (interleaved calls, after a warm-up)."""
+    run_float, run_int8 = _runner(fmt, float_path), _runner(fmt, int8_path)
     diffs, scale = [], 0.0
     for batch in batches:
-        expected, actual = _outputs(fmt, float_path, batch), _outputs(fmt, int8_path, batch)
+        expected, actual = run_float(batch), run_int8(batch)
         if scores_only:
             expected, actual = [expected[0][..., 4:]], [actual[0][..., 4:]]
         diffs.append(max_abs_diff(expected, actual))
         scale = max([scale] + [float(np.max(np.abs(e))) for e in expected if e.size])
-    return max(diffs), scale
+    times: dict[str, list[float]] = {"float": [], "int8": []}
+    for _ in range(_TIMED_CALLS):
+        for key, run in (("float", run_float), ("int8", run_int8)):
+            start = time.perf_counter()
+            run(batches[0])
+            times[key].append(time.perf_counter() - start)
+    return _Comparison(max(diffs), scale, 1e3 * float(np.median(times["float"])),
+                       1e3 * float(np.median(times["int8"])))
+
+
+def _validator(model: nn.Module, options: ExportOptions, data: DetectionData):
+    """NNCF's validation function: the AP of a compiled model on some records of ``data``."""
+    num_classes = int(model.head.num_classes)
+    names = list(options.names) if options.names else default_names(num_classes)
+
+    def validate(compiled, records) -> float:
+        subset = dataclasses.replace(data, records=list(records))
+        return compiled_accuracy(compiled, subset, options.size, names, options.interface, options.batch)
+
+    return validate
 
 
 def export_int8(
@@ -146,7 +203,9 @@ def export_int8(
     check_int8(fmt, options, settings)
     options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     files = calibration_files(settings.calib, settings.calib_count)
-    images = calibration_batch(files, options.size)
+    images, skipped = calibration_inputs(files, options.size)
+    if skipped:
+        say(f"calibration: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}")
     path = Path(path) if path is not None else int8_output_path(options.model_name or "yolox", fmt, options)
     if fmt == "openvino" and path.suffix != ".xml":
         path = path.with_suffix(".xml")
@@ -164,13 +223,19 @@ def export_int8(
             quantize_onnx(float_path, int8_path, images, settings.onnx_recipe)
         else:
             ov = import_openvino()
-            ov.save_model(quantize_openvino(float_path, images, settings.openvino_recipe), str(int8_path),
-                          compress_to_fp16=False)
+            control = {}
+            if settings.val_data is not None and settings.max_ap_drop is not None:
+                say(f"NNCF accuracy control: keeping layers in float until the AP drop is within"
+                    f" {settings.max_ap_drop:g} on {len(settings.val_data.records)} images")
+                control = dict(validate=_validator(model, options, settings.val_data),
+                               validation_items=list(settings.val_data.records), max_drop=settings.max_ap_drop)
+            quantized = quantize_openvino(float_path, images, settings.openvino_recipe, **control)
+            ov.save_model(quantized, str(int8_path), compress_to_fp16=False)
         if options.batch == 1:
             checked = [images[i : i + 1] for i in range(min(len(images), _CHECK_IMAGES))]
         else:  # a static batch: the first images, as many as it takes
             checked = [np.resize(images, (options.batch, *images.shape[1:]))]
-        diff, scale = _compare(fmt, float_path, int8_path, checked, scores_only=not options.detections)
+        compared = _compare(fmt, float_path, int8_path, checked, scores_only=not options.detections)
         float_ap = int8_ap = None
         if settings.val_data is not None:
             say(f"measuring AP on {settings.val_data.root} {settings.val_data.split}"
@@ -188,5 +253,6 @@ def export_int8(
         os.replace(int8_path, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Int8Result(path, fmt, runtime, recipe.describe(), len(images), diff, scale,
-                      "outputs" if options.detections else "scores", float_ap, int8_ap)
+    return Int8Result(path, fmt, runtime, recipe.describe(), len(images), compared.max_abs_diff, compared.scale,
+                      "outputs" if options.detections else "scores", compared.float_ms, compared.int8_ms,
+                      float_ap, int8_ap)

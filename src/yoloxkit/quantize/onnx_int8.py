@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 
 from ..errors import ExportError
+from ..export.node_order import restore_node_order
 from .layers import nodes_in_groups
 
 __all__ = ["CALIBRATION_METHODS", "INT8_MIN_OPSET", "OnnxInt8Recipe", "quantize_onnx", "QUANTIZATION_METADATA"]
@@ -36,25 +37,42 @@ class OnnxInt8Recipe:
     ``int8``; ``percentile`` is the ``percentile`` method's cut.
     """
 
-    method: str = "entropy"
+    method: str = "percentile"
     float_groups: tuple[str, ...] = ("stem", "dark2", "preds")
-    op_types: tuple[str, ...] | None = ("Conv",)
+    op_types: tuple[str, ...] | None = None
     activations: str = "uint8"
     percentile: float = 99.999
 
     def describe(self) -> str:
         kept = "+".join(self.float_groups) or "nothing"
-        return f"onnxruntime QDQ, {self.method} calibration, float: {kept}"
+        ops = "all op types" if self.op_types is None else "+".join(self.op_types) + " only"
+        return f"onnxruntime QDQ, {self.method} calibration, {ops}, float: {kept}"
+
+
+_FEEDS_PER_PASS = 8  # calibration feeds whose activations are held in memory at once
 
 
 class _Reader:
-    """onnxruntime's calibration data reader over a ``[N,3,H,W]`` batch, ``step`` images a feed."""
+    """onnxruntime's calibration data reader over a ``[N,3,H,W]`` batch, ``step`` images a feed,
+    read in ranges (``set_range``) so that the calibrator keeps only one range's activations."""
 
     def __init__(self, input_name: str, images: np.ndarray, step: int) -> None:
-        self._feeds = iter([{input_name: images[i : i + step]} for i in range(0, len(images) - step + 1, step)])
+        self._feeds = [{input_name: images[i : i + step]} for i in range(0, len(images) - step + 1, step)]
+        self._pending = iter(self._feeds)
+
+    def __len__(self) -> int:
+        return len(self._feeds)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._pending = iter(self._feeds[start_index:end_index])
 
     def get_next(self):
-        return next(self._feeds, None)
+        return next(self._pending, None)
+
+    @property
+    def stride(self) -> int:
+        """The largest range size up to :data:`_FEEDS_PER_PASS` that divides the feed count."""
+        return max(s for s in range(1, min(_FEEDS_PER_PASS, len(self._feeds)) + 1) if len(self._feeds) % s == 0)
 
 
 def _static_batch(model: onnx.ModelProto) -> int:
@@ -92,18 +110,21 @@ def quantize_onnx(float_path: str | os.PathLike, out_path: str | os.PathLike, im
         prepared_model = onnx.load(str(prepared))
         excluded = nodes_in_groups([n.name for n in prepared_model.graph.node], (*recipe.float_groups, "tail"))
         activation = QuantType.QUInt8 if recipe.activations == "uint8" else QuantType.QInt8
+        reader = _Reader(source.graph.input[0].name, images, step)
         with contextlib.redirect_stdout(io.StringIO()), _quiet("root"):
             quantize_static(
-                str(prepared), str(out_path), _Reader(source.graph.input[0].name, images, step),
+                str(prepared), str(out_path), reader,
                 quant_format=QuantFormat.QDQ, per_channel=True, activation_type=activation,
                 weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
                 op_types_to_quantize=list(recipe.op_types) if recipe.op_types else None,
                 calibrate_method=methods[recipe.method],
                 calibration_cache_path=None,
                 extra_options={"CalibPercentile": recipe.percentile, "ActivationSymmetric": False,
+                               "CalibStridedMinMax": reader.stride,
                                "WeightSymmetric": True, "CalibTensorRangeSymmetric": False},
             )
     quantized = onnx.load(str(out_path))
+    restore_node_order(quantized.graph, source.graph, new_before_consumer=True)  # the forward order, as every yoloxkit export has
     entries = {p.key: p.value for p in source.metadata_props}
     entries[QUANTIZATION_METADATA] = json.dumps({"precision": "int8", "runtime": "onnxruntime",
                                                  "calibration_images": int(len(images)), **asdict(recipe)})

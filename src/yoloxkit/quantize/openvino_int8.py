@@ -26,6 +26,8 @@ NNCF_HINT = "pip install nncf (or pip install 'yoloxkit[int8]')"
 
 def import_nncf() -> Any:
     """The ``nncf`` module, or :class:`MissingDependencyError` with the install hint."""
+    # NNCF's own switch that makes its usage telemetry a stub: nothing at run time reaches the network.
+    os.environ.setdefault("NNCF_CI", "1")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             import nncf
@@ -58,7 +60,7 @@ def quantize_openvino(
     images: np.ndarray,
     recipe: OpenVinoInt8Recipe = OpenVinoInt8Recipe(),
     *,
-    validate: Callable[[Any], float] | None = None,
+    validate: Callable[[Any, list[Any]], float] | None = None,
     validation_items: list[Any] | None = None,
     max_drop: float | None = None,
 ) -> Any:
@@ -67,9 +69,10 @@ def quantize_openvino(
     IR's ``rt_info`` with :data:`~.onnx_int8.QUANTIZATION_METADATA` added. Save it with
     ``openvino.save_model(model, path, compress_to_fp16=False)``.
 
-    With ``validate`` (a compiled model -> metric, higher is better, e.g. AP), ``validation_items``
-    and ``max_drop`` (absolute, in the metric's units), NNCF's accuracy-aware quantisation reverts
-    the quantised layers that cost the most until the drop is within ``max_drop``.
+    With ``validate`` (a compiled model and some of ``validation_items`` -> the metric on those
+    items, higher is better, e.g. AP) and ``max_drop`` (absolute, in the metric's units), NNCF's
+    accuracy-aware quantisation ranks the quantised layers by what they cost on the items and
+    reverts the worst to float until the drop is within ``max_drop``.
     """
     ov = import_openvino()
     nncf = import_nncf()
@@ -94,7 +97,7 @@ def quantize_openvino(
         else:
             quantized = nncf.quantize_with_accuracy_control(
                 model, nncf.Dataset(feeds), nncf.Dataset(validation_items or []),
-                lambda compiled, items: (float(validate(compiled)), None),
+                lambda compiled, items: (float(validate(compiled, list(items))), None),
                 max_drop=float(max_drop if max_drop is not None else 1.0),
                 drop_type=nncf.DropType.ABSOLUTE, **common,
             )

@@ -93,6 +93,7 @@ class ModelInfo(BaseModel):
     conf: float = Field(description="default confidence threshold")
     nms: float = Field(description="default NMS IoU threshold")
     nms_free: bool = Field(description="post-processing keeps the top detections without NMS (nms is ignored)")
+    precision: str = Field(description="what the network computes in: float32, float16 or int8")
     slicing: Optional[SlicingInfo] = Field(description="default sliced inference; null: whole images")
     max_tiles: int = Field(description="most crops a sliced request may cut its image into")
     max_batch: int
@@ -256,6 +257,7 @@ def create_app(
             "conf": conf,
             "nms": nms,
             "nms_free": bool(getattr(detector, "nms_free", False)),
+            "precision": str(getattr(detector, "precision", "float32")),
             "slicing": None if default_slicing is None else dataclasses.asdict(default_slicing),
             "max_tiles": max_tiles,
             "max_batch": batcher.max_batch,

@@ -8,7 +8,8 @@ and its output interface (``raw``: the official undecoded ``[B, A, 5 + C]``; ``d
 decoded in the graph; ``nms``: final detections ``num_dets, boxes, scores, class_ids`` with the
 thresholds fixed at export; ``topk``: the same four outputs from best class, score threshold and
 TopK, without NMS, for end-to-end models; ``topk`` holds K and ``topk_conf`` the threshold). It
-is stored where each runtime keeps metadata: the ONNX ``metadata_props`` (which OpenVINO's ONNX
+is stored where each runtime keeps metadata (``export --int8`` adds ``quantization``, a JSON
+description of its recipe): the ONNX ``metadata_props`` (which OpenVINO's ONNX
 reader carries into the IR's ``rt_info`` under ``framework``) and a TorchScript extra file, ``extra/yoloxkit.json``.
 """
 
@@ -67,6 +68,7 @@ class ExportInfo:
     end_to_end: bool = False  # an end-to-end (NMS-free) network: its scores are final without NMS
     topk: int | None = None  # ``topk`` exports: K, the detections kept per image
     topk_conf: float | None = None  # ``topk`` exports: the score threshold fixed in the graph
+    precision: str = "float32"  # "int8" for ``export --int8`` files (their ``quantization`` metadata)
 
 
 def export_metadata(
@@ -157,7 +159,19 @@ def _info(
         _parse(path, metadata, "end_to_end", int) == 1,
         _parse(path, metadata, "topk", int),
         _parse(path, metadata, "topk_conf", float),
+        _precision(path, metadata),
     )
+
+
+def _precision(path: Path, metadata: Mapping[str, str]) -> str:
+    """``int8`` when the ``quantization`` metadata (``export --int8``) says so, else ``float32``."""
+    if "quantization" not in metadata:
+        return "float32"
+    try:
+        described = json.loads(metadata["quantization"])
+    except ValueError:
+        raise WeightsError(f"{path}: its 'quantization' metadata is malformed") from None
+    return str(described.get("precision", "int8")) if isinstance(described, dict) else "int8"
 
 
 def onnx_export_info(weights: OnnxWeights) -> ExportInfo:
@@ -180,7 +194,7 @@ def openvino_export_info(path: str | os.PathLike) -> ExportInfo:
         raise WeightsError(f"{path} is not a readable OpenVINO IR ({text[0] if text else type(exc).__name__})") from None
     metadata = {}
     for key in ("interface", "input_size", "dynamic", "model_name", "names", "num_classes", "nms_conf",
-                "nms_iou", "max_dets", "end_to_end", "topk", "topk_conf"):
+                "nms_iou", "max_dets", "end_to_end", "topk", "topk_conf", "quantization"):
         if model.has_rt_info(["framework", key]):
             metadata[key] = model.get_rt_info(["framework", key]).astype(str)
     outputs = tuple(out.get_any_name() for out in model.outputs)

@@ -125,6 +125,11 @@ def load_weights(
 
 def _load_onnx(model: nn.Module, onnx_weights: OnnxWeights, calib_images: CalibrationSource) -> list[str] | None:
     """Import already-read ONNX weights into ``model``; return the stored or default class names."""
+    if "quantization" in onnx_weights.metadata:
+        raise WeightsError(
+            f"{onnx_weights.path} is an INT8 export: it runs in predict, eval, serve and benchmark (onnxruntime,"
+            " openvino) but holds no float weights to load; use the .pth it was exported from"
+        )
     import_onnx_into(model, onnx_weights, calib_images)
     stored = onnx_weights.names
     return stored if stored is not None else _default_names(onnx_weights.num_classes, onnx_weights.path)

@@ -6,7 +6,9 @@ Each path goes from decoded BGR images to final detections in image pixels:
   image, the eager ``YoloxModule``, ``yolox.utils.postprocess``, boxes divided by the ratio;
 * ``reference fused``: the same with the reference's own ``fuse_model`` (Conv+BN), for context;
 * ``yoloxkit <backend>``: ``Detector.predict_arrays`` (letterbox, network, decode, NMS,
-  Detections) on the torch / onnxruntime / openvino backend.
+  Detections) on the torch / onnxruntime / openvino backend;
+* ``yoloxkit <backend> int8`` (``--int8``): the same on an ``export --int8`` file of the same
+  weights, for onnxruntime and openvino (calibrated on coco-mini train2017 when ../shared is there).
 
 All paths use the same weights: the bundled COCO weights for yolox-nano; yolox-s has no trained
 weights offline, so it uses a freshly initialised model (identical in every path; its
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -101,6 +105,27 @@ def yoloxkit_runner(model_name: str, state, size: int, backend: str, device: tor
     return detector.predict_arrays
 
 
+def yoloxkit_int8_runner(model_name: str, state, size: int, backend: str, work: Path):
+    """``Detector.predict_arrays`` on an ``export --int8`` file (the default recipe of the
+    runtime, dynamic batch) calibrated on coco-mini train2017 (the demo picture without it)."""
+    from yoloxkit import Detector, build_model
+    from yoloxkit.export import ExportOptions
+    from yoloxkit.quantize.export_int8 import Int8Settings, export_int8
+
+    model = build_model(model_name)
+    model.load_state_dict(state)
+    model.eval()
+    calib = REPO.parent / "shared" / "data" / "coco-mini" / "train2017"
+    if not calib.is_dir():
+        calib = REPO / "src" / "yoloxkit" / "assets"
+    fmt = "onnx" if backend == "onnxruntime" else "openvino"
+    options = ExportOptions(size=(size, size), dynamic=True, opset=13, model_name=model_name)
+    path = work / f"{model_name}-{backend}-int8{'.onnx' if fmt == 'onnx' else '.xml'}"
+    export_int8(model, fmt, path, options, Int8Settings(calib=calib))
+    detector = Detector(weights=path, backend=backend, size=size, conf=CONF, nms=NMS, batch_size=64)
+    return detector.predict_arrays
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["yolox-nano:416", "yolox-s:640"], help="MODEL:SIZE items")
@@ -114,6 +139,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per path first (default 2)")
     parser.add_argument("--no-fused-reference", action="store_true", help="skip the fused reference path")
     parser.add_argument("--image", default=str(REPO / "src" / "yoloxkit" / "assets" / "dog.jpg"))
+    parser.add_argument("--int8", action="store_true", help="add INT8 paths (export --int8's default recipe) for the"
+                        " onnxruntime and openvino backends among --backends")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -140,6 +167,7 @@ def main() -> int:
         return call
 
     rows: list[BenchmarkRow] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-int8-"))
     for config in args.configs:
         model_name, size = config.split(":")[0], int(config.split(":")[1])
         state = load_state(model_name)
@@ -148,6 +176,8 @@ def main() -> int:
             paths["reference fused"] = reference_runner(model_name, state, size, device, args.half, fused=True)
         for backend in args.backends:
             paths[f"yoloxkit {backend}"] = yoloxkit_runner(model_name, state, size, backend, device, args.half)
+            if args.int8 and backend in ("onnxruntime", "openvino"):
+                paths[f"yoloxkit {backend} int8"] = yoloxkit_int8_runner(model_name, state, size, backend, work)
         for batch_size in args.batch:
             images = [image] * batch_size
             calls = {label: synced(fn) for label, fn in paths.items()}
@@ -174,6 +204,7 @@ def main() -> int:
     print(f"device {args.device}{' fp16' if args.half else ''}, {args.threads} threads, {platform.machine()},"
           f" {torch.get_num_threads()} torch threads; " + ", ".join(versions))
     print(format_table(rows))
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

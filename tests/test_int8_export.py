@@ -9,9 +9,9 @@ import json
 import numpy as np
 import onnx
 import pytest
-from fastapi.testclient import TestClient
 
 import yoloxkit
+from tests.int8_checks import run_isolated
 from tests.train_subset import make_subset
 from yoloxkit.cli import main
 from yoloxkit.data import load_dataset
@@ -19,7 +19,6 @@ from yoloxkit.errors import ExportError, WeightsError
 from yoloxkit.export import ExportOptions
 from yoloxkit.quantize import OnnxInt8Recipe
 from yoloxkit.quantize.export_int8 import Int8Settings, export_int8
-from yoloxkit.serve.app import create_app
 from yoloxkit.weights import build_model_with_weights, bundled_weights_path, describe_weights, read_onnx_weights
 
 SIZE = 256
@@ -56,21 +55,6 @@ def exports(request, coco_mini, tmp_path_factory, onnx_exports):
     return _export(request.param, coco_mini, tmp_path_factory.mktemp(f"int8-{request.param}"))
 
 
-def _matched_fraction(reference, other, iou: float = 0.5) -> float:
-    """Share of the reference's detections that ``other`` finds with the same class at ``iou``."""
-    if len(reference) == 0:
-        return 1.0
-    found = 0
-    for box, cls in zip(reference.boxes, reference.class_ids):
-        same = other.boxes[other.class_ids == cls]
-        if len(same):
-            lt, rb = np.maximum(box[:2], same[:, :2]), np.minimum(box[2:], same[:, 2:])
-            inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-            union = np.prod(box[2:] - box[:2]) + np.prod(same[:, 2:] - same[:, :2], axis=1) - inter
-            found += bool((inter / union >= iou).any())
-    return found / len(reference)
-
-
 def test_the_int8_file_says_what_it_is(exports):
     fmt, _, path = exports
     info = describe_weights(path)
@@ -86,42 +70,34 @@ def test_the_int8_file_says_what_it_is(exports):
 
 def test_int8_detections_agree_with_float(exports, coco_mini):
     fmt, float_path, int8_path = exports
-    float_det = yoloxkit.Detector(weights=str(float_path), conf=0.3)
-    int8_det = yoloxkit.Detector(weights=str(int8_path), conf=0.3)
-    assert int8_det.backend == BACKEND[fmt] and int8_det.precision == "int8" and float_det.precision == "float32"
-    assert ", int8" in int8_det.describe()
-    images = sorted((coco_mini / "val2017").glob("*.jpg"))[:6]
-    fractions = [_matched_fraction(f, q) for f, q in zip(float_det(images), int8_det(images))]
-    assert sum(len(f) for f in float_det(images)) >= 6  # enough float detections to compare
-    assert np.mean(fractions) >= 0.75, fractions
+    got = run_isolated("detections", float_path, int8_path, coco_mini / "val2017")
+    assert (got["backend"], got["precision"], got["float_precision"]) == (BACKEND[fmt], "int8", "float32")
+    assert ", int8" in got["describe"]
+    assert got["float_boxes"] >= 6  # enough float detections to compare
+    assert np.mean(got["fractions"]) >= 0.75, got["fractions"]
 
 
-def test_eval_of_int8_is_close_to_float(exports, val_subset, capsys):
+def test_eval_of_int8_is_close_to_float(exports, val_subset):
     fmt, float_path, int8_path = exports
     aps = []
     for path in (float_path, int8_path):
         out = val_subset / f"{path.stem}-{fmt}.json"
-        assert main(["eval", "--data", str(val_subset), "--weights", str(path), "--no-progress",
-                     "--json-out", str(out)]) == 0
+        assert run_isolated("cli", "eval", "--data", val_subset, "--weights", path, "--no-progress",
+                            "--json-out", out)["code"] == 0
         aps.append(json.loads(out.read_text())["AP"])
     # 8 images, 8 calibration images: a loose bar (naive quantisation of nano loses about 20 AP)
     assert aps[0] > 15 and aps[0] - aps[1] < 5, aps
 
 
-def test_predict_serve_and_benchmark_run_int8(exports, dog_jpg, tmp_path, capsys):
+def test_predict_serve_and_benchmark_run_int8(exports, dog_jpg, tmp_path):
     fmt, _, path = exports
     out = tmp_path / "dets.json"
-    assert main(["predict", str(dog_jpg), "--weights", str(path), "--no-save", "--json-out", str(out)]) == 0
-    names = [d["name"] for d in json.loads(out.read_text())[0]["detections"]]
-    assert "dog" in names
-    app = create_app(yoloxkit.Detector(weights=str(path)), conf=0.25, nms=0.45, max_wait_ms=1.0)
-    with TestClient(app) as client:
-        assert client.get("/v1/model").json()["precision"] == "int8"
-        response = client.post("/v1/detect", files={"file": ("dog.jpg", dog_jpg.read_bytes(), "image/jpeg")})
-    assert response.status_code == 200 and "dog" in [d["name"] for d in response.json()["detections"]]
-    capsys.readouterr()
-    assert main(["benchmark", "--weights", str(path), "--iters", "1", "--warmup", "0"]) == 0
-    assert f"| {BACKEND[fmt]} |" in capsys.readouterr().out
+    assert run_isolated("cli", "predict", dog_jpg, "--weights", path, "--no-save", "--json-out", out)["code"] == 0
+    assert "dog" in [d["name"] for d in json.loads(out.read_text())[0]["detections"]]
+    served = run_isolated("serve", path, dog_jpg)
+    assert served["precision"] == "int8" and served["status"] == 200 and "dog" in served["names"]
+    bench = run_isolated("cli", "benchmark", "--weights", path, "--iters", "1", "--warmup", "0")
+    assert bench["code"] == 0 and f"| {BACKEND[fmt]} |" in bench["out"]
 
 
 def test_int8_onnx_weights_read_dequantised_in_forward_order(onnx_exports):
@@ -142,10 +118,11 @@ def test_int8_files_do_not_load_into_pytorch(onnx_exports, tmp_path, capsys):
     assert err.count("\n") == 1 and "INT8 export" in err and not (tmp_path / "out.pth").exists()
 
 
-def test_benchmark_int8_rows_follow_their_float_rows(capsys):
-    assert main(["benchmark", "--random-init", "--size", "64", "--backend", "onnxruntime", "openvino", "--int8",
-                 "--iters", "1", "--warmup", "0"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| yolox-nano")]
+def test_benchmark_int8_rows_follow_their_float_rows():
+    got = run_isolated("cli", "benchmark", "--random-init", "--size", "64", "--backend", "onnxruntime", "openvino",
+                       "--int8", "--iters", "1", "--warmup", "0")
+    assert got["code"] == 0
+    rows = [line for line in got["out"].splitlines() if line.startswith("| yolox-nano")]
     labels = [row.split("|")[4].strip() for row in rows]
     assert labels == ["onnxruntime", "onnxruntime int8", "openvino", "openvino int8"]
     assert rows[1].split("|")[-3].strip().endswith("x")  # the speed-up over the float row

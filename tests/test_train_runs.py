@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -159,6 +160,8 @@ def test_results_table_and_checkpoint_input_size(data, tmp_path):
     for name in ("last.pth", "best.pth"):
         ckpt = read_checkpoint(out / name)
         assert ckpt["input_size"] == [128, 128] and ckpt["model_name"] == "yolox-nano"
+        # where `export --int8` finds its default calibration images
+        assert ckpt["train_data"] == {"data": str(Path(data).resolve()), "split": None}
     text = (out / "results.txt").read_text()
     assert text.strip() in "\n".join(logs)
     assert "best: " in text and "class" in text and "person" in text  # per-class metrics of the best epoch

@@ -119,8 +119,11 @@ class TrainState:
     ) -> Path:
         """Write a checkpoint of the inference ``weights``; with ``parts`` it is resumable.
         ``input_size`` (the training size) is stored as ``"input_size": [h, w]``, so that
-        inference and export default to it."""
+        inference and export default to it; ``"train_data"`` (the dataset and training split of
+        ``config``) is where ``export --int8`` finds its default calibration images."""
         extra: dict[str, Any] = {"epoch": self.epoch, "metric": self.best_metric}
+        if config and config.get("data"):  # what `export --int8` calibrates on by default
+            extra["train_data"] = {"data": str(Path(config["data"]).resolve()), "split": config.get("train_split")}
         if input_size is not None:
             extra["input_size"] = [int(input_size), int(input_size)]
         return save_training_checkpoint(

@@ -21,15 +21,16 @@ DEFAULT_CALIB_COUNT = 64
 
 
 def recorded_training_images(weights: str | os.PathLike | None) -> list[Path] | None:
-    """The training images of the run that wrote the checkpoint ``weights`` (its config's ``data``
-    and ``train_split``), if they still exist; None for other files or when they are gone."""
+    """The training images of the run that wrote the checkpoint ``weights`` (its ``train_data``:
+    the dataset and training split), if they still exist; None for other files (official
+    checkpoints, exports) or when they are gone."""
     if weights is None or not Path(weights).is_file() or is_onnx_file(weights) or weights_format(weights) != "checkpoint":
         return None
     try:
-        config = (read_checkpoint(weights).get("train_state") or {}).get("config") or {}
-        if not config.get("data"):
+        recorded = read_checkpoint(weights).get("train_data")
+        if not isinstance(recorded, dict) or not recorded.get("data"):
             return None
-        data = load_dataset(config["data"], split=config.get("train_split"), default_prefix="train")
+        data = load_dataset(recorded["data"], split=recorded.get("split"), default_prefix="train")
     except (WeightsError, DatasetError, OSError, AttributeError):
         return None
     files = [record.path for record in data.records if Path(record.path).is_file()]

@@ -4,17 +4,14 @@ refused when it loses more AP than allowed. Nothing is written until the file ha
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..data import DetectionData
@@ -22,22 +19,21 @@ from ..errors import ExportError
 from ..export import ExportOptions, default_output_path, options_for_model
 from ..export.graph import export_module
 from ..export.onnx import check_opset, write_onnx
-from ..export.openvino import compile_openvino, run_openvino
-from ..export.verify import max_abs_diff, sample_input
+from ..export.verify import sample_input
 from ..infer.classes import default_names
 from ..optional import import_openvino
-from ..ort_session import ort_session
-from .accuracy import compiled_accuracy, file_accuracy
+from .accuracy import file_accuracy
 from .calibration import DEFAULT_CALIB_COUNT, calibration_inputs, calibration_files
 from .onnx_int8 import INT8_MIN_OPSET, OnnxInt8Recipe, quantize_onnx
-from .openvino_int8 import OpenVinoInt8Recipe, import_nncf, quantize_openvino
+from .compare import compare_files
+from .nncf_worker import quantize_openvino_in_child
+from .openvino_int8 import OpenVinoInt8Recipe, require_nncf
 
 __all__ = ["INT8_FORMATS", "INT8_MIN_OPSET", "check_int8", "Int8Settings", "Int8Result", "export_int8", "int8_output_path"]
 
 INT8_FORMATS = ("onnx", "openvino")
 RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}
 _CHECK_IMAGES = 8  # calibration images the float/int8 output comparison runs on
-_TIMED_CALLS = 10  # calls of each file timed for the speed-up the export reports
 
 
 @dataclass(frozen=True)
@@ -126,61 +122,7 @@ def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings, need_va
             raise ExportError(f"invalid --max-ap-drop {settings.max_ap_drop}: it must be >= 0")
     if fmt == "openvino":
         import_openvino()
-        import_nncf()
-
-
-def _runner(fmt: str, path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """The file compiled once in its runtime (the export's threads: torch's), as a function of a batch."""
-    threads = torch.get_num_threads()
-    if fmt == "onnx":
-        session = ort_session(path, threads=threads)
-        name = session.get_inputs()[0].name
-        return lambda images: session.run(None, {name: images})
-    compiled = compile_openvino(path, threads=threads)
-    return lambda images: run_openvino(compiled, images)
-
-
-@dataclass(frozen=True)
-class _Comparison:
-    max_abs_diff: float
-    scale: float
-    float_ms: float
-    int8_ms: float
-
-
-def _compare(fmt: str, float_path: Path, int8_path: Path, batches: list[np.ndarray],
-             scores_only: bool) -> _Comparison:
-    """Max abs difference between the float and INT8 outputs (``scores_only``: the objectness and
-    class scores of a ``[B, A, 5+C]`` output), the float values' largest magnitude, and the median
-    latency of each file on the first batch (interleaved calls, after a warm-up)."""
-    run_float, run_int8 = _runner(fmt, float_path), _runner(fmt, int8_path)
-    diffs, scale = [], 0.0
-    for batch in batches:
-        expected, actual = run_float(batch), run_int8(batch)
-        if scores_only:
-            expected, actual = [expected[0][..., 4:]], [actual[0][..., 4:]]
-        diffs.append(max_abs_diff(expected, actual))
-        scale = max([scale] + [float(np.max(np.abs(e))) for e in expected if e.size])
-    times: dict[str, list[float]] = {"float": [], "int8": []}
-    for _ in range(_TIMED_CALLS):
-        for key, run in (("float", run_float), ("int8", run_int8)):
-            start = time.perf_counter()
-            run(batches[0])
-            times[key].append(time.perf_counter() - start)
-    return _Comparison(max(diffs), scale, 1e3 * float(np.median(times["float"])),
-                       1e3 * float(np.median(times["int8"])))
-
-
-def _validator(model: nn.Module, options: ExportOptions, data: DetectionData):
-    """NNCF's validation function: the AP of a compiled model on some records of ``data``."""
-    num_classes = int(model.head.num_classes)
-    names = list(options.names) if options.names else default_names(num_classes)
-
-    def validate(compiled, records) -> float:
-        subset = dataclasses.replace(data, records=list(records))
-        return compiled_accuracy(compiled, subset, options.size, names, options.interface, options.batch)
-
-    return validate
+        require_nncf()
 
 
 def export_int8(
@@ -219,23 +161,25 @@ def export_int8(
         source = "the checkpoint's training images" if isinstance(settings.calib, list) else settings.calib
         say(f"calibrating on {len(images)} images of {source} ({recipe.describe()})")
         int8_path = work / path.name
-        if fmt == "onnx":
-            quantize_onnx(float_path, int8_path, images, settings.onnx_recipe)
-        else:
-            ov = import_openvino()
-            control = {}
-            if settings.val_data is not None and settings.max_ap_drop is not None:
-                say(f"NNCF accuracy control: keeping layers in float until the AP drop is within"
-                    f" {settings.max_ap_drop:g} on {len(settings.val_data.records)} images")
-                control = dict(validate=_validator(model, options, settings.val_data),
-                               validation_items=list(settings.val_data.records), max_drop=settings.max_ap_drop)
-            quantized = quantize_openvino(float_path, images, settings.openvino_recipe, **control)
-            ov.save_model(quantized, str(int8_path), compress_to_fp16=False)
         if options.batch == 1:
             checked = [images[i : i + 1] for i in range(min(len(images), _CHECK_IMAGES))]
         else:  # a static batch: the first images, as many as it takes
             checked = [np.resize(images, (options.batch, *images.shape[1:]))]
-        compared = _compare(fmt, float_path, int8_path, checked, scores_only=not options.detections)
+        if fmt == "onnx":
+            quantize_onnx(float_path, int8_path, images, settings.onnx_recipe)
+        else:
+            if settings.val_data is not None and settings.max_ap_drop is not None:
+                say(f"NNCF accuracy control: keeping layers in float until the AP drop is within"
+                    f" {settings.max_ap_drop:g} on {len(settings.val_data.records)} images")
+            names = list(options.names) if options.names else default_names(int(model.head.num_classes))
+            # quantised and compared in a child process (see .nncf_worker)
+            compared = quantize_openvino_in_child(
+                float_path, images, settings.openvino_recipe, int8_path, val_data=settings.val_data, names=names,
+                size=options.size, interface=options.interface, static_batch=options.batch,
+                max_drop=settings.max_ap_drop, check=checked, scores_only=not options.detections,
+            )
+        if fmt == "onnx":
+            compared = compare_files(fmt, float_path, int8_path, checked, scores_only=not options.detections)
         float_ap = int8_ap = None
         if settings.val_data is not None:
             say(f"measuring AP on {settings.val_data.root} {settings.val_data.split}"

@@ -5,6 +5,7 @@ validation function is given."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import logging
@@ -19,9 +20,16 @@ from ..optional import import_openvino
 from .layers import group_patterns
 from .onnx_int8 import QUANTIZATION_METADATA
 
-__all__ = ["OpenVinoInt8Recipe", "import_nncf", "quantize_openvino", "NNCF_HINT"]
+__all__ = ["OpenVinoInt8Recipe", "import_nncf", "quantize_openvino", "require_nncf", "NNCF_HINT"]
 
 NNCF_HINT = "pip install nncf (or pip install 'yoloxkit[int8]')"
+
+
+def require_nncf() -> None:
+    """:class:`MissingDependencyError` with the install hint unless NNCF is installed (checked
+    without importing it: quantisation imports it in a child process, :mod:`.nncf_worker`)."""
+    if importlib.util.find_spec("nncf") is None:
+        raise MissingDependencyError(f"INT8 OpenVINO export needs NNCF: {NNCF_HINT}")
 
 
 def import_nncf() -> Any:

@@ -35,13 +35,12 @@ from yoloxkit.benchmarking import time_calls
 from yoloxkit.data import load_dataset
 from yoloxkit.export import ExportOptions
 from yoloxkit.export.graph import export_module
-from yoloxkit.export.openvino import compile_openvino
 from yoloxkit.export.onnx import write_onnx
 from yoloxkit.export.verify import sample_input
-from yoloxkit.ort_session import ort_session
 from yoloxkit.quantize import OnnxInt8Recipe, OpenVinoInt8Recipe, calibration_inputs, calibration_files
 from yoloxkit.quantize import quantize_onnx, quantize_openvino
 from yoloxkit.quantize.accuracy import file_accuracy
+from yoloxkit.quantize.compare import file_runner
 from yoloxkit.weights import build_model_with_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -88,13 +87,8 @@ class Runner:
     """One file in one runtime, on one input, for timing."""
 
     def __init__(self, runtime: str, path: Path, image: np.ndarray, threads: int) -> None:
-        if runtime == "onnxruntime":
-            session = ort_session(path, threads=threads)
-            name = session.get_inputs()[0].name
-            self.call = lambda: session.run(None, {name: image})
-        else:
-            compiled = compile_openvino(path, threads=threads)
-            self.call = lambda: compiled(image)
+        run = file_runner("onnx" if runtime == "onnxruntime" else "openvino", path, threads)
+        self.call = lambda: run(image)
 
 
 def interleaved_ms(runners: dict[str, Runner], iters: int, rounds: int = 5) -> dict[str, float]:

@@ -87,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
                   if value is not None]
     if int8_flags and not args.int8:
         raise ExportError(f"{int8_flags[0]} is an --int8 option; add --int8")
-    if args.max_ap_drop is not None and args.val_data is None:
-        raise ExportError("--max-ap-drop needs --val-data, the split to measure the AP on")
     for flag, value, ok in (
         ("--batch-size", args.batch_size, args.batch_size >= 1),
         ("--conf", args.conf, 0 <= args.conf <= 1),
@@ -128,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         result = _export_int8(args, fmt, model, options, loaded.info.path)
         print(result.summary())
-        if result.advice():
-            print(result.advice())
+        advice = result.advice()
+        if advice:
+            print(advice)
         return 0
     result = export_model(model, fmt, args.out, options)
     print(result.summary())
@@ -144,21 +143,20 @@ def _export_int8(args: argparse.Namespace, fmt: str, model, options, weights_pat
     from ..quantize import OnnxInt8Recipe, recorded_training_images
     from ..quantize.export_int8 import Int8Settings, check_int8, export_int8
 
-    check_int8(fmt, options, Int8Settings(calib=args.calib or "", calib_count=args.calib_count,
-                                          max_ap_drop=args.max_ap_drop, val_data=None), need_val=False)
-    calib = args.calib
-    if calib is None:
-        calib = recorded_training_images(weights_path)
-        if calib is None:
-            raise ExportError("--int8 needs calibration images: give --calib DIR (a folder of images like those the"
-                              f" model will see); {weights_path} records no training images that still exist")
-        print(f"calibration images: the {len(calib)} training images {weights_path} records", flush=True)
     val_data = None
     if args.val_data is not None:
         val_data = load_dataset(args.val_data, split=args.val_split, default_prefix="val")
     recipe = OnnxInt8Recipe()
     if args.calib_method:
         recipe = dataclasses.replace(recipe, method=args.calib_method)
-    settings = Int8Settings(calib=calib, calib_count=args.calib_count, val_data=val_data,
+    settings = Int8Settings(calib=args.calib or "", calib_count=args.calib_count, val_data=val_data,
                             max_ap_drop=args.max_ap_drop, onnx_recipe=recipe)
+    check_int8(fmt, options, settings)  # before the calibration images are looked for
+    if args.calib is None:
+        calib = recorded_training_images(weights_path)
+        if calib is None:
+            raise ExportError("--int8 needs calibration images: give --calib DIR (a folder of images like those the"
+                              f" model will see); {weights_path} records no training images that still exist")
+        print(f"calibration images: the {len(calib)} training images {weights_path} records", flush=True)
+        settings = dataclasses.replace(settings, calib=calib)
     return export_int8(model, fmt, args.out, options, settings, report=lambda line: print(line, flush=True))

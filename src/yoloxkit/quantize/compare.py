@@ -15,12 +15,12 @@ from ..export.openvino import compile_openvino, run_openvino
 from ..export.verify import max_abs_diff
 from ..ort_session import ort_session
 
-__all__ = ["Comparison", "compare_files", "TIMED_CALLS"]
+__all__ = ["Comparison", "compare_files", "file_runner", "TIMED_CALLS"]
 
 TIMED_CALLS = 10  # calls of each file timed for the speed-up the export reports
 
 
-def _runner(fmt: str, path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
+def file_runner(fmt: str, path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
     """The file compiled once in its runtime with ``threads`` threads, as a function of a batch."""
     if fmt == "onnx":
         session = ort_session(path, threads=threads)
@@ -46,7 +46,7 @@ def compare_files(fmt: str, float_path: Path, int8_path: Path, batches: list[np.
     class scores of a ``[B, A, 5+C]`` output), the float values' largest magnitude, and the median
     latency of each file on the first batch (interleaved calls, after a warm-up)."""
     threads = int(threads or torch.get_num_threads())  # the export's threads: torch's
-    run_float, run_int8 = _runner(fmt, float_path, threads), _runner(fmt, int8_path, threads)
+    run_float, run_int8 = file_runner(fmt, float_path, threads), file_runner(fmt, int8_path, threads)
     diffs, scale = [], 0.0
     for batch in batches:
         expected, actual = run_float(batch), run_int8(batch)

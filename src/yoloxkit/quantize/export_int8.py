@@ -65,6 +65,7 @@ class Int8Result:
     max_abs_diff: float  # INT8 against float on calibration images: the scores, or the detection outputs
     output_scale: float  # the largest float value compared, for scale
     compared: str = "scores"  # "scores" ([B, A, 5+C] graphs) or "outputs" (--nms / --topk graphs)
+    compared_images: int = 0  # how many calibration images the comparison ran on
     float_ms: float = 0.0  # median latency of each file on this machine, same runtime and threads
     int8_ms: float = 0.0
     float_ap: float | None = None  # percent, with --val-data
@@ -77,7 +78,7 @@ class Int8Result:
     def summary(self) -> str:
         text = (f"exported int8 {self.format} to {self.path} ({self.recipe}; calibrated on"
                 f" {self.calibration_images} images); in {self.runtime}, against float on"
-                f" {min(self.calibration_images, _CHECK_IMAGES)} of them: max abs diff of the {self.compared}"
+                f" {self.compared_images} of them: max abs diff of the {self.compared}"
                 f" {self.max_abs_diff:.3g} (values up to {self.output_scale:.3g})")
         if self.ap_drop is not None:
             text += f"; AP {self.int8_ap:.2f} int8 vs {self.float_ap:.2f} float (drop {self.ap_drop:.2f})"
@@ -104,10 +105,9 @@ def int8_output_path(model_name: str, fmt: str, options: ExportOptions) -> Path:
     return default_output_path(f"{model_name}-int8", fmt, options)
 
 
-def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings, need_val: bool = True) -> None:
+def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings) -> None:
     """Raise :class:`ExportError` (or :class:`MissingDependencyError`) for settings that cannot
-    work, before any file is read. ``need_val=False`` skips the check that ``max_ap_drop`` has its
-    ``val_data`` (for callers that load the split afterwards)."""
+    work, before any calibration image is read."""
     if fmt not in INT8_FORMATS:
         raise ExportError(f"--int8 exports {' and '.join(INT8_FORMATS)}, not {fmt}")
     check_opset(options.opset)
@@ -116,7 +116,7 @@ def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings, need_va
     if settings.calib_count < 1:
         raise ExportError(f"invalid --calib-count {settings.calib_count}: it must be >= 1")
     if settings.max_ap_drop is not None:
-        if settings.val_data is None and need_val:
+        if settings.val_data is None:
             raise ExportError("--max-ap-drop needs --val-data, the split to measure the AP on")
         if not settings.max_ap_drop >= 0:
             raise ExportError(f"invalid --max-ap-drop {settings.max_ap_drop}: it must be >= 0")
@@ -198,5 +198,6 @@ def export_int8(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Int8Result(path, fmt, runtime, recipe.describe(), len(images), compared.max_abs_diff, compared.scale,
-                      "outputs" if options.detections else "scores", compared.float_ms, compared.int8_ms,
-                      float_ap, int8_ap)
+                      compared="outputs" if options.detections else "scores",
+                      compared_images=sum(len(batch) for batch in checked), float_ms=compared.float_ms,
+                      int8_ms=compared.int8_ms, float_ap=float_ap, int8_ap=int8_ap)

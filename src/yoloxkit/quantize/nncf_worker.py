@@ -64,9 +64,9 @@ def quantize_openvino_in_child(
                              "max_drop": float(max_drop), "images": [str(r.path) for r in val_data.records]}
     job_path = work / "job.json"
     job_path.write_text(json.dumps(job))
-    env = dict(os.environ, NNCF_CI="1")  # NNCF's switch that makes its usage telemetry a stub
+    # NNCF's telemetry is switched off in the child, where import_nncf imports it
     done = subprocess.run([sys.executable, "-m", "yoloxkit.quantize.nncf_worker", str(job_path)],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True)
     result = work / "result.json"
     if done.returncode != 0 or not out_xml.is_file() or not result.is_file():
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]

@@ -91,3 +91,10 @@ def test_export_int8_calibrates_on_the_recorded_training_images_by_default(coco_
     text = capsys.readouterr().out
     assert "calibration images: the 80 training images" in text and "calibrating on 4 images" in text
     assert out.is_file() and "exported int8 onnx" in text and "max abs diff of the scores" in text
+
+
+def test_benchmark_int8_defaults_to_the_default_model_like_the_detector(capsys):
+    assert main(["benchmark", "--size", "64", "--backend", "onnxruntime", "--int8", "--iters", "1",
+                 "--warmup", "0"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| yolox-nano")]
+    assert [row.split("|")[4].strip() for row in rows] == ["onnxruntime", "onnxruntime int8"]

@@ -4,7 +4,6 @@ network only."""
 from __future__ import annotations
 
 import argparse
-
 import tempfile
 from pathlib import Path
 
@@ -50,10 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from ..imaging import load_images
     from ..infer import Detector
     from ..infer.backends import backend_names
-    from ..infer.loading import choose_backend
-    from ..weights import weights_format
+    from ..infer.loading import DEFAULT_MODEL, choose_backend
     from ..models import build_model, get_spec
-    from ..weights import load_model
+    from ..weights import load_model, weights_format
     from ..packaged import bundled_demo_image
 
     for flag, value in (("--batch-size", args.batch_size), ("--iters", args.iters), ("--threads", args.threads or 1)):
@@ -85,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
         net = summarize(time_calls(network, args.iters, args.warmup), args.batch_size)
         return BenchmarkRow(label, detector.model_name, detector.size[0], args.batch_size, e2e, net, baseline)
 
+    # --int8 quantises the PyTorch model of the weights (random-init builds its own per backend);
+    # like the Detector, no --model and no --weights means the default model
+    model = None
+    if args.int8 and not args.random_init:
+        model = load_model(args.model or (None if args.weights else DEFAULT_MODEL), args.weights).model
     rows = []
     with tempfile.TemporaryDirectory(prefix="yoloxkit-benchmark-") as work:
         for backend in backends:
@@ -100,8 +103,6 @@ def run(args: argparse.Namespace) -> int:
                                     backend=backend)
             rows.append(measure(detector, backend))
             if args.int8 and backend.lower() in INT8_BACKENDS:
-                if not args.random_init:
-                    model = load_model(args.model, args.weights).model
                 path = _int8_file(model, detector, backend.lower(), args, Path(work))
                 int8 = Detector(weights=path, backend=backend, device=args.device)
                 rows.append(measure(int8, f"{backend} int8", baseline=rows[-1].end_to_end))

@@ -6,6 +6,8 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # torch/torchvision are pinned to the CPU-capable wheels this project is tested with.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 REFERENCE := pixeltable-yolox==0.4.3
+# The tracking library, without its opencv-python requirement (yoloxkit[track] lists the rest).
+TRACKERS := trackers>=2.6,<2.7
 
 .PHONY: demo test install install-dev browser-deps bundle benchmarks clean
 
@@ -22,6 +24,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	# The parity reference: installed without its pinned dependencies.
 	$(PIP) install -q --no-deps $(REFERENCE)
+	$(PIP) install -q --no-deps "$(TRACKERS)"
 	touch $@
 
 install: $(VENV)/.installed

@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"losses"},
     {"weights", "data", "trainable"},
     {"infer", "synth"},
-    {"evaluate", "export", "benchmarking"},
+    {"evaluate", "export", "benchmarking", "tracking"},
     {"engine", "serve", "quantize"},
     {"cli"},
     {"__main__", "__init__"},

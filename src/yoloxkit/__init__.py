@@ -13,6 +13,7 @@ from ._version import __version__
 from .errors import *  # noqa: F403 (every exception class, listed in errors.__all__)
 from .infer import Detections, Detector
 from .models import YOLOX, model_names
+from .tracking import Tracker
 from .trainable import build_model
 from .weights import load_weights
 
@@ -23,6 +24,7 @@ __all__ = [
     "YOLOX",
     "Detector",
     "Detections",
+    "Tracker",
     "load_weights",
     *errors.__all__,
 ]

@@ -13,6 +13,7 @@ __all__ = [
     "MissingDependencyError",
     "ExportError",
     "InferenceError",
+    "TrackingError",
 ]
 
 
@@ -55,3 +56,8 @@ class ExportError(YoloxkitError):
 class InferenceError(YoloxkitError, ValueError):
     """Bad inference settings: an unknown backend, an unavailable device, an invalid threshold or
     size, or a network file that is not a YOLOX export."""
+
+
+class TrackingError(YoloxkitError, ValueError):
+    """Tracking input that cannot be used: a malformed or mismatched MOTChallenge file or folder,
+    an unknown tracker, or bad tracker settings."""

@@ -22,6 +22,7 @@ __all__ = ["COMMAND_MODULES", "CommandParser", "build_parser", "invoked_as_comma
 # Modules under yoloxkit.cli that provide commands, in --help order.
 COMMAND_MODULES = (
     "predict",
+    "track",
     "evaluate",
     "train",
     "export",

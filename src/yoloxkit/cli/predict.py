@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .argtypes import WEIGHTS_HELP, add_slice_options, positive_int, slice_options, unit_float
+from .detector_options import add_detector_options, build_detector
 
 DESCRIPTION = """\
 Detect objects in images, folders of images, video files and webcams.
@@ -30,8 +30,6 @@ playable video of the frames done; the exit status is then 130.
 """
 
 DEFAULT_SAVE_DIR = "runs/predict"
-#: tiles per network call with --slice when --batch-size is not given
-SLICE_BATCH = 8
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,27 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="image, folder, video file or webcam index")
-    p.add_argument("--model", help="model name (default: named by or read from --weights, else yolox-nano)")
-    p.add_argument("--weights", help=WEIGHTS_HELP)
-    p.add_argument("--size", type=positive_int, help="input size, a multiple of 32 (default: the model's)")
-    p.add_argument("--conf", type=unit_float, default=0.25, help="score threshold (default 0.25)")
-    p.add_argument("--nms", type=unit_float, help="NMS IoU threshold (default 0.45; ignored by NMS-free -e2e models)")
-    p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None,
-                   help="top-k without NMS (default: for end-to-end -e2e models); --no-nms-free: NMS on any model")
-    p.add_argument("--max-dets", type=positive_int, default=100,
-                   help="NMS-free: detections kept per image (default 100)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--backend", help="torch (default), onnxruntime or openvino; .onnx weights default to onnxruntime")
-    p.add_argument("--classes", nargs="+", metavar="NAME",
-                   help="keep only these classes (names or ids; also comma-separated)")
+    add_detector_options(p)
     p.add_argument("--save-dir", default=DEFAULT_SAVE_DIR,
                    help=f"folder for annotated images and videos (default {DEFAULT_SAVE_DIR})")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images or videos")
     p.add_argument("--json-out", metavar="FILE", help="write all detections to this JSON file (a list)")
-    p.add_argument("--batch-size", type=positive_int,
-                   help="images per inference batch (default 1); with --slice, tiles per batch (default 8)")
     p.add_argument("--demo", action="store_true", help="run on the bundled demo picture")
-    add_slice_options(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first file that cannot be read (default: skip it, warn, exit 2 at the end)")
@@ -244,7 +227,6 @@ def _write_json(records: list[dict], path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import YoloxkitError
-    from ..infer import Detector
     from ..infer.sources import expand_sources
     from ..packaged import bundled_demo_image
 
@@ -258,13 +240,7 @@ def run(args: argparse.Namespace) -> int:
         )
     sources = expand_sources(arguments)
 
-    options = {"weights": args.weights, "size": args.size, "backend": args.backend, "nms": args.nms,
-               "nms_free": args.nms_free}
-    detector = Detector(
-        args.model, conf=args.conf, device=args.device, max_dets=args.max_dets,
-        batch_size=args.batch_size or (SLICE_BATCH if args.slice else 1),
-        **{k: v for k, v in options.items() if v is not None}, **slice_options(args),
-    )
+    detector = build_detector(args)
     classes = _classes(args.classes)
     detector.resolve_classes(classes)  # an unknown class name fails before any work
     print(detector.describe(), flush=True)

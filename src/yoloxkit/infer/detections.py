@@ -20,7 +20,8 @@ class Detections:
     ``boxes`` float32 ``[N, 4]`` xyxy; ``scores`` float32 ``[N]`` (objectness × class
     probability); ``class_ids`` int64 ``[N]`` indexing ``names`` (all class names of the
     model). ``image`` is the source file name (``None`` for an array) and ``width``/``height``
-    the original image size.
+    the original image size. ``track_ids`` int64 ``[N]`` holds each detection's track id when
+    a :class:`yoloxkit.Tracker` made it (``None`` otherwise).
     """
 
     boxes: np.ndarray
@@ -31,6 +32,7 @@ class Detections:
     width: int = 0
     height: int = 0
     source: Any = field(default=None, repr=False)  # path or array the image came from, for plot()
+    track_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -41,12 +43,18 @@ class Detections:
                 f"boxes, scores and class_ids differ in length: {len(self.boxes)}, {len(self.scores)},"
                 f" {len(self.class_ids)}"
             )
+        if self.track_ids is not None:
+            self.track_ids = np.asarray(self.track_ids, dtype=np.int64).reshape(-1)
+            if len(self.track_ids) != len(self.scores):
+                raise ValueError(f"{len(self.track_ids)} track_ids for {len(self.scores)} detections")
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def __repr__(self) -> str:
         found = ", ".join(self.labels()) or "nothing"
+        if self.track_ids is not None:
+            found = ", ".join(f"#{t} {label}" for t, label in zip(self.track_ids.tolist(), self.labels())) or "nothing"
         where = self.image if self.image is not None else "array"
         return f"Detections({where} {self.width}x{self.height}: {len(self)} found: {found})"
 
@@ -74,29 +82,38 @@ class Detections:
                 else:
                     ids.append(int(c))
             keep &= np.isin(self.class_ids, ids)
+        return self.select(keep)
+
+    def select(self, index: np.ndarray | Sequence[int]) -> "Detections":
+        """A new ``Detections`` of the detections picked by ``index`` (a boolean mask or indices)."""
+        index = np.asarray(index)
+        tracks = None if self.track_ids is None else self.track_ids[index]
         return Detections(
-            self.boxes[keep], self.scores[keep], self.class_ids[keep], self.names, self.image, self.width,
-            self.height, self.source,
+            self.boxes[index], self.scores[index], self.class_ids[index], self.names, self.image, self.width,
+            self.height, self.source, tracks,
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON shape of DESIGN.md §3 (plain Python types, boxes rounded to 0.01 px)."""
-        return {
-            "image": self.image,
-            "width": int(self.width),
-            "height": int(self.height),
-            "detections": [
-                {"box": [round(float(v), 2) for v in box], "score": round(float(score), 6), "class_id": int(cid),
-                 "name": name}
-                for box, score, cid, name in zip(self.boxes, self.scores, self.class_ids, self.class_names)
-            ],
-        }
+        """The JSON shape of DESIGN.md §3 (plain Python types, boxes rounded to 0.01 px); with
+        track ids, each detection also has ``"track_id"``."""
+        detections = [
+            {"box": [round(float(v), 2) for v in box], "score": round(float(score), 6), "class_id": int(cid),
+             "name": name}
+            for box, score, cid, name in zip(self.boxes, self.scores, self.class_ids, self.class_names)
+        ]
+        if self.track_ids is not None:
+            for record, track_id in zip(detections, self.track_ids.tolist()):
+                record["track_id"] = int(track_id)
+        return {"image": self.image, "width": int(self.width), "height": int(self.height), "detections": detections}
 
-    def plot(self, image: np.ndarray | None = None) -> np.ndarray:
-        """An annotated BGR copy of the image (``image``, or the source this came from)."""
+    def plot(self, image: np.ndarray | None = None, trails: dict[int, Sequence[tuple[float, float]]] | None = None
+             ) -> np.ndarray:
+        """An annotated BGR copy of the image (``image``, or the source this came from). With
+        track ids, boxes are coloured by identity and labelled ``#id name score``; ``trails``
+        (track id -> recent box centres, oldest first) are drawn as lines."""
         if image is None:
             if self.source is None:
                 raise ValueError("plot() needs the image: this result has no source; pass image=")
             image = self.source if isinstance(self.source, np.ndarray) else read_image(self.source)
         image = as_bgr(image, name="image")
-        return draw_detections(image, self.boxes, self.scores, self.class_ids, self.names)
+        return draw_detections(image, self.boxes, self.scores, self.class_ids, self.names, self.track_ids, trails)

@@ -104,9 +104,13 @@ def _style(image_shape: Sequence[int]) -> tuple[float, int]:
     return scale, max(1, round(2 * scale))
 
 
-def _label_text(name_list: list[str], class_id: int, score: float) -> str:
+def _label_text(name_list: list[str], class_id: int, score: float, track_id: int | None = None) -> str:
     name = name_list[class_id] if 0 <= class_id < len(name_list) else str(class_id)
-    return f"{name} {score:.2f}"
+    return f"{name} {score:.2f}" if track_id is None else f"#{track_id} {name} {score:.2f}"
+
+
+def _track_list(track_ids: np.ndarray | None, n: int) -> list[int | None]:
+    return [None] * n if track_ids is None else [int(t) for t in np.asarray(track_ids).reshape(-1)]
 
 
 def label_rectangles(
@@ -115,13 +119,15 @@ def label_rectangles(
     scores: np.ndarray,
     class_ids: np.ndarray,
     names: list[str],
+    track_ids: np.ndarray | None = None,
 ) -> list[Rect]:
     """The label rectangles :func:`draw_detections` uses for these detections on an image of
     ``image_shape`` (``[H, W, ...]``): one per box, strongest placed first, none overlapping."""
     scale, thickness = _style(image_shape)
     sizes = []
-    for class_id, score in zip(np.asarray(class_ids).tolist(), np.asarray(scores).tolist()):
-        label = _label_text(names, int(class_id), float(score))
+    tracks = _track_list(track_ids, len(scores))
+    for class_id, score, track in zip(np.asarray(class_ids).tolist(), np.asarray(scores).tolist(), tracks):
+        label = _label_text(names, int(class_id), float(score), track)
         (text_w, text_h), baseline = cv2.getTextSize(label, _FONT, 0.6 * scale, max(1, thickness - 1))
         sizes.append((text_w + 2, text_h + baseline + 2))
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable").tolist()
@@ -135,22 +141,34 @@ def draw_detections(
     scores: np.ndarray,
     class_ids: np.ndarray,
     names: list[str],
+    track_ids: np.ndarray | None = None,
+    trails: dict[int, Sequence[tuple[float, float]]] | None = None,
 ) -> np.ndarray:
-    """Return a copy of BGR ``image`` with each box and a ``name score`` label drawn on it."""
+    """Return a copy of BGR ``image`` with each box and a ``name score`` label drawn on it.
+
+    With ``track_ids`` the colour follows the identity and labels read ``#id name score``;
+    ``trails`` maps a track id to its recent box centres (oldest first), drawn as a line.
+    """
     canvas = image.copy()
     scale, thickness = _style(canvas.shape)
-    rects = label_rectangles(canvas.shape, boxes, scores, class_ids, names)
+    tracks = _track_list(track_ids, len(scores))
+    colors = [class_color(int(c)) if t is None else class_color(t) for c, t in zip(np.asarray(class_ids).tolist(), tracks)]
+    rects = label_rectangles(canvas.shape, boxes, scores, class_ids, names, track_ids)
+    for track_id, points in (trails or {}).items():
+        if len(points) > 1:
+            line = np.round(np.asarray(points, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(canvas, [line], False, class_color(int(track_id)), thickness, cv2.LINE_AA)
     # Boxes first, the weakest first so that the strongest end up on top; then every label,
     # so that no box line crosses a label.
     order = np.argsort(scores, kind="stable")
     for index in order:
         x1, y1, x2, y2 = (int(round(float(v))) for v in boxes[index])
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), class_color(int(class_ids[index])), thickness, cv2.LINE_AA)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colors[index], thickness, cv2.LINE_AA)
     for index in order:
         class_id = int(class_ids[index])
-        color = class_color(class_id)
+        color = colors[index]
         lx1, ly1, lx2, ly2 = rects[index]
-        label = _label_text(names, class_id, float(scores[index]))
+        label = _label_text(names, class_id, float(scores[index]), tracks[index])
         (_, text_h), _ = cv2.getTextSize(label, _FONT, 0.6 * scale, max(1, thickness - 1))
         cv2.rectangle(canvas, (lx1, ly1), (lx2 - 1, ly2 - 1), color, -1)
         cv2.putText(

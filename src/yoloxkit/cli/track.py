@@ -1,0 +1,136 @@
+"""``yoloxkit track`` (detect and track through videos, webcams and frame folders) and
+``yoloxkit track-eval`` (MOTA, IDF1, HOTA of MOTChallenge output)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .argtypes import positive_float, unit_float
+from .detector_options import add_detector_options, build_detector
+
+TRACK_DESCRIPTION = """\
+Detect objects in every frame and follow them: each gets an identity that it keeps from frame to
+frame.
+
+SOURCE is a video file, a webcam index such as 0, or a folder of frames (a MOTChallenge sequence
+folder with img1/ and seqinfo.ini works as it is). Every detector option of `predict` applies;
+--conf defaults to 0.1 here because ByteTrack-style trackers use low-score boxes in a second
+association round (--track-thresh is the score that starts a track).
+
+Outputs: the annotated video (boxes coloured by identity, "#id class score" and a short trail) in
+--save-dir; --mot-out writes MOTChallenge rows (frame,id,x,y,w,h,score,-1,-1,-1), to a .txt file
+for one SOURCE or to a folder of SEQUENCE.txt; --json-out writes one record per frame, the
+detections' JSON with "track_id". Ctrl-C keeps what was done: a playable video of the frames done
+and every row of those frames; the exit status is then 130.
+
+Trackers (--tracker): bytetrack (default), botsort (with camera motion compensation), ocsort, sort,
+from the `trackers` library, and iou, the naive frame-to-frame IoU baseline. They need
+`pip install "yoloxkit[track]" && pip install --no-deps "trackers>=2.6,<2.7"` (docs/tracking.md).
+"""
+
+EVAL_DESCRIPTION = """\
+Score tracker output against ground truth with the MOTChallenge metrics (the `trackers` library's
+CLEAR, Identity and HOTA, matched as TrackEval does): MOTA, IDF1, HOTA, DetA, AssA, ID switches,
+false positives and false negatives, per sequence and combined.
+
+--gt is a MOTChallenge folder (SEQ/gt/gt.txt, with SEQ/seqinfo.ini), a folder of SEQ.txt, one
+sequence folder or one file. --pred is a folder of SEQ.txt (as `track --mot-out DIR` writes) or
+one file. Ground-truth rows marked 0 in column 7, or of a class other than 1, are not scored.
+"""
+
+DEFAULT_SAVE_DIR = "runs/track"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..tracking.library import TRACKER_NAMES
+
+    p = subparsers.add_parser("track", help="detect and track objects through videos, webcams or frame folders",
+                              description=TRACK_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="video file, webcam index or folder of frames")
+    add_detector_options(p, conf=0.1)
+    p.add_argument("--tracker", default="bytetrack", choices=TRACKER_NAMES, help="tracker (default bytetrack)")
+    p.add_argument("--track-thresh", type=unit_float, help="score that starts a track (default: the tracker's)")
+    p.add_argument("--high-thresh", type=unit_float,
+                   help="score splitting the first (high) and second (low) association (bytetrack, botsort, ocsort)")
+    p.add_argument("--match-thresh", type=unit_float, help="lowest IoU of a match (default: the tracker's)")
+    p.add_argument("--track-buffer", type=int, help="frames (at 30 fps) a lost track is kept (default 30)")
+    p.add_argument("--min-hits", type=int, help="matched frames before a track gets its id (default: the tracker's)")
+    p.add_argument("--fps", type=positive_float, help="frame rate of a folder of frames (default: seqinfo.ini, else 30)")
+    p.add_argument("--save-dir", default=DEFAULT_SAVE_DIR, help=f"folder for annotated videos (default {DEFAULT_SAVE_DIR})")
+    p.add_argument("--no-save", action="store_true", help="do not write annotated videos")
+    p.add_argument("--mot-out", metavar="PATH", help="MOTChallenge rows: a .txt file (one SOURCE) or a folder")
+    p.add_argument("--json-out", metavar="FILE", help="write one JSON record per frame (a list)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run_track)
+
+    e = subparsers.add_parser("track-eval", help="MOTA, IDF1 and HOTA of tracker output against ground truth",
+                              description=EVAL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("--gt", required=True, help="ground truth: MOTChallenge folder, folder of SEQ.txt, or a file")
+    e.add_argument("--pred", required=True, help="tracker output: folder of SEQ.txt, or a file")
+    e.add_argument("--iou", type=unit_float, default=0.5, help="IoU of a match for CLEAR and IDF1 (default 0.5)")
+    e.add_argument("--json-out", metavar="FILE", help="write the scores as JSON")
+    e.set_defaults(func=run_track_eval)
+
+
+def _mot_paths(mot_out: str | None, names: list[str]) -> list[Path | None]:
+    from ..errors import TrackingError
+
+    if mot_out is None:
+        return [None] * len(names)
+    target = Path(mot_out)
+    if target.suffix.lower() == ".txt" and not target.is_dir():
+        if len(names) > 1:
+            raise TrackingError(f"--mot-out {mot_out} is one file for {len(names)} sources: give a folder")
+        return [target]
+    return [target / f"{name}.txt" for name in names]
+
+
+def run_track(args: argparse.Namespace) -> int:
+    import json
+
+    from ..errors import TrackingError
+    from ..infer.classes import split_names
+    from ..io import atomic_write_text
+    from ..tracking import Tracker, open_frames, track_sequence
+
+    sequences = [open_frames(s, fps=args.fps) for s in args.sources]  # a bad source fails before any work
+    names = [s.name for s in sequences]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise TrackingError(f"two sources are both called {twice[0]}: their outputs would overwrite each other")
+    mot_paths = _mot_paths(args.mot_out, names)
+    settings = {k: getattr(args, k) for k in ("track_thresh", "high_thresh", "match_thresh", "track_buffer", "min_hits")}
+    detector = build_detector(args)
+    tracker = Tracker(detector, args.tracker, classes=split_names(args.classes) if args.classes else None,
+                      **{k: v for k, v in settings.items() if v is not None})
+    print(detector.describe(), flush=True)
+    print(repr(tracker), flush=True)
+    records: list[dict] | None = [] if args.json_out else None
+    code = 0
+    for frames, mot_path in zip(sequences, mot_paths):
+        video = None if args.no_save else Path(args.save_dir) / f"{frames.name}.mp4"
+        run = track_sequence(tracker, frames, video_path=video, mot_path=mot_path, records=records,
+                             progress=not args.no_progress)
+        print(run.describe(), flush=True)
+        if run.interrupted:
+            code = 130
+            break
+    if args.json_out:
+        atomic_write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n", args.json_out)
+        print(f"wrote {len(records)} frame records to {args.json_out}")
+    if code == 130:
+        print("interrupted: the outputs hold the frames done", file=sys.stderr)
+    return code
+
+
+def run_track_eval(args: argparse.Namespace) -> int:
+    from ..tracking.metrics import evaluate_tracking, write_report_json
+
+    report = evaluate_tracking(args.gt, args.pred, iou=args.iou)
+    print(report.table())
+    if args.json_out:
+        write_report_json(report, args.json_out)
+        print(f"wrote scores to {args.json_out}")
+    return 0

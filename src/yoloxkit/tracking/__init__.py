@@ -1,0 +1,34 @@
+"""Multi-object tracking: ``Tracker`` (a Detector plus SORT, ByteTrack, OC-SORT or BoT-SORT from
+the ``trackers`` library, or the naive IoU baseline), MOTChallenge files, and their scores.
+
+The ``trackers`` library is imported on first use (``yoloxkit[track]``, docs/tracking.md).
+"""
+
+from .frames import FrameSource, open_frames
+from .library import TRACKER_NAMES, TrackerSettings, make_tracker
+from .metrics import GroundTruth, SequenceScores, TrackingReport, evaluate_tracking, load_ground_truth
+from .mot import MotTable, read_mot, write_mot
+from .naive import IouTracker
+from .run import TrackRun, track_sequence
+from .tracker import DEFAULT_TRACKER, Tracker
+
+__all__ = [
+    "Tracker",
+    "DEFAULT_TRACKER",
+    "TRACKER_NAMES",
+    "TrackerSettings",
+    "make_tracker",
+    "IouTracker",
+    "FrameSource",
+    "open_frames",
+    "MotTable",
+    "read_mot",
+    "write_mot",
+    "GroundTruth",
+    "SequenceScores",
+    "TrackingReport",
+    "evaluate_tracking",
+    "load_ground_truth",
+    "TrackRun",
+    "track_sequence",
+]

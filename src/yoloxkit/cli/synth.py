@@ -1,4 +1,5 @@
-"""``make-small-objects``: a thin layer over :func:`yoloxkit.synth.make_small_object_set`."""
+"""``make-small-objects`` and ``make-tracking-set``: thin layers over
+:func:`yoloxkit.synth.make_small_object_set` and :func:`yoloxkit.synth.make_tracking_set`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ def image_sizes(text: str) -> list[tuple[int, int]]:
             raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT[,WIDTHxHEIGHT...], got {text!r}")
         sizes.append((values[0], values[1]))
     return sizes
+
+
+def one_size(text: str) -> tuple[int, int]:
+    """``640x480`` -> ``(640, 480)`` (exactly one size)."""
+    sizes = image_sizes(text)
+    if len(sizes) != 1:
+        raise argparse.ArgumentTypeError(f"expected one WIDTHxHEIGHT, got {text!r}")
+    return sizes[0]
 
 
 def int_range(text: str) -> tuple[int, int]:
@@ -64,6 +73,27 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_make_small_objects)
 
+    p = subparsers.add_parser(
+        "make-tracking-set",
+        help="generate short multi-object-tracking sequences (MOTChallenge layout) from a COCO dataset",
+        description="Write MOTChallenge-layout sequences SYN-01.. with known identities: an image of SOURCE's "
+                    "split seen through a panning or zooming camera (its objects move with the view), objects "
+                    "cut out of other images crossing it, and an occluder in front. gt/gt.txt rows are "
+                    "frame,id,x,y,w,h,mark,class,visibility (class 1; mark 0 below 0.25 visibility). "
+                    "Deterministic from --seed.")
+    p.add_argument("--source", required=True, help="COCO dataset directory with instance masks")
+    p.add_argument("--split", default="val2017", help="source split (default val2017)")
+    p.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
+    p.add_argument("--sequences", type=int, default=10, help="number of sequences (default 10)")
+    p.add_argument("--frames", type=int, default=40, help="frames per sequence, at least 2 (default 40)")
+    p.add_argument("--frame-size", type=one_size, default=(640, 480), help="frame size WIDTHxHEIGHT (default 640x480)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--moving-objects", type=int_range, default=(1, 3),
+                   help="cut-outs crossing each sequence, LOW-HIGH (default 1-3)")
+    p.add_argument("--no-occluders", action="store_true", help="no occluder in front of the objects")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_make_tracking_set)
+
 
 def run_make_small_objects(args: argparse.Namespace) -> int:
     from ..synth import make_small_object_set
@@ -73,6 +103,18 @@ def run_make_small_objects(args: argparse.Namespace) -> int:
         args.source, args.split, args.out, sizes=args.sizes, count=count, objects_per_image=args.objects_per_image,
         object_size=args.object_size, seed=args.seed, progress=not args.no_progress,
         image_format="png" if args.png else "jpg",
+    )
+    print(done.describe())
+    return 0
+
+
+def run_make_tracking_set(args: argparse.Namespace) -> int:
+    from ..synth import make_tracking_set
+
+    done = make_tracking_set(
+        args.source, args.split, args.out, sequences=args.sequences, frames=args.frames, frame_size=args.frame_size,
+        seed=args.seed, progress=not args.no_progress, moving_objects=args.moving_objects,
+        occluders=not args.no_occluders,
     )
     print(done.describe())
     return 0

@@ -7,7 +7,7 @@ The ``trackers`` library is imported on first use (``yoloxkit[track]``, docs/tra
 from .frames import FrameSource, open_frames
 from .library import TRACKER_NAMES, TrackerSettings, make_tracker
 from .metrics import GroundTruth, SequenceScores, TrackingReport, evaluate_tracking, load_ground_truth
-from .mot import MotTable, read_mot, write_mot
+from .mot import MotTable, read_mot, tracks_table, write_mot
 from .naive import IouTracker
 from .run import TrackRun, track_sequence
 from .tracker import DEFAULT_TRACKER, Tracker
@@ -24,6 +24,7 @@ __all__ = [
     "MotTable",
     "read_mot",
     "write_mot",
+    "tracks_table",
     "GroundTruth",
     "SequenceScores",
     "TrackingReport",

@@ -16,14 +16,14 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 import numpy as np
 
 from ..errors import TrackingError
 from ..io import atomic_path
 
-__all__ = ["MotTable", "read_mot", "format_mot_row", "format_mot_rows", "write_mot", "mot_writer"]
+__all__ = ["MotTable", "read_mot", "format_mot_row", "format_mot_rows", "tracks_table", "write_mot", "mot_writer"]
 
 #: columns of a MOTChallenge row up to the box
 BOX_COLUMNS = 6
@@ -171,6 +171,18 @@ def format_mot_rows(frame: int, track_ids: np.ndarray, boxes_xyxy: np.ndarray, s
     """The rows of one frame's tracked detections, by id; detections without an id (< 0) are left out."""
     order = np.argsort(np.asarray(track_ids), kind="stable")
     return [format_mot_row(frame, track_ids[i], boxes_xyxy[i], scores[i]) for i in order.tolist() if track_ids[i] >= 0]
+
+
+def tracks_table(results: Iterable) -> MotTable:
+    """The MOT rows of tracked :class:`~yoloxkit.Detections`, one per frame (frame 1 first),
+    rounded as :func:`format_mot_row` writes them: the table ``track --mot-out`` writes."""
+    lines: list[str] = []
+    for number, detections in enumerate(results, start=1):
+        lines.extend(format_mot_rows(number, detections.track_ids, detections.boxes, detections.scores))
+    if not lines:
+        return MotTable.empty()
+    data = np.asarray([[float(v) for v in line.split(",")[:7]] for line in lines], dtype=np.float64)
+    return MotTable(data[:, 0], data[:, 1], data[:, 2:6], data[:, 6])
 
 
 def write_mot(path: str | os.PathLike, table: MotTable) -> Path:

@@ -190,3 +190,18 @@ def test_track_eval_reports_a_switch_from_files(track_set: Path, tmp_path: Path,
     combined = json.loads((tmp_path / "s.json").read_text())["combined"]
     assert combined["idsw"] == 1 and combined["fp"] == 0 and combined["fn"] == 0
     assert combined["mota"] < 1.0 and combined["idf1"] < 1.0
+
+
+def test_missing_trackers_library_gives_the_install_line(track_set: Path, monkeypatch, capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trackers", None)  # `import trackers` now raises ImportError
+    monkeypatch.setitem(sys.modules, "trackers.eval", None)
+    code, _, err = _run(["track", str(track_set / "SYN-01"), "--no-save", "--no-progress"], capsys)
+    line = _one_error_line(code, err)
+    assert 'pip install "yoloxkit[track]" && pip install --no-deps "trackers' in line
+    code, _, err = _run(["track-eval", "--gt", str(track_set), "--pred", str(track_set)], capsys)
+    assert "track-eval needs the trackers package" in _one_error_line(code, err)
+    code, out, _ = _run(["track", str(track_set / "SYN-01"), "--tracker", "iou", "--no-save", "--no-progress",
+                         "--size", SIZE], capsys)
+    assert code == 0 and "SYN-01: 8 frames" in out  # the naive baseline needs no library

@@ -33,7 +33,6 @@ seeded with ``(seed, sequence index)``, so the same arguments give the same file
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..data.mot_sequence import read_seqinfo, sequence_frames
 from ..errors import DatasetError, YoloxkitError
 from ..imaging.read import read_image
 from ..io import atomic_path, atomic_write_text
@@ -87,39 +87,6 @@ class TrackingSet:
                 f"{self.frames} frames at {w}x{h} from {self.split} to {self.out}: {self.rows} GT rows, "
                 f"{self.identities} identities, {self.ignored} rows marked 0 (visibility < {IGNORE_BELOW}); "
                 f"seqmap {self.seqmap}.")
-
-
-def read_seqinfo(seq_dir: str | os.PathLike) -> dict:
-    """The ``[Sequence]`` of ``seq_dir/seqinfo.ini``: ``name``, ``frame_rate`` (float), ``length``,
-    ``width``, ``height`` (ints), ``im_dir``, ``im_ext`` (:class:`DatasetError` naming the file if
-    it is missing or malformed)."""
-    path = Path(seq_dir) / "seqinfo.ini"
-    if not path.is_file():
-        raise DatasetError(f"{path}: sequence info file not found")
-    parser = configparser.ConfigParser()
-    try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
-        section = parser["Sequence"]
-        info = {"name": section["name"], "frame_rate": float(section["frameRate"]),
-                "length": int(section["seqLength"]), "width": int(section["imWidth"]),
-                "height": int(section["imHeight"]), "im_dir": section.get("imDir", "img1"),
-                "im_ext": section.get("imExt", ".jpg")}
-    except (configparser.Error, KeyError, ValueError, UnicodeDecodeError) as error:
-        what = f"missing {error}" if isinstance(error, KeyError) else " ".join(str(error).split())
-        raise DatasetError(f"{path}: malformed seqinfo.ini ({what})") from None
-    if info["length"] < 1 or info["width"] < 1 or info["height"] < 1 or info["frame_rate"] <= 0:
-        raise DatasetError(f"{path}: malformed seqinfo.ini (seqLength, imWidth, imHeight, frameRate must be > 0)")
-    return info
-
-
-def sequence_frames(seq_dir: str | os.PathLike) -> list[Path]:
-    """The frame files of a sequence (``imDir`` files ending in ``imExt`` of its seqinfo.ini), sorted."""
-    info = read_seqinfo(seq_dir)
-    folder = Path(seq_dir) / info["im_dir"]
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: frame directory not found")
-    ext = info["im_ext"].lower()
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ext)
 
 
 def _usable(ann: dict) -> bool:

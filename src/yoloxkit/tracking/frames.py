@@ -8,7 +8,6 @@ video that cannot be decoded, a webcam index with no camera, a folder without im
 
 from __future__ import annotations
 
-import configparser
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..errors import ImageReadError
 from ..imaging import is_image_file, read_image
 from ..infer.sources import Source, is_video_file
 from ..infer.video import DEFAULT_FPS, open_capture
+from ..data.mot_sequence import read_seqinfo
 
 __all__ = ["FrameSource", "open_frames"]
 
@@ -60,15 +60,8 @@ class FrameSource:
 
 
 def _seqinfo_rate(folder: Path) -> float | None:
-    info = folder / "seqinfo.ini"
-    if not info.is_file():
-        return None
-    parser = configparser.ConfigParser()
-    try:
-        parser.read(info, encoding="utf-8")
-        return float(parser["Sequence"]["frameRate"])
-    except (configparser.Error, KeyError, ValueError, UnicodeDecodeError):
-        return None
+    """The frame rate of a MOTChallenge sequence folder, None without ``seqinfo.ini``."""
+    return read_seqinfo(folder)["frame_rate"] if (folder / "seqinfo.ini").is_file() else None
 
 
 def _frame_folder(folder: Path, fps: float | None) -> FrameSource:

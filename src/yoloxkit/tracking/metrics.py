@@ -12,7 +12,6 @@ folder (``SEQ.txt``), one sequence folder (``gt/gt.txt``) or one file. Predictio
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import tempfile
@@ -25,6 +24,7 @@ import numpy as np
 from ..errors import TrackingError
 from ..io import atomic_write_text
 from ..optional import import_optional
+from ..data.mot_sequence import read_seqinfo
 from .library import TRACKERS_HINT
 from .mot import MotTable, read_mot
 
@@ -81,21 +81,9 @@ class GroundTruth:
     length: int
 
 
-def _seqinfo_length(folder: Path) -> int | None:
-    info = folder / "seqinfo.ini"
-    if not info.is_file():
-        return None
-    parser = configparser.ConfigParser()
-    try:
-        parser.read(info, encoding="utf-8")
-        return int(parser["Sequence"]["seqLength"])
-    except (configparser.Error, KeyError, ValueError, UnicodeDecodeError):
-        raise TrackingError(f"malformed {info}: expected a [Sequence] section with seqLength") from None
-
-
 def _sequence_gt(folder: Path) -> GroundTruth:
     table = read_mot(folder / "gt" / "gt.txt")
-    length = _seqinfo_length(folder) or table.last_frame
+    length = read_seqinfo(folder)["length"] if (folder / "seqinfo.ini").is_file() else table.last_frame
     if table.last_frame > length:
         raise TrackingError(f"{table.path}: frame {table.last_frame} is past the sequence's end ({length} frames, "
                             f"{folder / 'seqinfo.ini'})")

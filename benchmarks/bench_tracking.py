@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from yoloxkit import Detector, Tracker
+from yoloxkit.data.mot_sequence import sequence_frames
 from yoloxkit.imaging import read_image
-from yoloxkit.synth import make_tracking_set, sequence_frames
+from yoloxkit.synth import make_tracking_set
 from yoloxkit.tracking import TRACKER_NAMES, evaluate_tracking, load_ground_truth, tracks_table, write_mot
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -31,3 +31,31 @@ def test_temp_file_keeps_the_suffix(tmp_path):
     with atomic_path(tmp_path / "video.mp4") as tmp:
         assert tmp.suffix == ".mp4"
         tmp.write_bytes(b"x")
+
+
+def test_keep_on_error_puts_what_was_written_in_place(tmp_path):
+    target = tmp_path / "rows.txt"
+    target.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target, keep_on_error=True) as tmp:
+            tmp.write_text("frame 1\n")
+            raise KeyboardInterrupt
+    assert target.read_text() == "frame 1\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~_umask()
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.txt"]
+
+
+def test_json_records_are_one_list_one_record_a_line(tmp_path):
+    import json
+
+    from yoloxkit.io import atomic_write_json_records
+
+    path = atomic_write_json_records([{"a": 1}, {"b": [2, 3]}], tmp_path / "r.json")
+    assert json.loads(path.read_text()) == [{"a": 1}, {"b": [2, 3]}]
+    assert path.read_text().splitlines() == ["[", '{"a": 1},', '{"b": [2, 3]}', "]"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -13,8 +13,9 @@ import pytest
 
 from data_synth import make_coco
 from yoloxkit.cli import main
+from yoloxkit.data.mot_sequence import read_seqinfo, sequence_frames
 from yoloxkit.errors import DatasetError, YoloxkitError
-from yoloxkit.synth import cut_out_objects, make_tracking_set, read_seqinfo, read_source, sequence_frames
+from yoloxkit.synth import cut_out_objects, make_tracking_set, read_source
 from yoloxkit.synth.sequence_render import (box_visibility, camera_path, clip_box, fit_window, map_box,
                                             render_sequence, window_matrix)
 from yoloxkit.synth.sequences import plan_sequence, usable_backgrounds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -217,9 +216,9 @@ def _predict_video(detector, source, classes, output_names, batch_size: int, pro
 
 
 def _write_json(records: list[dict], path: str) -> None:
-    from ..io import atomic_write_text
+    from ..io import atomic_write_json_records
 
-    atomic_write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n", path)
+    atomic_write_json_records(records, path)
     errors = sum("error" in r for r in records)
     unreadable = f" and {errors} unreadable" if errors else ""
     print(f"wrote {len(records) - errors} results{unreadable} to {path}")

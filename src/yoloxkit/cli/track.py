@@ -88,11 +88,9 @@ def _mot_paths(mot_out: str | None, names: list[str]) -> list[Path | None]:
 
 
 def run_track(args: argparse.Namespace) -> int:
-    import json
-
     from ..errors import TrackingError
     from ..infer.classes import split_names
-    from ..io import atomic_write_text
+    from ..io import atomic_write_json_records
     from ..tracking import Tracker, open_frames, track_sequence
 
     sequences = [open_frames(s, fps=args.fps) for s in args.sources]  # a bad source fails before any work
@@ -118,7 +116,7 @@ def run_track(args: argparse.Namespace) -> int:
             code = 130
             break
     if args.json_out:
-        atomic_write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n", args.json_out)
+        atomic_write_json_records(records, args.json_out)
         print(f"wrote {len(records)} frame records to {args.json_out}")
     if code == 130:
         print("interrupted: the outputs hold the frames done", file=sys.stderr)

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from ..errors import DatasetError
 
-__all__ = ["read_seqinfo", "sequence_frames"]
+__all__ = ["read_seqinfo", "seqinfo_text", "sequence_frames"]
+
+
+def seqinfo_text(name: str, length: int, frame_size: tuple[int, int], frame_rate: float,
+                 im_dir: str = "img1", im_ext: str = ".jpg") -> str:
+    """The ``seqinfo.ini`` that :func:`read_seqinfo` reads back."""
+    return (f"[Sequence]\nname={name}\nimDir={im_dir}\nframeRate={frame_rate:g}\nseqLength={length}\n"
+            f"imWidth={frame_size[0]}\nimHeight={frame_size[1]}\nimExt={im_ext}\n")
 
 
 def read_seqinfo(seq_dir: str | os.PathLike) -> dict:

@@ -52,9 +52,10 @@ class Detections:
         return len(self.scores)
 
     def __repr__(self) -> str:
-        found = ", ".join(self.labels()) or "nothing"
+        labels = self.labels()
         if self.track_ids is not None:
-            found = ", ".join(f"#{t} {label}" for t, label in zip(self.track_ids.tolist(), self.labels())) or "nothing"
+            labels = [f"#{t} {label}" for t, label in zip(self.track_ids.tolist(), labels)]
+        found = ", ".join(labels) or "nothing"
         where = self.image if self.image is not None else "array"
         return f"Detections({where} {self.width}x{self.height}: {len(self)} found: {found})"
 

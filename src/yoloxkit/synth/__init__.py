@@ -9,7 +9,7 @@ MOTChallenge-layout tracking sequences with known identities (:mod:`.sequences`)
 from __future__ import annotations
 
 from .cutouts import Cutout, ScaledCutout, cut_out_objects, read_source, scale_cutout
-from .sequences import TrackingSet, make_tracking_set, read_seqinfo, sequence_frames
+from .sequences import TrackingSet, make_tracking_set
 from .small_objects import SmallObjectSet, cover_transform, make_small_object_set, size_bucket
 
 __all__ = [
@@ -24,6 +24,4 @@ __all__ = [
     "scale_cutout",
     "make_tracking_set",
     "TrackingSet",
-    "read_seqinfo",
-    "sequence_frames",
 ]

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..data.mot_sequence import read_seqinfo, sequence_frames
+from ..data.mot_sequence import seqinfo_text
 from ..errors import DatasetError, YoloxkitError
 from ..imaging.read import read_image
 from ..io import atomic_path, atomic_write_text
@@ -51,8 +51,7 @@ from .sequence_render import CAMERA_KINDS, SceneObject, SequencePlan, camera_pat
     render_sequence
 from .small_objects import _check_out, _check_range
 
-__all__ = ["TrackingSet", "make_tracking_set", "plan_sequence", "read_seqinfo", "sequence_frames",
-           "usable_backgrounds"]
+__all__ = ["TrackingSet", "make_tracking_set", "plan_sequence", "usable_backgrounds"]
 
 FRAME_RATE = 30
 IGNORE_BELOW = 0.25  # visibility under this: mark 0
@@ -174,11 +173,6 @@ def _gt_lines(rows_per_frame: list[list[tuple[int, tuple, float]]]) -> tuple[lis
     return lines, order
 
 
-def _seqinfo_text(name: str, frames: int, frame_size: tuple[int, int]) -> str:
-    return (f"[Sequence]\nname={name}\nimDir=img1\nframeRate={FRAME_RATE}\nseqLength={frames}\n"
-            f"imWidth={frame_size[0]}\nimHeight={frame_size[1]}\nimExt=.jpg\n")
-
-
 def _write_sequence(plan: SequencePlan, seq_dir: Path, bar) -> tuple[list[str], list[int]]:
     rows_per_frame = []
     for k, (canvas, rows) in enumerate(render_sequence(plan), start=1):
@@ -191,7 +185,7 @@ def _write_sequence(plan: SequencePlan, seq_dir: Path, bar) -> tuple[list[str], 
         bar.update(1)
     lines, order = _gt_lines(rows_per_frame)
     atomic_write_text("".join(f"{line}\n" for line in lines), seq_dir / "gt" / "gt.txt")
-    atomic_write_text(_seqinfo_text(seq_dir.name, len(plan.windows), plan.frame_size), seq_dir / "seqinfo.ini")
+    atomic_write_text(seqinfo_text(seq_dir.name, len(plan.windows), plan.frame_size, FRAME_RATE), seq_dir / "seqinfo.ini")
     return lines, order
 
 

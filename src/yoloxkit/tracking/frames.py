@@ -1,7 +1,7 @@
 """What ``track`` reads: a video file, a webcam, or a folder of frames, as one sequence.
 
-A folder holds the frames as images, in name order; a MOTChallenge sequence folder (with
-``img1/`` and ``seqinfo.ini``) gives its ``img1/`` frames and its frame rate. Every problem is
+A folder holds the frames as images, in name order (those of its ``img1/`` if it has one); a
+MOTChallenge sequence folder gives the frames and the frame rate its ``seqinfo.ini`` names. Every problem is
 an :class:`ImageReadError` naming the source: a missing path, a file that is not a video, a
 video that cannot be decoded, a webcam index with no camera, a folder without images.
 """
@@ -16,11 +16,11 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from ..data.mot_sequence import read_seqinfo, sequence_frames
 from ..errors import ImageReadError
 from ..imaging import is_image_file, read_image
 from ..infer.sources import Source, is_video_file
 from ..infer.video import DEFAULT_FPS, open_capture
-from ..data.mot_sequence import read_seqinfo
 
 __all__ = ["FrameSource", "open_frames"]
 
@@ -59,19 +59,19 @@ class FrameSource:
             capture.release()
 
 
-def _seqinfo_rate(folder: Path) -> float | None:
-    """The frame rate of a MOTChallenge sequence folder, None without ``seqinfo.ini``."""
-    return read_seqinfo(folder)["frame_rate"] if (folder / "seqinfo.ini").is_file() else None
-
-
 def _frame_folder(folder: Path, fps: float | None) -> FrameSource:
-    images_dir = folder / "img1" if (folder / "img1").is_dir() else folder
-    files = sorted(p for p in images_dir.iterdir() if p.is_file() and is_image_file(p))
+    """A MOTChallenge sequence folder (its ``seqinfo.ini`` names the frames and the frame rate),
+    a folder with ``img1/``, or any folder of images."""
+    if (folder / "seqinfo.ini").is_file():
+        files, rate, where = sequence_frames(folder), read_seqinfo(folder)["frame_rate"], folder
+    else:
+        where = folder / "img1" if (folder / "img1").is_dir() else folder
+        files, rate = sorted(p for p in where.iterdir() if p.is_file() and is_image_file(p)), None
     if not files:
-        raise ImageReadError(f"no image frames in folder {images_dir}")
+        raise ImageReadError(f"no image frames in folder {where}")
     first = read_image(files[0])
-    rate = fps or _seqinfo_rate(folder) or DEFAULT_FPS
-    return FrameSource(folder.name, "frames", rate, len(files), (first.shape[1], first.shape[0]), files=files)
+    return FrameSource(folder.name, "frames", fps or rate or DEFAULT_FPS, len(files), (first.shape[1], first.shape[0]),
+                       files=files)
 
 
 def open_frames(argument: str | os.PathLike | int, fps: float | None = None) -> FrameSource:

@@ -109,6 +109,16 @@ def load_ground_truth(path: str | os.PathLike) -> dict[str, GroundTruth]:
     return found
 
 
+def _some(names: list[str]) -> str:
+    """The first few names, for a message."""
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
+def _unpaired(names: list[str], available) -> tuple[list[str], list[str]]:
+    """Ground-truth sequences without a prediction, and predictions without a sequence (sorted)."""
+    return [n for n in names if n not in available], sorted(set(available) - set(names))
+
+
 def load_predictions(path: str | os.PathLike, names: list[str]) -> dict[str, MotTable]:
     """Tracker output for the sequences ``names``: a folder with one ``SEQ.txt`` per sequence, or
     one file when there is one sequence. Every sequence needs its file, and every file a sequence."""
@@ -118,17 +128,15 @@ def load_predictions(path: str | os.PathLike, names: list[str]) -> dict[str, Mot
     if path.is_file():
         if len(names) != 1:
             raise TrackingError(f"{path} is one file but the ground truth has {len(names)} sequences "
-                                f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}): give a folder of SEQ.txt")
+                                f"({_some(names)}): give a folder of SEQ.txt")
         return {names[0]: read_mot(path)}
     files = {p.stem: p for p in sorted(path.glob("*.txt")) if p.name != "seqmap.txt"}
-    missing = [n for n in names if n not in files]
+    missing, extra = _unpaired(names, files)
     if missing:
         raise TrackingError(f"no prediction for sequence {missing[0]} in {path} (expected {path / (missing[0] + '.txt')})"
                             + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
-    extra = sorted(set(files) - set(names))
     if extra:
-        raise TrackingError(f"{files[extra[0]]} matches no ground-truth sequence ({', '.join(names[:4])}"
-                            f"{', ...' if len(names) > 4 else ''})")
+        raise TrackingError(f"{files[extra[0]]} matches no ground-truth sequence ({_some(names)})")
     return {n: read_mot(files[n]) for n in names}
 
 
@@ -188,10 +196,10 @@ def evaluate_tracking(
         pred = load_predictions(predictions, names)
     else:
         pred = dict(predictions)
-        missing = [n for n in names if n not in pred]
-        if missing or set(pred) - set(names):
+        missing, extra = _unpaired(names, pred)
+        if missing or extra:
             raise TrackingError(f"predictions and ground truth name different sequences: missing {missing}, "
-                                f"extra {sorted(set(pred) - set(names))}")
+                                f"extra {extra}")
     for name in names:
         _check_pair(name, gt[name], pred[name])
     with tempfile.TemporaryDirectory(prefix="yoloxkit-track-eval-") as folder:

@@ -200,17 +200,6 @@ def mot_writer(path: str | os.PathLike) -> Iterator[IO[str]]:
     """A text file for rows written frame by frame: written beside ``path`` and renamed onto it
     when the block ends, also when it ends by an exception (the rows of the frames done are
     complete, so an interrupted run keeps them)."""
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        handle = open(tmp, "w", encoding="utf-8")
-        try:
-            try:
-                yield handle
-            finally:
-                handle.close()
-        except BaseException:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, target)  # keep what was written; atomic_path then finds nothing to remove
-            raise
+    with atomic_path(path, keep_on_error=True) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            yield handle

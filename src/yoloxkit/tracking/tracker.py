@@ -98,8 +98,10 @@ class Tracker:
         frames = source if isinstance(source, FrameSource) else open_frames(source)
         if not self._rate_given and frames.fps != self.settings.frame_rate:
             self.settings = TrackerSettings(**{**self.settings.given(), "frame_rate": frames.fps})
-            self.backend = make_tracker(self.name, self.settings)
-        self.reset()
+            self.backend = make_tracker(self.name, self.settings)  # a fresh tracker at the new rate
+            self.trails = {}
+        else:
+            self.reset()
         return frames
 
     def empty(self, width: int = 0, height: int = 0) -> Detections:

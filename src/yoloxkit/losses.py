@@ -6,14 +6,15 @@ the official head does; the IoU term is weighted by 5. :class:`YoloxLoss` can in
 a running mean of that count (``normalizer="running"``, the fine-tuning recipe): a batch with
 few or no positives then no longer scales its objectness loss up by a hundredfold.
 
-End-to-end models add :func:`pss_loss`, the PSS branch's loss over the one-to-one positives
-(:mod:`yoloxkit.assign.one_to_one`). It is a binary cross-entropy on the final score
+End-to-end models add the PSS branch's loss: a binary cross-entropy on the final score
 ``d·σ(pss)``, where ``d = σ(obj)·σ(cls)`` is the detector's score taken detached (the
-stop-gradient): target 1 at each gt's one positive (its class), 0 at every other anchor (its best
-class), leaving out the constant ``-log d`` of the positives. Anchors the detector already scores
-near 0 cost nearly nothing, so the loss needs no
-sampling or focal weighting: it teaches the branch to keep one anchor per object and silence the
-duplicates around it. It is summed and divided by the number of gts.
+stop-gradient), target 1 at the positives and 0 at every other anchor, leaving out the constant
+``-log d`` of the positives. Anchors the detector already scores near 0 cost nearly nothing, so
+the loss needs no sampling or focal weighting: it teaches the branch to keep one anchor per object
+and silence the duplicates around it. The positives are the detector's own NMS survivors
+(:func:`distill_pss_loss`, :mod:`yoloxkit.assign.detector_targets`; divided by their number) or,
+with ``pss_targets="gt"``, each gt's one-to-one anchor (:func:`pss_loss`,
+:mod:`yoloxkit.assign.one_to_one`; divided by the number of gts).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .assign.geometry import aligned_iou_cxcywh, anchor_centers
+from .assign.detector_targets import detector_nms_targets
 from .assign.one_to_one import OneToOneAssignment, one_to_one_assign
 from .assign.simota import Assignment, simota_assign
 from .errors import DatasetError
@@ -43,6 +45,8 @@ __all__ = [
     "yolox_loss_flat",
     "flatten_pss",
     "pss_loss",
+    "distill_pss_loss",
+    "PSS_TARGETS",
     "NORMALIZERS",
 ]
 
@@ -202,6 +206,19 @@ def flatten_pss(pss_levels: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([p.flatten(2) for p in pss_levels], dim=2)[:, 0].float()
 
 
+def _final_score_bce(pss_logits: torch.Tensor, score: torch.Tensor, fg: torch.Tensor, positive_weight: float) -> torch.Tensor:
+    """Summed BCE of ``score·σ(pss)`` against ``fg`` (module docstring), ``score`` detached."""
+    log_pss = F.logsigmoid(pss_logits)
+    # At a positive, -log(d·σ(pss)) = -log d - log σ(pss): the constant -log d is left out, so the
+    # loss is 0 at its optimum (gradients unchanged).
+    log_not_p = torch.log1p(-(score * log_pss.exp()).clamp(max=1 - 1e-6))
+    return -torch.where(fg, positive_weight * log_pss, log_not_p).sum()
+
+
+def _detector_scores(obj_logits: torch.Tensor, cls_logits: torch.Tensor) -> torch.Tensor:
+    return obj_logits.detach().float().sigmoid().unsqueeze(-1) * cls_logits.detach().float().sigmoid()
+
+
 def pss_loss(
     pss_logits: torch.Tensor,
     obj_logits: torch.Tensor,
@@ -210,13 +227,14 @@ def pss_loss(
     gt_classes: torch.Tensor,
     positive_weight: float = 1.0,
 ) -> torch.Tensor:
-    """The PSS loss of a batch (module docstring): BCE of ``σ(obj)·σ(cls)·σ(pss)`` (detector part
-    detached) against the one-to-one targets, summed over anchors, divided by ``max(1, gts)``.
+    """The PSS loss of a batch on ground-truth one-to-one targets (module docstring): BCE of
+    ``σ(obj)·σ(cls)·σ(pss)`` (detector part detached), summed over anchors, divided by
+    ``max(1, gts)``.
 
     ``pss_logits``/``obj_logits`` ``[B, A]``, ``cls_logits`` ``[B, A, C]``, ``gt_classes`` ``[B, G]``;
     ``positive_weight`` multiplies the positives' terms.
     """
-    detector = (obj_logits.detach().float().sigmoid().unsqueeze(-1) * cls_logits.detach().float().sigmoid())
+    detector = _detector_scores(obj_logits, cls_logits)
     best = detector.max(dim=-1).values  # [B, A]
     fg = assignment.fg_mask
     if gt_classes.shape[1]:
@@ -225,12 +243,23 @@ def pss_loss(
         score = torch.where(fg, own, best)
     else:
         score = best
-    log_pss = F.logsigmoid(pss_logits)
-    # At a positive, -log(d·σ(pss)) = -log d - log σ(pss): the constant -log d is left out, so the
-    # loss is 0 at its optimum (gradients unchanged).
-    log_not_p = torch.log1p(-(score * log_pss.exp()).clamp(max=1 - 1e-6))
-    loss = -torch.where(fg, positive_weight * log_pss, log_not_p).sum()
+    loss = _final_score_bce(pss_logits, score, fg, positive_weight)
     return loss / assignment.num_gt.clamp(min=1).float()
+
+
+def distill_pss_loss(
+    pss_logits: torch.Tensor, obj_logits: torch.Tensor, cls_logits: torch.Tensor, fg: torch.Tensor
+) -> torch.Tensor:
+    """The PSS loss on the detector's own NMS survivors ``fg`` ``[B, A]``
+    (:func:`~yoloxkit.assign.detector_targets.detector_nms_targets`): the same BCE on each anchor's
+    best class, divided by ``max(1, positives)``."""
+    best = _detector_scores(obj_logits, cls_logits).max(dim=-1).values
+    return _final_score_bce(pss_logits, best, fg, 1.0) / max(1, int(fg.sum()))
+
+
+#: what the PSS branch learns to keep: ``"detector"`` the detector's own NMS survivors (default),
+#: ``"gt"`` the one-to-one (Hungarian) assignment of the ground truth
+PSS_TARGETS = ("detector", "gt")
 
 
 NORMALIZERS = ("batch", "running")
@@ -256,10 +285,13 @@ class YoloxLoss:
     running_positives: float | None = field(default=None)
     pss_weight: float = 1.0
     detector_loss: bool = True
+    pss_targets: str = "detector"
 
     def __post_init__(self) -> None:
         if self.normalizer not in NORMALIZERS:
             raise ValueError(f"normalizer must be one of {', '.join(NORMALIZERS)}, got {self.normalizer!r}")
+        if self.pss_targets not in PSS_TARGETS:
+            raise ValueError(f"pss_targets must be one of {', '.join(PSS_TARGETS)}, got {self.pss_targets!r}")
 
     def _divisor(self, positives: torch.Tensor) -> torch.Tensor:
         count = max(float(positives), 1.0)
@@ -285,12 +317,16 @@ class YoloxLoss:
         else:
             zero = preds.raw_reg.new_zeros(())
             losses = dict.fromkeys(("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "num_fg"), zero)
-        gt_boxes, gt_classes, valid = split_targets(targets, preds.num_classes)
-        assignment = one_to_one_assign(
-            preds.boxes.detach(), preds.obj_logits.detach(), preds.cls_logits.detach(),
-            gt_boxes, gt_classes, valid, preds.shapes, preds.level_strides,
-        )
-        term = pss_loss(flatten_pss(pss), preds.obj_logits, preds.cls_logits, assignment, gt_classes)
+        if self.pss_targets == "detector":
+            survivors = detector_nms_targets(preds.boxes.detach(), preds.obj_logits, preds.cls_logits)
+            term = distill_pss_loss(flatten_pss(pss), preds.obj_logits, preds.cls_logits, survivors)
+        else:
+            gt_boxes, gt_classes, valid = split_targets(targets, preds.num_classes)
+            assignment = one_to_one_assign(
+                preds.boxes.detach(), preds.obj_logits.detach(), preds.cls_logits.detach(),
+                gt_boxes, gt_classes, valid, preds.shapes, preds.level_strides,
+            )
+            term = pss_loss(flatten_pss(pss), preds.obj_logits, preds.cls_logits, assignment, gt_classes)
         losses["pss_loss"] = term
         losses["total_loss"] = losses["total_loss"] + self.pss_weight * term
         return losses
@@ -298,9 +334,9 @@ class YoloxLoss:
     def state_dict(self) -> dict[str, Any]:
         return {"use_l1": self.use_l1, "normalizer": self.normalizer, "momentum": self.momentum,
                 "running_positives": self.running_positives, "pss_weight": self.pss_weight,
-                "detector_loss": self.detector_loss}
+                "detector_loss": self.detector_loss, "pss_targets": self.pss_targets}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("use_l1", "normalizer", "momentum", "running_positives", "pss_weight", "detector_loss"):
+        for key in ("use_l1", "normalizer", "momentum", "running_positives", "pss_weight", "detector_loss", "pss_targets"):
             if key in state:
                 setattr(self, key, state[key])

@@ -13,7 +13,7 @@ _VALUE_FLAGS = (
     "workers", "out", "seed", "eval_interval", "no_aug_epochs", "warmup_epochs", "lr", "min_lr_ratio",
     "momentum", "weight_decay", "ema", "amp", "sync_bn", "cache_ram", "visualize_assign", "multiscale",
     "max_iters_per_epoch", "mosaic_prob", "mixup_prob", "eval_conf", "eval_nms", "plots", "names", "rescale_convs",
-    "channels_last", "ema_decay", "ema_ramp", "recipe", "freeze_trunk", "freeze_detector", "loss_normalizer", "fit_new_classes", "eval_start",
+    "channels_last", "ema_decay", "ema_ramp", "recipe", "freeze_trunk", "freeze_detector", "pss_targets", "loss_normalizer", "fit_new_classes", "eval_start",
 )
 
 
@@ -51,6 +51,9 @@ def register(subparsers) -> None:
                    help="freeze backbone and neck, BatchNorm in eval mode (default: on in the finetune recipe)")
     p.add_argument("--freeze-detector", action="store_true",
                    help="end-to-end (-e2e) models: train only the PSS branch, the detector frozen")
+    p.add_argument("--pss-targets", choices=("detector", "gt"), default="detector",
+                   help="end-to-end models: the PSS branch learns to keep the anchors the detector's own NMS keeps"
+                        " (detector, default) or each gt's one-to-one anchor (gt)")
     p.add_argument("--loss-normalizer", choices=("batch", "running"),
                    help="divide the losses by the batch's positives (official) or a running mean of them (finetune)")
     p.add_argument("--fit-new-classes", action=argparse.BooleanOptionalAction, default=None,

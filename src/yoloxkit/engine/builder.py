@@ -167,6 +167,7 @@ def _build_model(
     model = build_model(cfg.model, num_classes=len(names))
     criterion = attach_loss(model)
     criterion.normalizer = cfg.loss_normalizer or "batch"
+    criterion.pss_targets = cfg.pss_targets
     if start is not None:
         report = load_for_finetune(model, start, names, cfg.model)
         log(f"fine-tuning: {report.message()}")

@@ -23,7 +23,7 @@ import yaml
 
 from ..data.augment import AugmentConfig
 from ..errors import YoloxkitError
-from ..losses import NORMALIZERS
+from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
 
 __all__ = [
@@ -181,6 +181,7 @@ class TrainConfig:
     fit_new_classes: bool | None = None  # fit new class rows on the training labels before training
     eval_start: bool | None = None  # evaluate the starting weights (epoch 0) and keep them as best.pth
     freeze_detector: bool = False  # end-to-end models: train only the PSS branch
+    pss_targets: str = "detector"  # end-to-end models: "detector" (its own NMS survivors) | "gt" (one-to-one)
     channels_last: bool = True  # NHWC activations: ~1.5x faster iterations on CPU (docs/BENCHMARKS.md)
     # input size and multi-scale
     size: int | None = None  # None: the model's input size (nano/tiny 416, others 640)
@@ -313,6 +314,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
+        if self.pss_targets not in PSS_TARGETS:
+            raise ConfigError(f"--pss-targets must be one of {', '.join(PSS_TARGETS)}, got {self.pss_targets!r}")
         if self.loss_normalizer is not None and self.loss_normalizer not in NORMALIZERS:
             raise ConfigError(f"--loss-normalizer must be one of {', '.join(NORMALIZERS)}, got {self.loss_normalizer!r}")
         if self.device is not None and not (self.device == "cpu" or self.device.startswith("cuda")):

@@ -5,10 +5,13 @@ Assignment and losses live in :mod:`yoloxkit.assign` and :mod:`yoloxkit.losses`.
 The end-to-end (NMS-free) variant of the paper (§2.1, after PSS, Zhou et al. 2021) adds a
 positive-sample-selector branch per level: two convs of the head's hidden width on a *detached*
 copy of the regression features (stop-gradient: its loss never reaches the detector), then a
-1-channel 1×1 prediction conv. In eval mode its sigmoid multiplies the objectness, so the output
+1-channel 1×1 prediction conv. The branch also reads the detector's selection cues
+(:mod:`.selection_cues`: whether the anchor's score is the maximum of its 3D neighbourhood, after
+DeFCN): a 1×1 conv mixes them into its input features, so that its 3×3 convs compare each anchor
+with its neighbours. In eval mode its sigmoid multiplies the objectness, so the output
 keeps the ``[B, A, 5 + C]`` layout and every consumer reads the final score
 ``σ(obj)·σ(pss)·σ(cls)`` where it read ``σ(obj)·σ(cls)``. The detector's keys are unchanged;
-the branch adds ``pss_convs.*`` and ``pss_preds.*``.
+the branch adds ``pss_cues.*``, ``pss_convs.*`` and ``pss_preds.*``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from .blocks import ConvBnAct, conv_block
+from .selection_cues import NUM_CUES, selection_cues
 
 __all__ = ["DecoupledHead", "LevelOutput", "PSS_KEY_PREFIXES", "is_pss_key", "make_grid", "decode_outputs", "flatten_levels"]
 
@@ -26,7 +30,7 @@ __all__ = ["DecoupledHead", "LevelOutput", "PSS_KEY_PREFIXES", "is_pss_key", "ma
 LevelOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 #: state-dict key prefixes (within the head) of the PSS branch of an end-to-end head
-PSS_KEY_PREFIXES = ("pss_convs.", "pss_preds.")
+PSS_KEY_PREFIXES = ("pss_cues.", "pss_convs.", "pss_preds.")
 
 
 def is_pss_key(key: str) -> bool:
@@ -78,6 +82,7 @@ class DecoupledHead(nn.Module):
                 nn.Sequential(Conv(hidden, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act))
                 for _ in in_channels
             )
+            self.pss_cues = nn.ModuleList(nn.Conv2d(hidden + NUM_CUES, hidden, 1, 1, 0) for _ in in_channels)
             self.pss_preds = nn.ModuleList(nn.Conv2d(hidden, 1, 1, 1, 0) for _ in in_channels)
         self.initialize_biases(prior_prob)
 
@@ -96,7 +101,8 @@ class DecoupledHead(nn.Module):
     ) -> tuple[list[LevelOutput], list[torch.Tensor] | None]:
         """Raw per-level outputs and, for an end-to-end head, the PSS logits ``[B, 1, H, W]`` per
         level (None otherwise, or with ``with_pss=False``). The PSS branch reads the regression
-        features detached, so nothing of the detector gets a gradient from it."""
+        features and the selection cues detached, so nothing of the detector gets a gradient
+        from it."""
         outputs, pss = [], [] if with_pss and self.end_to_end else None
         for k, x in enumerate(features):
             x = self.stems[k](x)
@@ -107,7 +113,13 @@ class DecoupledHead(nn.Module):
             obj_logits = self.obj_preds[k](reg_feat)
             outputs.append((reg, obj_logits, cls_logits))
             if pss is not None:
-                pss.append(self.pss_preds[k](self.pss_convs[k](reg_feat.detach())))
+                pss.append(reg_feat.detach())
+        if pss is not None:
+            cues = selection_cues([o for _, o, _ in outputs], [c for _, _, c in outputs])
+            pss = [
+                self.pss_preds[k](self.pss_convs[k](self.pss_cues[k](torch.cat([feat, cue.to(feat.dtype)], dim=1))))
+                for k, (feat, cue) in enumerate(zip(pss, cues))
+            ]
         return outputs, pss
 
     def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:

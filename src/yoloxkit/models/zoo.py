@@ -65,13 +65,13 @@ MODEL_SPECS: dict[str, ModelSpec] = {
 # models.info (params at 80 classes; GFLOPs at the base's input size); official weights are the
 # base model's (the PSS branch then starts fresh), none of them has a release of its own.
 _E2E_FIGURES = {
-    "yolox-nano": (941_922, 1.15),
-    "yolox-tiny": (5_554_962, 7.63),
-    "yolox-s": (9_854_914, 31.77),
-    "yolox-m": (27_320_034, 84.92),
-    "yolox-l": (57_751_682, 175.49),
-    "yolox-x": (104_605_858, 312.92),
-    "yolox-darknet53": (67_267_554, 204.91),
+    "yolox-nano": (955_170, 1.18),
+    "yolox-tiny": (5_584_050, 7.70),
+    "yolox-s": (9_905_986, 32.06),
+    "yolox-m": (27_433_506, 85.55),
+    "yolox-l": (57_952_130, 176.61),
+    "yolox-x": (104_917_858, 314.67),
+    "yolox-darknet53": (67_468_002, 206.04),
 }
 E2E_SUFFIX = "-e2e"
 for _base, (_params, _gflops) in _E2E_FIGURES.items():

@@ -150,6 +150,10 @@ def read_onnx_weights(path: str | os.PathLike) -> OnnxWeights:
             )
             convs.append(conv)
             upstream = frozenset({conv.index})
+        elif node.op_type == "Sigmoid":
+            # Not followed: a SiLU's product still reads its conv through its other input, and a
+            # score's readers (an end-to-end head's selection cues) do not read the conv's features.
+            upstream = frozenset()
         for name in node.output:
             producers[name] = upstream
     if not convs:

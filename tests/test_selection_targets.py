@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from yoloxkit.assign.detector_targets import detector_nms_targets
-from yoloxkit.losses import YoloxLoss, distill_pss_loss
+from yoloxkit.losses import YoloxLoss, best_detector_scores, distill_pss_loss
 from yoloxkit.models.selection_cues import NUM_CUES, max_filter_3d, selection_cues
 
 
@@ -58,6 +58,10 @@ def test_cues_pass_no_gradient():
     assert not any(c.requires_grad for c in selection_cues(obj, cls))
 
 
+def _survivors(boxes, obj, cls):
+    return detector_nms_targets(boxes, *best_detector_scores(obj, cls))
+
+
 def _anchors(boxes, scores, classes, num_classes=3):
     """Flat predictions of one image: decoded (cx, cy, w, h) boxes and logits with the given best scores."""
     boxes = torch.tensor(boxes, dtype=torch.float32)[None]
@@ -72,26 +76,27 @@ def test_nms_targets_keep_the_best_of_overlapping_boxes_per_class():
     boxes, obj, cls = _anchors(
         [[50, 50, 40, 40], [52, 50, 40, 40], [51, 50, 40, 40], [150, 50, 40, 40], [50, 50, 40, 40]],
         [0.9, 0.8, 0.6, 0.3, 0.02], [0, 0, 1, 0, 2])
-    keep = detector_nms_targets(boxes, obj, cls)
+    keep = _survivors(boxes, obj, cls)
     # 0 keeps; 1 is its duplicate; 2 is another class; 3 is elsewhere; 4 is under the score floor
     assert keep.tolist() == [[True, False, True, True, False]]
 
 
 def test_nms_targets_treat_each_image_apart():
     boxes, obj, cls = _anchors([[50, 50, 40, 40], [52, 50, 40, 40]], [0.9, 0.8], [0, 0])
-    both = detector_nms_targets(boxes.repeat(2, 1, 1), obj.repeat(2, 1), cls.repeat(2, 1, 1))
+    both = _survivors(boxes.repeat(2, 1, 1), obj.repeat(2, 1), cls.repeat(2, 1, 1))
     assert both.tolist() == [[True, False], [True, False]]
-    flipped = detector_nms_targets(torch.stack([boxes[0], boxes[0].flip(0)]), torch.cat([obj, obj]),
-                                   torch.stack([cls[0], cls[0].flip(0)]))
+    flipped = _survivors(torch.stack([boxes[0], boxes[0].flip(0)]), torch.cat([obj, obj]),
+                         torch.stack([cls[0], cls[0].flip(0)]))
     assert flipped.tolist() == [[True, False], [False, True]]
-    assert not detector_nms_targets(boxes, obj - 40, cls).any()  # nothing scores
+    assert not _survivors(boxes, obj - 40, cls).any()  # nothing scores
 
 
 def test_distill_loss_falls_as_the_branch_keeps_the_survivors():
     boxes, obj, cls = _anchors([[50, 50, 40, 40], [52, 50, 40, 40]], [0.9, 0.8], [0, 0])
-    keep = detector_nms_targets(boxes, obj, cls)
-    right = distill_pss_loss(torch.tensor([[8.0, -8.0]]), obj, cls, keep)
-    wrong = distill_pss_loss(torch.tensor([[-8.0, 8.0]]), obj, cls, keep)
+    keep = _survivors(boxes, obj, cls)
+    scores = best_detector_scores(obj, cls)[0]
+    right = distill_pss_loss(torch.tensor([[8.0, -8.0]]), scores, keep)
+    wrong = distill_pss_loss(torch.tensor([[-8.0, 8.0]]), scores, keep)
     assert float(right) < 0.01 < 1.0 < float(wrong)
 
 

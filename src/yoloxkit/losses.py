@@ -45,6 +45,7 @@ __all__ = [
     "yolox_loss_flat",
     "flatten_pss",
     "pss_loss",
+    "best_detector_scores",
     "distill_pss_loss",
     "PSS_TARGETS",
     "NORMALIZERS",
@@ -247,14 +248,18 @@ def pss_loss(
     return loss / assignment.num_gt.clamp(min=1).float()
 
 
-def distill_pss_loss(
-    pss_logits: torch.Tensor, obj_logits: torch.Tensor, cls_logits: torch.Tensor, fg: torch.Tensor
-) -> torch.Tensor:
+def best_detector_scores(obj_logits: torch.Tensor, cls_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each anchor's best class and its detector score ``σ(obj)·σ(cls)``, detached: ``[B, A]`` each
+    (scores first), from ``obj_logits`` ``[B, A]`` and ``cls_logits`` ``[B, A, C]``."""
+    return _detector_scores(obj_logits, cls_logits).max(dim=-1)
+
+
+def distill_pss_loss(pss_logits: torch.Tensor, scores: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
     """The PSS loss on the detector's own NMS survivors ``fg`` ``[B, A]``
     (:func:`~yoloxkit.assign.detector_targets.detector_nms_targets`): the same BCE on each anchor's
-    best class, divided by ``max(1, positives)``."""
-    best = _detector_scores(obj_logits, cls_logits).max(dim=-1).values
-    return _final_score_bce(pss_logits, best, fg, 1.0) / max(1, int(fg.sum()))
+    best-class detector score ``scores`` (:func:`best_detector_scores`), divided by
+    ``max(1, positives)``."""
+    return _final_score_bce(pss_logits, scores, fg, 1.0) / max(1, int(fg.sum()))
 
 
 #: what the PSS branch learns to keep: ``"detector"`` the detector's own NMS survivors (default),
@@ -318,8 +323,9 @@ class YoloxLoss:
             zero = preds.raw_reg.new_zeros(())
             losses = dict.fromkeys(("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "num_fg"), zero)
         if self.pss_targets == "detector":
-            survivors = detector_nms_targets(preds.boxes.detach(), preds.obj_logits, preds.cls_logits)
-            term = distill_pss_loss(flatten_pss(pss), preds.obj_logits, preds.cls_logits, survivors)
+            scores, classes = best_detector_scores(preds.obj_logits, preds.cls_logits)
+            survivors = detector_nms_targets(preds.boxes.detach(), scores, classes)
+            term = distill_pss_loss(flatten_pss(pss), scores, survivors)
         else:
             gt_boxes, gt_classes, valid = split_targets(targets, preds.num_classes)
             assignment = one_to_one_assign(

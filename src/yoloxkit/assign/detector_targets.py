@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from .geometry import cxcywh_to_xyxy
+
 __all__ = ["DISTILL_CONF", "DISTILL_IOU", "detector_nms_targets"]
 
 #: lowest detector score an anchor needs to be a positive
@@ -28,26 +30,24 @@ DISTILL_IOU = 0.5
 @torch.no_grad()
 def detector_nms_targets(
     boxes: torch.Tensor,
-    obj_logits: torch.Tensor,
-    cls_logits: torch.Tensor,
+    scores: torch.Tensor,
+    classes: torch.Tensor,
     conf: float = DISTILL_CONF,
     iou: float = DISTILL_IOU,
 ) -> torch.Tensor:
     """``[B, A]`` bool: the anchors that class-aware NMS keeps, per image.
 
-    ``boxes`` ``[B, A, 4]`` decoded (cx, cy, w, h), ``obj_logits`` ``[B, A]``, ``cls_logits``
-    ``[B, A, C]``. The whole batch goes through one ``batched_nms`` (one group per image and class).
+    ``boxes`` ``[B, A, 4]`` decoded (cx, cy, w, h); ``scores`` and ``classes`` ``[B, A]``, each
+    anchor's best class and its detector score ``σ(obj)·σ(cls)``. The whole batch goes through one
+    ``batched_nms`` (one group per image and class).
     """
     from torchvision.ops import batched_nms  # torchvision loads only when a model trains
 
-    scores, classes = (obj_logits.float().sigmoid().unsqueeze(-1) * cls_logits.float().sigmoid()).max(dim=-1)
     image, anchor = (scores >= conf).nonzero(as_tuple=True)
     keep_mask = torch.zeros_like(scores, dtype=torch.bool)
     if image.numel() == 0:
         return keep_mask
-    centre, size = boxes[image, anchor, :2].float(), boxes[image, anchor, 2:].float()
-    corners = torch.cat([centre - size / 2, centre + size / 2], dim=1)
-    groups = image * cls_logits.shape[-1] + classes[image, anchor]
-    kept = batched_nms(corners, scores[image, anchor], groups, iou)
+    groups = image * (int(classes.max()) + 1) + classes[image, anchor]
+    kept = batched_nms(cxcywh_to_xyxy(boxes[image, anchor].float()), scores[image, anchor].float(), groups, iou)
     keep_mask[image[kept], anchor[kept]] = True
     return keep_mask

@@ -13,7 +13,7 @@ import torch
 
 from ..models.head import make_grid
 
-__all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pack_candidates", "CandidateSlots", "gather_candidates", "pairwise_iou_cxcywh", "aligned_iou_cxcywh"]
+__all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pack_candidates", "CandidateSlots", "gather_candidates", "pairwise_iou_cxcywh", "aligned_iou_cxcywh", "cxcywh_to_xyxy"]
 
 
 def anchor_centers(
@@ -137,6 +137,11 @@ def gather_candidates(
 def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     half = boxes[..., 2:] / 2
     return boxes[..., :2] - half, boxes[..., :2] + half
+
+
+def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    """``(cx, cy, w, h)`` -> ``(x1, y1, x2, y2)`` on the last dimension."""
+    return torch.cat(_corners(boxes), dim=-1)
 
 
 def pairwise_iou_cxcywh(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..assign.geometry import cxcywh_to_xyxy
+
 __all__ = [
     "NMS_OUTPUT_NAMES", "DetectionsGraph", "check_graph_options", "non_max_suppression", "select_best_class",
     "cxcywh_to_xyxy",
@@ -79,12 +81,6 @@ def non_max_suppression(
         torch.tensor([iou_threshold], dtype=torch.float32),
         torch.tensor([score_threshold], dtype=torch.float32),
     )
-
-
-def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
-    """``(cx, cy, w, h)`` -> ``(x1, y1, x2, y2)`` on the last dimension."""
-    centers, sizes = boxes[..., :2], boxes[..., 2:4]
-    return torch.cat([centers - sizes / 2, centers + sizes / 2], dim=-1)
 
 
 def check_graph_options(conf: float, max_dets: int, max_dets_option: str) -> None:

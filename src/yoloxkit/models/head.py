@@ -103,7 +103,7 @@ class DecoupledHead(nn.Module):
         level (None otherwise, or with ``with_pss=False``). The PSS branch reads the regression
         features and the selection cues detached, so nothing of the detector gets a gradient
         from it."""
-        outputs, pss = [], [] if with_pss and self.end_to_end else None
+        outputs, branch_inputs = [], [] if with_pss and self.end_to_end else None
         for k, x in enumerate(features):
             x = self.stems[k](x)
             cls_feat = self.cls_convs[k](x)
@@ -112,14 +112,15 @@ class DecoupledHead(nn.Module):
             reg = self.reg_preds[k](reg_feat)
             obj_logits = self.obj_preds[k](reg_feat)
             outputs.append((reg, obj_logits, cls_logits))
-            if pss is not None:
-                pss.append(reg_feat.detach())
-        if pss is not None:
-            cues = selection_cues([o for _, o, _ in outputs], [c for _, _, c in outputs])
-            pss = [
-                self.pss_preds[k](self.pss_convs[k](self.pss_cues[k](torch.cat([feat, cue.to(feat.dtype)], dim=1))))
-                for k, (feat, cue) in enumerate(zip(pss, cues))
-            ]
+            if branch_inputs is not None:
+                branch_inputs.append(reg_feat.detach())
+        if branch_inputs is None:
+            return outputs, None
+        cues = selection_cues([o for _, o, _ in outputs], [c for _, _, c in outputs])
+        pss = [
+            self.pss_preds[k](self.pss_convs[k](self.pss_cues[k](torch.cat([feat, cue.to(feat.dtype)], dim=1))))
+            for k, (feat, cue) in enumerate(zip(branch_inputs, cues))
+        ]
         return outputs, pss
 
     def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:

@@ -66,3 +66,18 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, coco_mini, tmp_path, 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
+
+
+def test_config_file_end_to_end_options_are_not_overridden_by_flag_defaults(tmp_path):
+    from yoloxkit.cli import build_parser
+    from yoloxkit.cli.train import config_from_args
+
+    config = tmp_path / "e2e.yaml"
+    config.write_text("model: yolox-nano-e2e\nfreeze_detector: true\npss_targets: gt\n")
+    args = build_parser().parse_args(["train", "--data", "DATA", "--config", str(config)])
+    cfg = config_from_args(args)
+    assert cfg.freeze_detector is True and cfg.pss_targets == "gt"
+    args = build_parser().parse_args(["train", "--data", "DATA", "--config", str(config), "--pss-targets", "detector"])
+    assert config_from_args(args).pss_targets == "detector"
+    plain = config_from_args(build_parser().parse_args(["train", "--data", "DATA"]))
+    assert plain.freeze_detector is False and plain.pss_targets == "detector"

@@ -49,9 +49,9 @@ def register(subparsers) -> None:
                    help="training recipe (default: finetune from pretrained weights, official from --weights none)")
     p.add_argument("--freeze-trunk", action=argparse.BooleanOptionalAction, default=None,
                    help="freeze backbone and neck, BatchNorm in eval mode (default: on in the finetune recipe)")
-    p.add_argument("--freeze-detector", action="store_true",
+    p.add_argument("--freeze-detector", action="store_true", default=None,
                    help="end-to-end (-e2e) models: train only the PSS branch, the detector frozen")
-    p.add_argument("--pss-targets", choices=("detector", "gt"), default="detector",
+    p.add_argument("--pss-targets", choices=("detector", "gt"),
                    help="end-to-end models: the PSS branch learns to keep the anchors the detector's own NMS keeps"
                         " (detector, default) or each gt's one-to-one anchor (gt)")
     p.add_argument("--loss-normalizer", choices=("batch", "running"),

@@ -7,6 +7,7 @@ import yoloxkit
 from yoloxkit.engine.freeze import freeze_detector, keep_frozen_eval
 from yoloxkit.models import MODEL_SPECS, get_spec
 from yoloxkit.models.info import count_gflops, count_parameters
+from yoloxkit.models.selection_cues import NUM_CUES
 from yoloxkit.packaged import bundled_weights_path
 from yoloxkit.weights import load_weights
 
@@ -16,11 +17,11 @@ def test_darknet53_e2e_has_the_papers_params_and_gflops():
     base = yoloxkit.build_model("yolox-darknet53")
     params = count_parameters(model)
     # per level: two 3x3 convs with BatchNorm and a 1x1 prediction conv (the paper's 67.27 M exactly),
-    # and the 1x1 conv mixing the 4 selection cues into the branch's input features
-    assert params - count_parameters(base) == 3 * (2 * (256 * 256 * 9 + 2 * 256) + 257) + 3 * ((256 + 4) * 256 + 256)
-    assert params == 67_468_002 and abs(params / 1e6 - 67.27) <= 0.3
-    # the paper's 205.1 without the cue mixer (1.1 GFLOPs at 640, docs/end_to_end.md)
-    assert abs(round(count_gflops(model, 640), 1) - 206.0) <= 0.1
+    # and the 4 selection-cue channels the first 3x3 conv reads beside the features
+    assert params - count_parameters(base) == 3 * (2 * (256 * 256 * 9 + 2 * 256) + 257) + 3 * (4 * 9 * 256)
+    assert params == 67_295_202 and round(params / 1e6, 2) == 67.30 and abs(params / 1e6 - 67.27) <= 0.3
+    assert not hasattr(model.head, "pss_cues")  # only a depthwise head needs the 1x1 cue mixer
+    assert round(count_gflops(model, 640), 1) == 205.1
 
 
 def test_every_zoo_model_has_an_e2e_variant_by_name_and_by_flag():
@@ -32,8 +33,13 @@ def test_every_zoo_model_has_an_e2e_variant_by_name_and_by_flag():
     assert get_spec("darknet53_e2e").name == "yolox-darknet53-e2e"
     by_flag = yoloxkit.build_model("yolox-nano", end_to_end=True)
     assert by_flag.end_to_end and not yoloxkit.build_model("yolox-nano").end_to_end
-    # nano's branch is depthwise-separable like its head's own convs
+    # nano's branch is depthwise-separable like its head's own convs, so a 1x1 conv mixes the cues in
     assert any(m.groups > 1 for m in by_flag.head.pss_convs.modules() if isinstance(m, torch.nn.Conv2d))
+    assert [m.in_channels for m in by_flag.head.pss_cues] == [64 + NUM_CUES] * 3
+    # a regular head's first 3x3 conv reads them beside the features
+    tiny = yoloxkit.build_model("yolox-tiny-e2e").head
+    assert not hasattr(tiny, "pss_cues")
+    assert [convs[0].conv.in_channels for convs in tiny.pss_convs] == [96 + NUM_CUES] * 3
 
 
 def test_base_weights_load_into_the_e2e_model_and_only_the_branch_is_new(caplog):
@@ -63,10 +69,13 @@ def _targets():
     return targets
 
 
-@pytest.mark.parametrize("pss_targets", ["detector", "gt"])
-def test_pss_loss_gives_the_detector_no_gradient(pss_targets):
+@pytest.mark.parametrize(("name", "pss_targets"), [
+    ("yolox-nano-e2e", "detector"), ("yolox-nano-e2e", "gt"),
+    ("yolox-tiny-e2e", "detector"),  # regular convs: the cues enter the first 3x3 conv, no mixer
+])
+def test_pss_loss_gives_the_detector_no_gradient(name, pss_targets):
     torch.manual_seed(0)
-    model = yoloxkit.build_model("yolox-nano-e2e", num_classes=3).train()
+    model = yoloxkit.build_model(name, num_classes=3).train()
     model.criterion.pss_targets = pss_targets
     losses = model(torch.rand(2, 3, 128, 128) * 255, _targets())
     assert float(losses["pss_loss"].detach()) > 0

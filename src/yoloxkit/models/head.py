@@ -7,11 +7,12 @@ positive-sample-selector branch per level: two convs of the head's hidden width 
 copy of the regression features (stop-gradient: its loss never reaches the detector), then a
 1-channel 1×1 prediction conv. The branch also reads the detector's selection cues
 (:mod:`.selection_cues`: whether the anchor's score is the maximum of its 3D neighbourhood, after
-DeFCN): a 1×1 conv mixes them into its input features, so that its 3×3 convs compare each anchor
-with its neighbours. In eval mode its sigmoid multiplies the objectness, so the output
+DeFCN) beside its input features, so that its 3×3 convs compare each anchor with its neighbours:
+the first 3×3 conv reads them as extra input channels, or, in a depthwise head (nano), whose
+depthwise 3×3 cannot mix channels, a 1×1 conv mixes them into the features first. In eval mode its sigmoid multiplies the objectness, so the output
 keeps the ``[B, A, 5 + C]`` layout and every consumer reads the final score
 ``σ(obj)·σ(pss)·σ(cls)`` where it read ``σ(obj)·σ(cls)``. The detector's keys are unchanged;
-the branch adds ``pss_cues.*``, ``pss_convs.*`` and ``pss_preds.*``.
+the branch adds ``pss_convs.*`` and ``pss_preds.*`` (and ``pss_cues.*``, the depthwise head's mixer).
 """
 
 from __future__ import annotations
@@ -78,11 +79,15 @@ class DecoupledHead(nn.Module):
             self.reg_preds.append(nn.Conv2d(hidden, 4, 1, 1, 0))
             self.obj_preds.append(nn.Conv2d(hidden, 1, 1, 1, 0))
         if end_to_end:
+            # A depthwise 3×3 cannot combine the cue channels with the features, so a depthwise
+            # head mixes them in with a 1×1 conv first; a regular 3×3 reads them directly.
+            first_in = hidden if depthwise else hidden + NUM_CUES
             self.pss_convs = nn.ModuleList(
-                nn.Sequential(Conv(hidden, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act))
+                nn.Sequential(Conv(first_in, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act))
                 for _ in in_channels
             )
-            self.pss_cues = nn.ModuleList(nn.Conv2d(hidden + NUM_CUES, hidden, 1, 1, 0) for _ in in_channels)
+            if depthwise:
+                self.pss_cues = nn.ModuleList(nn.Conv2d(hidden + NUM_CUES, hidden, 1, 1, 0) for _ in in_channels)
             self.pss_preds = nn.ModuleList(nn.Conv2d(hidden, 1, 1, 1, 0) for _ in in_channels)
         self.initialize_biases(prior_prob)
 
@@ -117,10 +122,13 @@ class DecoupledHead(nn.Module):
         if branch_inputs is None:
             return outputs, None
         cues = selection_cues([o for _, o, _ in outputs], [c for _, _, c in outputs])
-        pss = [
-            self.pss_preds[k](self.pss_convs[k](self.pss_cues[k](torch.cat([feat, cue.to(feat.dtype)], dim=1))))
-            for k, (feat, cue) in enumerate(zip(branch_inputs, cues))
-        ]
+        mixers = getattr(self, "pss_cues", None)
+        pss = []
+        for k, (feat, cue) in enumerate(zip(branch_inputs, cues)):
+            x = torch.cat([feat, cue.to(feat.dtype)], dim=1)
+            if mixers is not None:
+                x = mixers[k](x)
+            pss.append(self.pss_preds[k](self.pss_convs[k](x)))
         return outputs, pss
 
     def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:

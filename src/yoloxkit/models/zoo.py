@@ -66,12 +66,12 @@ MODEL_SPECS: dict[str, ModelSpec] = {
 # base model's (the PSS branch then starts fresh), none of them has a release of its own.
 _E2E_FIGURES = {
     "yolox-nano": (955_170, 1.18),
-    "yolox-tiny": (5_584_050, 7.70),
-    "yolox-s": (9_905_986, 32.06),
-    "yolox-m": (27_433_506, 85.55),
-    "yolox-l": (57_952_130, 176.61),
-    "yolox-x": (104_917_858, 314.67),
-    "yolox-darknet53": (67_468_002, 206.04),
+    "yolox-tiny": (5_565_330, 7.66),
+    "yolox-s": (9_868_738, 31.85),
+    "yolox-m": (27_340_770, 85.04),
+    "yolox-l": (57_779_330, 175.65),
+    "yolox-x": (104_640_418, 313.12),
+    "yolox-darknet53": (67_295_202, 205.07),
 }
 E2E_SUFFIX = "-e2e"
 for _base, (_params, _gflops) in _E2E_FIGURES.items():

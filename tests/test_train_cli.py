@@ -81,3 +81,17 @@ def test_config_file_end_to_end_options_are_not_overridden_by_flag_defaults(tmp_
     assert config_from_args(args).pss_targets == "detector"
     plain = config_from_args(build_parser().parse_args(["train", "--data", "DATA"]))
     assert plain.freeze_detector is False and plain.pss_targets == "detector"
+
+
+def test_ema_is_off_by_default_only_when_the_detector_is_frozen():
+    from yoloxkit.cli import build_parser
+    from yoloxkit.cli.train import config_from_args
+
+    def resolved(*flags):
+        args = build_parser().parse_args(["train", "--data", "DATA", "--model", "yolox-nano-e2e", *flags])
+        return config_from_args(args).resolved()
+
+    assert resolved().ema is True
+    assert resolved("--freeze-detector").ema is False
+    assert resolved("--freeze-detector", "--ema").ema is True
+    assert resolved("--no-ema").ema is False

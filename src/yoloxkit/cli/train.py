@@ -87,7 +87,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-aug", dest="no_aug", action="store_true", default=None, help="no augmentation at all (letterbox only)")
     p.add_argument("--mosaic-prob", type=float, help="Mosaic probability (default: 1.0; nano 0.5)")
     p.add_argument("--mixup-prob", type=float, help="MixUp probability (default 1.0 where MixUp is on)")
-    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="EMA of the weights (default on)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="EMA of the weights (default on, off with --freeze-detector)")
     p.add_argument("--ema-decay", type=float, help="EMA decay (default: official 0.9998, finetune 0.98)")
     p.add_argument("--ema-ramp", type=float, help="iterations of the EMA's decay ramp (default: official 2000; finetune 0, no ramp)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,

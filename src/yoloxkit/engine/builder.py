@@ -132,7 +132,7 @@ def describe_recipe(cfg: TrainConfig) -> str:
         return f"recipe official (the official YOLOX recipe: {schedule})"
     parts = [schedule]
     if cfg.freeze_detector:
-        parts.append("detector frozen, only the PSS branch trains")
+        parts.append("detector frozen, only the PSS branch trains" + ("" if cfg.ema else ", no EMA"))
     elif cfg.freeze_trunk:
         parts.append("backbone and neck frozen")
     if cfg.loss_normalizer == "running":

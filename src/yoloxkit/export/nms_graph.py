@@ -24,7 +24,6 @@ from ..assign.geometry import cxcywh_to_xyxy
 
 __all__ = [
     "NMS_OUTPUT_NAMES", "DetectionsGraph", "check_graph_options", "non_max_suppression", "select_best_class",
-    "cxcywh_to_xyxy",
 ]
 
 NMS_OUTPUT_NAMES = ("num_dets", "boxes", "scores", "class_ids")

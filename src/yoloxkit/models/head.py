@@ -9,10 +9,11 @@ copy of the regression features (stop-gradient: its loss never reaches the detec
 (:mod:`.selection_cues`: whether the anchor's score is the maximum of its 3D neighbourhood, after
 DeFCN) beside its input features, so that its 3×3 convs compare each anchor with its neighbours:
 the first 3×3 conv reads them as extra input channels, or, in a depthwise head (nano), whose
-depthwise 3×3 cannot mix channels, a 1×1 conv mixes them into the features first. In eval mode its sigmoid multiplies the objectness, so the output
-keeps the ``[B, A, 5 + C]`` layout and every consumer reads the final score
-``σ(obj)·σ(pss)·σ(cls)`` where it read ``σ(obj)·σ(cls)``. The detector's keys are unchanged;
-the branch adds ``pss_convs.*`` and ``pss_preds.*`` (and ``pss_cues.*``, the depthwise head's mixer).
+depthwise 3×3 cannot mix channels, a 1×1 conv mixes them into the features first. In eval mode
+its sigmoid multiplies the objectness, so the output keeps the ``[B, A, 5 + C]`` layout and
+every consumer reads the final score ``σ(obj)·σ(pss)·σ(cls)`` where it read ``σ(obj)·σ(cls)``.
+The detector's keys are unchanged; the branch adds ``pss_convs.*`` and ``pss_preds.*`` (and
+``pss_cues.*``, the depthwise head's mixer).
 """
 
 from __future__ import annotations

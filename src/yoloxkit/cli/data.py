@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.formats import format_names
+from ..data.writing import LINK_MODES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("check-data", help="report classes, boxes and problems of a dataset",
@@ -39,9 +42,9 @@ def register(subparsers) -> None:
                                           "split names, class names (in order) and boxes exactly.")
     p.add_argument("src", help="source dataset directory or data YAML")
     p.add_argument("dst", help="destination directory (must not exist or be empty)")
-    p.add_argument("--to", required=True, choices=("coco", "voc", "yolo"), help="output format")
+    p.add_argument("--to", required=True, choices=format_names(), help="output format")
     p.add_argument("--names", help="class names for the source: a .txt/.json/.yaml file or a comma-separated list")
-    p.add_argument("--link", choices=("copy", "hard", "symlink"), default="copy",
+    p.add_argument("--link", choices=LINK_MODES, default="copy",
                    help="how images get into DST: copy (default; independent of SRC), hard (hard links: no extra "
                         "space, but editing an image changes the original; copies across devices) or symlink")
     p.set_defaults(func=run_convert)

@@ -17,12 +17,13 @@ import numpy as np
 
 from ..errors import DatasetError
 from ..io import atomic_write_text
+from .dataset_format import DatasetFormat, Layout
 from .issues import ERROR, DataIssue
 from .records import DetectionData, ImageRecord
 from .validate import check_box
 from .writing import ImageLinker, as_linker, check_same_names, decimal32, ignore_flags, progress_bar
 
-__all__ = ["coco_splits", "coco_annotation_file", "read_coco", "write_coco"]
+__all__ = ["coco_splits", "coco_annotation_file", "read_coco", "write_coco", "detect_coco", "FORMAT"]
 
 _PREFIX = "instances_"
 
@@ -216,3 +217,25 @@ def _int_id(image_id) -> int | None:
     if isinstance(image_id, str) and image_id.isdigit():
         return int(image_id)
     return None
+
+
+def detect_coco(path: Path) -> Layout | None:
+    """``path`` as a COCO layout (a directory holding ``annotations/instances_*.json``), else
+    ``None``; a json file is an error that names the directory to pass instead."""
+    if path.is_file():
+        if path.suffix.lower() == ".json":
+            raise DatasetError(
+                f"{path}: pass the dataset directory (the one holding annotations/), not the json file"
+            )
+        return None
+    return Layout("coco", path) if any((path / "annotations").glob(_PREFIX + "*.json")) else None
+
+
+FORMAT = DatasetFormat(
+    name="coco",
+    hint="COCO (annotations/instances_SPLIT.json)",
+    detect=detect_coco,
+    splits=lambda layout: (coco_splits(layout.root), {}),
+    read=lambda layout, split, names: read_coco(layout.root, split, names),
+    write=write_coco,
+)

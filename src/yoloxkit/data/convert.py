@@ -2,11 +2,11 @@
 
 Split names are kept (COCO ``val2017`` -> VOC ``ImageSets/Main/val2017.txt`` -> YOLO
 ``images/val2017``). Class names keep their order: VOC gets a ``labels.txt``, YOLO a
-``data.yaml``. Each format's writer sits beside its reader (:func:`.coco.write_coco`,
-:func:`.voc.write_voc`, :func:`.yolo.write_yolo`) and writes numbers so that reading the copy
-gives bit-identical float32 boxes. Ignore flags map to COCO ``iscrowd`` and VOC ``difficult``;
-YOLO-txt has no such field, so ignored boxes are left out of YOLO labels. Images are copied by
-default, so the result is independent of the source; ``link="hard"`` hard-links them (no extra
+``data.yaml``. The formats are the entries of :mod:`.formats`; each format's writer sits beside
+its reader (:func:`.coco.write_coco`, :func:`.voc.write_voc`, :func:`.yolo.write_yolo`) and writes
+numbers so that reading the copy gives bit-identical float32 boxes. Ignore flags map to COCO
+``iscrowd`` and VOC ``difficult``; YOLO-txt has no such field, so ignored boxes are left out of
+YOLO labels. Images are copied by default, so the result is independent of the source; ``link="hard"`` hard-links them (no extra
 disk space, but editing an image then changes the original; copied where the file system cannot
 link, e.g. across devices) and ``link="symlink"`` makes symbolic links. The output is built in a
 temporary directory beside ``DST`` and renamed at the end, so an interrupted conversion leaves
@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import DatasetError
 from ..names import NamesArg
 from .coco import write_coco
-from .layout import COCO, VOC, YOLO
+from .formats import dataset_format, format_names
 from .load import list_splits, load_dataset
 from .records import DetectionData
 from .voc import write_voc
@@ -33,9 +33,7 @@ from .yolo import write_yolo
 
 __all__ = ["Conversion", "convert_dataset", "write_coco", "write_voc", "write_yolo", "FORMATS", "LINK_MODES"]
 
-FORMATS = (COCO, VOC, YOLO)
-
-_WRITERS = {COCO: write_coco, VOC: write_voc, YOLO: write_yolo}
+FORMATS = format_names()  # the registry's formats (:mod:`.formats`)
 
 
 @dataclass
@@ -65,8 +63,8 @@ def convert_dataset(src: str | os.PathLike, dst: str | os.PathLike, to: str, nam
     """Convert every split of the dataset at ``src`` into format ``to`` at ``dst`` (which must
     not exist or be empty). ``link``: ``"copy"`` (default), ``"hard"`` or ``"symlink"`` (see the
     module docstring). Returns the splits that were read and how the images were placed."""
-    if to not in FORMATS:
-        raise DatasetError(f"--to: unknown format {to!r}; choose one of {', '.join(FORMATS)}")
+    if to not in format_names():
+        raise DatasetError(f"--to: unknown format {to!r}; choose one of {', '.join(format_names())}")
     linker = ImageLinker(link)
     dst = Path(dst)
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
@@ -78,7 +76,7 @@ def convert_dataset(src: str | os.PathLike, dst: str | os.PathLike, to: str, nam
     staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
     try:
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it 0700
-        _WRITERS[to](splits, staging, progress=progress, link=linker)
+        dataset_format(to).write(splits, staging, progress=progress, link=linker)
         if dst.exists():
             dst.rmdir()
         os.replace(staging, dst)

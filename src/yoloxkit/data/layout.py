@@ -1,76 +1,49 @@
 """Which dataset format a path holds, and which split a ``--split`` argument means.
 
-Layouts (detected in this order):
-
-- COCO: ``DIR/annotations/instances_SPLIT.json`` with images in ``DIR/SPLIT/``.
-- Pascal VOC: ``DIR/Annotations/*.xml``, ``DIR/ImageSets/Main/SPLIT.txt``, ``DIR/JPEGImages/``
-  (or a ``VOCdevkit``-style parent holding exactly one such directory).
-- YOLO-txt: a data YAML (``path``, ``train``, ``val``, ``names``), or a directory holding
-  ``images/SPLIT/`` and ``labels/SPLIT/`` (names from a ``*.yaml`` beside them, a ``classes.txt``
-  / ``labels.txt``, or the ``names`` argument).
+Layouts are the entries of :data:`.formats.DATASET_FORMATS`, detected in that order: COCO
+(``DIR/annotations/instances_SPLIT.json``, :mod:`.coco`), Pascal VOC (``DIR/Annotations/``,
+``DIR/ImageSets/Main/``, ``DIR/JPEGImages/``, or a ``VOCdevkit``-style parent holding exactly one
+such directory, :mod:`.voc`) and YOLO-txt (a data YAML, or ``DIR/images/SPLIT/`` with
+``DIR/labels/SPLIT/``, :mod:`.yolo`). Each format module's docstring describes its layout.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DatasetError
+from .dataset_format import Layout
+from .formats import all_formats
 
 __all__ = ["Layout", "detect_layout", "resolve_split", "COCO", "VOC", "YOLO"]
 
+# The built-in format names, kept for callers of this module; the formats themselves are the
+# entries of :data:`.formats.DATASET_FORMATS`.
 COCO = "coco"
 VOC = "voc"
 YOLO = "yolo"
-YAML_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A detected dataset: its format, its root directory, and the data YAML if one was given."""
-
-    format: str
-    root: Path
-    yaml_file: Path | None = None
 
 
 def detect_layout(path: str | os.PathLike) -> Layout:
-    """Detect the layout of a dataset directory or data YAML; :class:`DatasetError` if unknown."""
+    """Detect the layout of a dataset directory or data YAML; :class:`DatasetError` if unknown.
+
+    Each registered format's ``detect`` is tried in registry order, then each one's
+    ``detect_parent`` (a folder holding one dataset, such as a ``VOCdevkit``)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: dataset path does not exist")
+    for entry in all_formats():
+        if (layout := entry.detect(path)) is not None:
+            return layout
     if path.is_file():
-        if path.suffix.lower() in YAML_SUFFIXES:
-            return Layout(YOLO, path.parent, path)
-        if path.suffix.lower() == ".json":
-            raise DatasetError(
-                f"{path}: pass the dataset directory (the one holding annotations/), not the json file"
-            )
         raise DatasetError(f"{path}: not a dataset directory or a data YAML")
-    if any((path / "annotations").glob("instances_*.json")):
-        return Layout(COCO, path)
-    if _is_voc(path):
-        return Layout(VOC, path)
-    if (path / "images").is_dir():
-        yamls = sorted(p for p in path.iterdir() if p.suffix.lower() in YAML_SUFFIXES and p.is_file())
-        return Layout(YOLO, path, yamls[0] if len(yamls) == 1 else None)
-    # a VOCdevkit-style parent: VOCdevkit/VOC2007/{Annotations,ImageSets,JPEGImages}
-    nested = sorted(p for p in path.iterdir() if p.is_dir() and _is_voc(p))
-    if len(nested) == 1:
-        return Layout(VOC, nested[0])
-    if nested:
-        raise DatasetError(
-            f"{path}: holds several VOC datasets ({', '.join(p.name for p in nested)}); pass one of them"
-        )
-    raise DatasetError(
-        f"{path}: unknown dataset layout; expected COCO (annotations/instances_SPLIT.json), "
-        "VOC (Annotations/, ImageSets/Main/, JPEGImages/) or YOLO (images/SPLIT/, labels/SPLIT/ or a data YAML)"
-    )
-
-
-def _is_voc(path: Path) -> bool:
-    return (path / "Annotations").is_dir() and (path / "ImageSets" / "Main").is_dir()
+    for entry in all_formats():
+        if entry.detect_parent is not None and (layout := entry.detect_parent(path)) is not None:
+            return layout
+    hints = [entry.hint for entry in all_formats()]
+    expected = ", ".join(hints[:-1]) + " or " + hints[-1] if len(hints) > 1 else hints[0]
+    raise DatasetError(f"{path}: unknown dataset layout; expected {expected}")
 
 
 def resolve_split(

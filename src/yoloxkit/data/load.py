@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 
 from ..names import NamesArg, read_names
-from .coco import coco_splits, read_coco
+from .formats import dataset_format
 from .issues import raise_first_error
-from .layout import COCO, VOC, Layout, detect_layout, resolve_split
+from .layout import Layout, detect_layout, resolve_split
 from .records import DetectionData
-from .voc import read_voc, voc_splits
-from .yolo import read_yolo, yolo_splits
 
 __all__ = ["load_dataset", "list_splits", "layout_splits"]
 
@@ -22,11 +20,7 @@ def list_splits(path: str | os.PathLike) -> list[str]:
 
 def layout_splits(layout: Layout) -> tuple[list[str], dict[str, str]]:
     """The split names of ``layout`` and the aliases that also name them (YOLO data YAML keys)."""
-    if layout.format == COCO:
-        return coco_splits(layout.root), {}
-    if layout.format == VOC:
-        return voc_splits(layout.root), {}
-    return yolo_splits(layout)
+    return dataset_format(layout.format).splits(layout)
 
 
 def load_dataset(
@@ -36,7 +30,7 @@ def load_dataset(
     names: NamesArg = None,
     strict: bool = True,
 ) -> DetectionData:
-    """Read one split of a COCO, VOC or YOLO-txt dataset.
+    """Read one split of a COCO, VOC or YOLO-txt dataset (any format of :mod:`.formats`).
 
     Args:
         path: dataset directory (layout auto-detected) or a YOLO data YAML.
@@ -53,13 +47,7 @@ def load_dataset(
     available, aliases = layout_splits(layout)
     source = layout.yaml_file or layout.root
     chosen = resolve_split(available, split, default_prefix, source, aliases)
-    class_names = read_names(names)
-    if layout.format == COCO:
-        data = read_coco(layout.root, chosen, class_names)
-    elif layout.format == VOC:
-        data = read_voc(layout.root, chosen, class_names)
-    else:
-        data = read_yolo(layout, chosen, class_names)
+    data = dataset_format(layout.format).read(layout, chosen, read_names(names))
     if strict:
         raise_first_error(data.issues)
     return data

@@ -21,6 +21,7 @@ from ..errors import DatasetError, ImageReadError
 from ..imaging import IMAGE_SUFFIXES, image_size
 from ..io import atomic_write_text
 from ..names import NAMES_FILES, read_names
+from .dataset_format import DatasetFormat, Layout
 from .issues import ERROR, DataIssue
 from .records import DetectionData, ImageRecord
 from .validate import check_box
@@ -35,7 +36,7 @@ from .writing import (
     progress_bar,
 )
 
-__all__ = ["voc_splits", "voc_names", "read_voc", "write_voc", "VOC_OFFSET"]
+__all__ = ["voc_splits", "voc_names", "read_voc", "write_voc", "VOC_OFFSET", "detect_voc", "detect_vocdevkit", "FORMAT"]
 
 VOC_OFFSET = 1.0  # VOC coordinate = yoloxkit coordinate + 1
 
@@ -235,3 +236,36 @@ def _voc_number(value: float) -> str:
     if np.float32(float(short) - VOC_OFFSET) == np.float32(value):
         return plain_decimal(short)
     return exact_number(float(np.float32(value)) + VOC_OFFSET)  # exact: adding 1 to a float32 in float64
+
+
+def _is_voc(path: Path) -> bool:
+    return (path / "Annotations").is_dir() and (path / "ImageSets" / "Main").is_dir()
+
+
+def detect_voc(path: Path) -> Layout | None:
+    """``path`` as a VOC layout (a directory with ``Annotations/`` and ``ImageSets/Main/``), else ``None``."""
+    return Layout("voc", path) if path.is_dir() and _is_voc(path) else None
+
+
+def detect_vocdevkit(path: Path) -> Layout | None:
+    """A ``VOCdevkit``-style parent holding exactly one VOC directory -> that one's layout;
+    several are an error, none is ``None``."""
+    nested = sorted(p for p in path.iterdir() if p.is_dir() and _is_voc(p))
+    if len(nested) == 1:
+        return Layout("voc", nested[0])
+    if nested:
+        raise DatasetError(
+            f"{path}: holds several VOC datasets ({', '.join(p.name for p in nested)}); pass one of them"
+        )
+    return None
+
+
+FORMAT = DatasetFormat(
+    name="voc",
+    hint="VOC (Annotations/, ImageSets/Main/, JPEGImages/)",
+    detect=detect_voc,
+    splits=lambda layout: (voc_splits(layout.root), {}),
+    read=lambda layout, split, names: read_voc(layout.root, split, names),
+    write=write_voc,
+    detect_parent=detect_vocdevkit,
+)

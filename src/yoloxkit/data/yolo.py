@@ -28,13 +28,16 @@ from ..errors import DatasetError, ImageReadError
 from ..imaging import image_size, is_image_file, list_images
 from ..io import atomic_write_text
 from ..names import NAMES_FILES, names_from_yaml_value, read_names
+from .dataset_format import DatasetFormat, Layout
 from .issues import ERROR, DataIssue
-from .layout import Layout
 from .records import DetectionData, ImageRecord
 from .validate import check_box
 from .writing import ImageLinker, as_linker, check_same_names, ignore_flags, progress_bar
 
-__all__ = ["yolo_splits", "read_yolo", "write_yolo", "yolo_to_xyxy", "xyxy_to_yolo", "label_path_for"]
+__all__ = ["yolo_splits", "read_yolo", "write_yolo", "yolo_to_xyxy", "xyxy_to_yolo", "label_path_for", "detect_yolo",
+           "FORMAT"]
+
+YAML_SUFFIXES = (".yaml", ".yml")
 
 _SPLIT_KEYS = ("train", "val", "test")
 
@@ -272,3 +275,24 @@ def _exact_yolo(box: np.ndarray, width: int, height: int) -> list[str]:
             if spread:
                 values[axis + 2] = np.nextafter(values[axis + 2], -np.inf if spread > 0 else np.inf)
     return [repr(float(v)) for v in values]
+
+
+def detect_yolo(path: Path) -> Layout | None:
+    """``path`` as a YOLO layout: a data YAML, or a directory holding ``images/`` (with the one
+    ``*.yaml`` beside it, if there is exactly one); else ``None``."""
+    if path.is_file():
+        return Layout("yolo", path.parent, path) if path.suffix.lower() in YAML_SUFFIXES else None
+    if not (path / "images").is_dir():
+        return None
+    yamls = sorted(p for p in path.iterdir() if p.suffix.lower() in YAML_SUFFIXES and p.is_file())
+    return Layout("yolo", path, yamls[0] if len(yamls) == 1 else None)
+
+
+FORMAT = DatasetFormat(
+    name="yolo",
+    hint="YOLO (images/SPLIT/, labels/SPLIT/ or a data YAML)",
+    detect=detect_yolo,
+    splits=yolo_splits,
+    read=read_yolo,
+    write=write_yolo,
+)

@@ -65,32 +65,54 @@ def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> D
     content = _load_json(ann_file)
     file = str(ann_file)
     issues: list[DataIssue] = []
+    cat_names, cat_ids = _categories(content, file)
+    class_names, category_ids, cat_to_class = _class_mapping(cat_names, cat_ids, names, file, issues)
+    images, order = _image_entries(content, file, issues)
+    known = None if names is None else set(cat_ids)
+    _add_annotations(content.get("annotations") or [], images, cat_to_class, known, file, issues)
+    records = _records(images, order, root / split, ann_file.name, issues)
+    return DetectionData(
+        names=class_names,
+        records=records,
+        format="coco",
+        split=split,
+        root=root,
+        annotation_file=ann_file,
+        category_ids=category_ids,
+        issues=issues,
+    )
 
+
+def _categories(content: dict, file: str) -> tuple[list[str], list[int]]:
+    """Category names and ids, ordered by id."""
     try:
         categories = sorted(content["categories"], key=lambda c: int(c["id"]))
-        cat_names = [str(c["name"]) for c in categories]
-        cat_ids = [int(c["id"]) for c in categories]
+        return [str(c["name"]) for c in categories], [int(c["id"]) for c in categories]
     except (KeyError, TypeError, ValueError):
         raise DatasetError(f"{file}: categories: every entry needs an integer 'id' and a 'name'") from None
 
-    if names is None:
-        class_names = cat_names
-        category_ids = cat_ids
-        cat_to_class = {cid: i for i, cid in enumerate(cat_ids)}
-    else:
-        class_names = list(names)
-        by_name = {name: cid for name, cid in zip(cat_names, cat_ids)}
-        category_ids = [by_name.get(name, -1) for name in class_names]
-        position = {name: i for i, name in enumerate(class_names)}
-        cat_to_class = {}
-        for name, cid in zip(cat_names, cat_ids):
-            if name in position:
-                cat_to_class[cid] = position[name]
-            else:
-                issues.append(DataIssue(ERROR, "unknown_class", file, f"categories id={cid}",
-                                        f"category {name!r} is not in the given class names"))
 
-    image_dir = root / split
+def _class_mapping(cat_names: list[str], cat_ids: list[int], names: list[str] | None, file: str,
+                   issues: list[DataIssue]) -> tuple[list[str], list[int], dict[int, int]]:
+    """``(class names, category id per class (-1: none), category id -> class index)``; with
+    ``names``, a category whose name is not listed is an ``unknown_class`` issue."""
+    if names is None:
+        return cat_names, cat_ids, {cid: i for i, cid in enumerate(cat_ids)}
+    class_names = list(names)
+    by_name = {name: cid for name, cid in zip(cat_names, cat_ids)}
+    position = {name: i for i, name in enumerate(class_names)}
+    cat_to_class = {}
+    for name, cid in zip(cat_names, cat_ids):
+        if name in position:
+            cat_to_class[cid] = position[name]
+        else:
+            issues.append(DataIssue(ERROR, "unknown_class", file, f"categories id={cid}",
+                                    f"category {name!r} is not in the given class names"))
+    return class_names, [by_name.get(name, -1) for name in class_names], cat_to_class
+
+
+def _image_entries(content: dict, file: str, issues: list[DataIssue]) -> tuple[dict[object, dict], list[object]]:
+    """The usable ``images`` entries by id (file name, size, empty box lists) and their order."""
     images: dict[object, dict] = {}
     order: list[object] = []
     for index, image in enumerate(content["images"]):
@@ -108,8 +130,15 @@ def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> D
         images[image_id] = {"file_name": file_name, "width": int(width), "height": int(height),
                             "boxes": [], "classes": [], "ignore": []}
         order.append(image_id)
+    return images, order
 
-    for index, ann in enumerate(content.get("annotations") or []):
+
+def _add_annotations(annotations: list, images: dict[object, dict], cat_to_class: dict[int, int],
+                     known_ids: set[int] | None, file: str, issues: list[DataIssue]) -> None:
+    """Append each valid annotation's xyxy box, class and ``iscrowd`` flag to its image entry.
+    ``known_ids``: with class names given, the json's category ids (one left out on purpose is
+    skipped silently); ``None`` when every category is a class."""
+    for index, ann in enumerate(annotations):
         element = f"annotations id={ann.get('id', index)}" if isinstance(ann, dict) else f"annotations[{index}]"
         try:
             image = images.get(ann["image_id"])
@@ -125,26 +154,29 @@ def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> D
                                         f"image_id {ann['image_id']} is not in 'images'"))
             continue
         if category not in cat_to_class:
-            if names is None or category not in cat_ids:
+            if known_ids is None or category not in known_ids:
                 issues.append(DataIssue(ERROR, "unknown_class", file, element,
                                         f"category_id {category} is not in 'categories'"))
             continue
         box = (x, y, x + w, y + h)
         keep, found = check_box(file, f"{element} ({image['file_name']})", box, image["width"], image["height"])
         issues.extend(found)
-        if not keep:
-            continue
-        image["boxes"].append(box)
-        image["classes"].append(cat_to_class[category])
-        image["ignore"].append(bool(ann.get("iscrowd", 0)))
+        if keep:
+            image["boxes"].append(box)
+            image["classes"].append(cat_to_class[category])
+            image["ignore"].append(bool(ann.get("iscrowd", 0)))
 
+
+def _records(images: dict[object, dict], order: list[object], image_dir: Path, ann_name: str,
+             issues: list[DataIssue]) -> list[ImageRecord]:
+    """One :class:`ImageRecord` per image entry whose file exists (else a ``missing_image`` issue)."""
     records: list[ImageRecord] = []
     for image_id in order:
         image = images[image_id]
         path = image_dir / image["file_name"]
         if not path.is_file():
             issues.append(DataIssue(ERROR, "missing_image", str(path), "",
-                                    f"image listed in {ann_file.name} (id={image_id}) does not exist"))
+                                    f"image listed in {ann_name} (id={image_id}) does not exist"))
             continue
         records.append(
             ImageRecord(
@@ -157,16 +189,7 @@ def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> D
                 ignore=np.asarray(image["ignore"], dtype=bool),
             )
         )
-    return DetectionData(
-        names=class_names,
-        records=records,
-        format="coco",
-        split=split,
-        root=root,
-        annotation_file=ann_file,
-        category_ids=category_ids,
-        issues=issues,
-    )
+    return records
 
 
 def write_coco(splits: list[DetectionData], root: Path, progress: bool = True,

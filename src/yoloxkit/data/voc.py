@@ -104,87 +104,121 @@ def _number(obj: ET.Element, tag: str) -> float | None:
 def read_voc(root: str | Path, split: str, names: list[str] | None = None) -> DetectionData:
     """Read one split of a VOC dataset; problems are collected in ``issues``."""
     root = Path(root)
+    split_file, ids = _split_ids(root, split)
+    class_names = names if names is not None else voc_names(root)
+    class_index = {name: i for i, name in enumerate(class_names)}
+    issues: list[DataIssue] = []
+    records: list[ImageRecord] = []
+    for image_id in ids:
+        record = _read_image_annotation(root, image_id, split_file, class_names, class_index, issues)
+        if record is not None:
+            records.append(record)
+    return DetectionData(names=list(class_names), records=records, format="voc", split=split, root=root,
+                         issues=issues)
+
+
+def _split_ids(root: Path, split: str) -> tuple[Path, list[str]]:
+    """The split file and the image ids it lists (first token of each line)."""
     split_file = _split_dir(root) / f"{split}.txt"
     if not split_file.is_file():
         raise DatasetError(f"{split_file}: split file does not exist")
     ids = [line.split()[0] for line in split_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not ids:
         raise DatasetError(f"{split_file}: split file is empty")
-    class_names = names if names is not None else voc_names(root)
-    class_index = {name: i for i, name in enumerate(class_names)}
-    issues: list[DataIssue] = []
-    records: list[ImageRecord] = []
+    return split_file, ids
 
-    for image_id in ids:
-        xml_path = root / "Annotations" / f"{image_id}.xml"
-        file = str(xml_path)
-        if not xml_path.is_file():
-            issues.append(DataIssue(ERROR, "malformed", file, "",
-                                    f"annotation file listed in {split_file.name} does not exist"))
-            continue
+
+def _read_image_annotation(root: Path, image_id: str, split_file: Path, class_names: list[str],
+                           class_index: dict[str, int], issues: list[DataIssue]) -> ImageRecord | None:
+    """The record of ``Annotations/IMAGE_ID.xml``, or ``None`` (with an issue) when the XML, the
+    image or (for an image that cannot be read either) its size is missing."""
+    xml_path = root / "Annotations" / f"{image_id}.xml"
+    file = str(xml_path)
+    if not xml_path.is_file():
+        issues.append(DataIssue(ERROR, "malformed", file, "",
+                                f"annotation file listed in {split_file.name} does not exist"))
+        return None
+    try:
+        annotation = ET.parse(xml_path).getroot()
+    except ET.ParseError as exc:
+        issues.append(DataIssue(ERROR, "malformed", file, "", f"not valid XML ({exc})"))
+        return None
+    image_path = _find_image(root, image_id, (annotation.findtext("filename") or "").strip() or None)
+    if image_path is None:
+        issues.append(DataIssue(ERROR, "missing_image", file, "filename",
+                                f"image {image_id} listed in {split_file} is missing from JPEGImages/"))
+        return None
+    size = _image_size(annotation, image_path, file, issues)
+    if size is None:
+        return None
+    width, height = int(size[0]), int(size[1])
+    boxes, classes, ignore = _objects(annotation, class_names, class_index, file, (width, height), issues)
+    return ImageRecord(
+        path=image_path,
+        width=width,
+        height=height,
+        boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4).astype(np.float32),
+        class_ids=np.asarray(classes, dtype=np.int64),
+        image_id=image_id,
+        ignore=np.asarray(ignore, dtype=bool),
+    )
+
+
+def _image_size(annotation: ET.Element, image_path: Path, file: str,
+                issues: list[DataIssue]) -> tuple[float, float] | None:
+    """``size/width``, ``size/height``; when missing or invalid, a ``missing_size`` issue and the
+    image file's own size (so check-data goes on counting), or ``None`` if that cannot be read."""
+    size = annotation.find("size")
+    width = _number(size, "width") if size is not None else None
+    height = _number(size, "height") if size is not None else None
+    if not width or not height or width <= 0 or height <= 0:
+        element = "size" if size is None else "size/width, size/height"
+        issues.append(DataIssue(ERROR, "missing_size", file, element, "missing or invalid image size element"))
         try:
-            annotation = ET.parse(xml_path).getroot()
-        except ET.ParseError as exc:
-            issues.append(DataIssue(ERROR, "malformed", file, "", f"not valid XML ({exc})"))
+            return image_size(image_path)
+        except ImageReadError:
+            return None
+    return width, height
+
+
+def _objects(annotation: ET.Element, class_names: list[str], class_index: dict[str, int], file: str,
+             size: tuple[int, int], issues: list[DataIssue]) -> tuple[list[tuple], list[int], list[bool]]:
+    """Boxes (xyxy, ``VOC_OFFSET`` taken off), class indices and ``difficult`` flags of the valid objects."""
+    boxes, classes, ignore = [], [], []
+    for index, obj in enumerate(annotation.iter("object")):
+        name = (obj.findtext("name") or "").strip()
+        element = f"object[{index}]"
+        if name not in class_index:
+            issues.append(DataIssue(ERROR, "unknown_class", file, f"{element}/name",
+                                    f"class {name!r} is not one of the {len(class_names)} class names"))
             continue
-        image_path = _find_image(root, image_id, (annotation.findtext("filename") or "").strip() or None)
-        if image_path is None:
-            issues.append(DataIssue(ERROR, "missing_image", file, "filename",
-                                    f"image {image_id} listed in {split_file} is missing from JPEGImages/"))
+        box = _object_box(obj, f"{element}/bndbox", file, issues)
+        if box is None:
             continue
-        size = annotation.find("size")
-        width = _number(size, "width") if size is not None else None
-        height = _number(size, "height") if size is not None else None
-        if not width or not height or width <= 0 or height <= 0:
-            element = "size" if size is None else "size/width, size/height"
-            issues.append(DataIssue(ERROR, "missing_size", file, element,
-                                    "missing or invalid image size element"))
-            try:
-                width, height = image_size(image_path)  # lets check-data go on counting
-            except ImageReadError:
-                continue
-        boxes, classes, ignore = [], [], []
-        for index, obj in enumerate(annotation.iter("object")):
-            name = (obj.findtext("name") or "").strip()
-            element = f"object[{index}]"
-            if name not in class_index:
-                issues.append(DataIssue(ERROR, "unknown_class", file, f"{element}/name",
-                                        f"class {name!r} is not one of the {len(class_names)} class names"))
-                continue
-            bndbox = obj.find("bndbox")
-            values = [_number(bndbox, tag) if bndbox is not None else None
-                      for tag in ("xmin", "ymin", "xmax", "ymax")]
-            if any(v is None for v in values):
-                issues.append(DataIssue(ERROR, "malformed", file, f"{element}/bndbox",
-                                        "needs numeric xmin, ymin, xmax, ymax"))
-                continue
-            xmin, ymin, xmax, ymax = values  # type: ignore[misc]
-            if xmin > xmax or ymin > ymax:
-                issues.append(DataIssue(ERROR, "inverted_box", file, f"{element}/bndbox",
-                                        f"xmin > xmax or ymin > ymax ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})"))
-                continue
-            box = (xmin - VOC_OFFSET, ymin - VOC_OFFSET, xmax - VOC_OFFSET, ymax - VOC_OFFSET)
-            keep, found = check_box(file, f"{element}/bndbox", box, int(width), int(height))
-            issues.extend(found)
-            if not keep:
-                continue
-            boxes.append(box)
-            classes.append(class_index[name])
-            difficult = (obj.findtext("difficult") or "0").strip()
-            ignore.append(difficult not in ("0", ""))
-        records.append(
-            ImageRecord(
-                path=image_path,
-                width=int(width),
-                height=int(height),
-                boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4).astype(np.float32),
-                class_ids=np.asarray(classes, dtype=np.int64),
-                image_id=image_id,
-                ignore=np.asarray(ignore, dtype=bool),
-            )
-        )
-    return DetectionData(names=list(class_names), records=records, format="voc", split=split, root=root,
-                         issues=issues)
+        keep, found = check_box(file, f"{element}/bndbox", box, *size)
+        issues.extend(found)
+        if not keep:
+            continue
+        boxes.append(box)
+        classes.append(class_index[name])
+        difficult = (obj.findtext("difficult") or "0").strip()
+        ignore.append(difficult not in ("0", ""))
+    return boxes, classes, ignore
+
+
+def _object_box(obj: ET.Element, element: str, file: str, issues: list[DataIssue]) -> tuple | None:
+    """The object's ``bndbox`` less ``VOC_OFFSET``, or ``None`` (with an issue) if missing or inverted."""
+    bndbox = obj.find("bndbox")
+    values = [_number(bndbox, tag) if bndbox is not None else None for tag in ("xmin", "ymin", "xmax", "ymax")]
+    if any(v is None for v in values):
+        issues.append(DataIssue(ERROR, "malformed", file, element, "needs numeric xmin, ymin, xmax, ymax"))
+        return None
+    xmin, ymin, xmax, ymax = values  # type: ignore[misc]
+    if xmin > xmax or ymin > ymax:
+        issues.append(DataIssue(ERROR, "inverted_box", file, element,
+                                f"xmin > xmax or ymin > ymax ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})"))
+        return None
+    return (xmin - VOC_OFFSET, ymin - VOC_OFFSET, xmax - VOC_OFFSET, ymax - VOC_OFFSET)
 
 
 def write_voc(splits: list[DetectionData], root: Path, progress: bool = True,

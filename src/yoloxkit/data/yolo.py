@@ -175,38 +175,7 @@ def read_yolo(layout: Layout, split: str, names: list[str] | None = None) -> Det
         except ImageReadError as exc:
             issues.append(DataIssue(ERROR, "corrupt_image", str(image_path), "", str(exc)))
             continue
-        label_path = label_path_for(image_path)
-        file = str(label_path)
-        boxes, classes = [], []
-        lines = label_path.read_text(encoding="utf-8").splitlines() if label_path.is_file() else []
-        for number, line in enumerate(lines, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            element = f"line {number}"
-            try:
-                class_id = int(fields[0])
-                values = [float(v) for v in fields[1:]]
-            except ValueError:
-                issues.append(DataIssue(ERROR, "malformed", file, element, f"expected 'class cx cy w h', got {line.strip()!r}"))
-                continue
-            if len(values) != 4:
-                issues.append(DataIssue(ERROR, "malformed", file, element,
-                                        f"expected 5 values 'class cx cy w h', got {len(fields)}"))
-                continue
-            if not 0 <= class_id < len(class_names):
-                issues.append(DataIssue(ERROR, "unknown_class", file, element,
-                                        f"class id {class_id} is outside the {len(class_names)} class names"))
-                continue
-            if values[2] < 0 or values[3] < 0:
-                issues.append(DataIssue(ERROR, "inverted_box", file, element, "negative width or height"))
-                continue
-            box = tuple(float(v) for v in yolo_to_xyxy(np.asarray(values), width, height)[0])
-            keep, found = check_box(file, element, box, width, height)  # type: ignore[arg-type]
-            issues.extend(found)
-            if keep:
-                boxes.append(box)
-                classes.append(class_id)
+        boxes, classes = _read_labels(label_path_for(image_path), len(class_names), width, height, issues)
         records.append(
             ImageRecord(
                 path=image_path,
@@ -220,6 +189,53 @@ def read_yolo(layout: Layout, split: str, names: list[str] | None = None) -> Det
         )
     return DetectionData(names=list(class_names), records=records, format="yolo", split=split,
                          root=source.root, issues=issues)
+
+
+def _read_labels(label_path: Path, num_classes: int, width: int, height: int,
+                 issues: list[DataIssue]) -> tuple[list[tuple], list[int]]:
+    """xyxy pixel boxes and class ids of the valid lines of ``label_path`` (none if it is missing)."""
+    file = str(label_path)
+    boxes, classes = [], []
+    lines = label_path.read_text(encoding="utf-8").splitlines() if label_path.is_file() else []
+    for number, line in enumerate(lines, start=1):
+        if not line.split():
+            continue
+        element = f"line {number}"
+        parsed = _parse_label_line(line, num_classes, file, element, issues)
+        if parsed is None:
+            continue
+        class_id, values = parsed
+        box = tuple(float(v) for v in yolo_to_xyxy(np.asarray(values), width, height)[0])
+        keep, found = check_box(file, element, box, width, height)  # type: ignore[arg-type]
+        issues.extend(found)
+        if keep:
+            boxes.append(box)
+            classes.append(class_id)
+    return boxes, classes
+
+
+def _parse_label_line(line: str, num_classes: int, file: str, element: str,
+                      issues: list[DataIssue]) -> tuple[int, list[float]] | None:
+    """``(class id, [cx, cy, w, h])`` of one label line, or ``None`` with an issue."""
+    fields = line.split()
+    try:
+        class_id = int(fields[0])
+        values = [float(v) for v in fields[1:]]
+    except ValueError:
+        issues.append(DataIssue(ERROR, "malformed", file, element, f"expected 'class cx cy w h', got {line.strip()!r}"))
+        return None
+    if len(values) != 4:
+        issues.append(DataIssue(ERROR, "malformed", file, element,
+                                f"expected 5 values 'class cx cy w h', got {len(fields)}"))
+        return None
+    if not 0 <= class_id < num_classes:
+        issues.append(DataIssue(ERROR, "unknown_class", file, element,
+                                f"class id {class_id} is outside the {num_classes} class names"))
+        return None
+    if values[2] < 0 or values[3] < 0:
+        issues.append(DataIssue(ERROR, "inverted_box", file, element, "negative width or height"))
+        return None
+    return class_id, values
 
 
 def write_yolo(splits: list[DetectionData], root: Path, progress: bool = True,

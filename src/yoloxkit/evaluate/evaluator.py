@@ -72,55 +72,79 @@ def evaluate_predictions(
         raise ValueError(f"{len(predictions)} predictions for {len(data.records)} images")
     metric = default_metric(data) if metric == "auto" else metric
     classes = list(range(len(data.names))) if classes is None else sorted(set(int(c) for c in classes))
-    counts, ignored = _gt_counts(data)
-    per_class: dict[str, float | None] = {}
-    detail: dict[str, dict[str, Any]] = {}
     if metric == "coco":
-        gt = coco_ground_truth(data)
-        category_ids = coco_category_ids(data)
-        image_ids = coco_image_ids(data, gt)
-        detections = coco_detections(predictions, image_ids, category_ids)
-        result = coco_evaluate(gt, detections, image_ids, [category_ids[k] for k in classes], engine=engine)
-        position = {k: i for i, k in enumerate(classes)}
-        for k, name in enumerate(data.names):
-            i = position.get(k)
-            ap = None if i is None else _percent(result.per_class_ap[i])
-            ap50 = None if i is None else _percent(result.per_class_ap50[i])
-            per_class[name] = ap
-            detail[name] = {"gt": int(counts[k]), "ignored": int(ignored[k]), "AP50": ap50}
-        metrics = {
-            key: (float(v) * 100.0 if v >= 0 else 0.0)
-            for key, v in zip(("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"),
-                              result.stats)
-        }
-        summary = summary_lines(result.stats)
+        scores = _coco_scores(data, predictions, classes, engine)
     else:
-        voc = voc_evaluate(data.records, predictions, len(data.names), classes=classes)
-        for k, name in enumerate(data.names):
-            per_class[name] = _percent(voc.ap50[k])
-            detail[name] = {
-                "gt": int(counts[k]),
-                "ignored": int(ignored[k]),
-                "AP50_voc07": _percent(voc.ap50_voc07[k]),
-                "AP50_95": _percent(voc.ap50_95[k]),
-            }
-        metrics = voc.summary()
-        summary = [
-            f" VOC mAP@0.5 (area under PR)      = {metrics['mAP50']:.2f}",
-            f" VOC mAP@0.5 (VOC07 11-point)     = {metrics['mAP50_voc07']:.2f}",
-            f" VOC mAP@[0.5:0.95] (area)        = {metrics['mAP50_95']:.2f}",
-        ]
+        scores = _voc_scores(data, predictions, classes)
     return EvalResult(
         kind=metric,
-        metrics=metrics,
-        per_class=per_class,
-        per_class_detail=detail,
-        summary=summary,
+        metrics=scores.metrics,
+        per_class=scores.per_class,
+        per_class_detail=scores.detail,
+        summary=scores.summary,
         num_images=len(data.records),
         num_predictions=int(sum(len(p) for p in predictions)),
         unknown_classes=list(unknown_classes),
         duplicates=duplicate_stats(data.records, predictions, classes=classes),
     )
+
+
+@dataclasses.dataclass
+class _Scores:
+    """One metric's results: summary metrics, AP per class name (``None``: not evaluated),
+    per-class detail (ground-truth counts and further APs) and the printed summary lines."""
+
+    metrics: dict[str, float]
+    per_class: dict[str, float | None]
+    detail: dict[str, dict[str, Any]]
+    summary: list[str]
+
+
+_COCO_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def _coco_scores(data: DetectionData, predictions: Sequence[ImagePredictions], classes: list[int],
+                 engine: str) -> _Scores:
+    """COCO AP (pycocotools-style) of ``classes``; percentages."""
+    counts, ignored = _gt_counts(data)
+    gt = coco_ground_truth(data)
+    category_ids = coco_category_ids(data)
+    image_ids = coco_image_ids(data, gt)
+    detections = coco_detections(predictions, image_ids, category_ids)
+    result = coco_evaluate(gt, detections, image_ids, [category_ids[k] for k in classes], engine=engine)
+    position = {k: i for i, k in enumerate(classes)}
+    per_class: dict[str, float | None] = {}
+    detail: dict[str, dict[str, Any]] = {}
+    for k, name in enumerate(data.names):
+        i = position.get(k)
+        per_class[name] = None if i is None else _percent(result.per_class_ap[i])
+        ap50 = None if i is None else _percent(result.per_class_ap50[i])
+        detail[name] = {"gt": int(counts[k]), "ignored": int(ignored[k]), "AP50": ap50}
+    metrics = {key: (float(v) * 100.0 if v >= 0 else 0.0) for key, v in zip(_COCO_STATS, result.stats)}
+    return _Scores(metrics, per_class, detail, summary_lines(result.stats))
+
+
+def _voc_scores(data: DetectionData, predictions: Sequence[ImagePredictions], classes: list[int]) -> _Scores:
+    """Pascal VOC mAP (area, VOC07 11-point, 0.5:0.95) of ``classes``; percentages."""
+    counts, ignored = _gt_counts(data)
+    voc = voc_evaluate(data.records, predictions, len(data.names), classes=classes)
+    per_class: dict[str, float | None] = {}
+    detail: dict[str, dict[str, Any]] = {}
+    for k, name in enumerate(data.names):
+        per_class[name] = _percent(voc.ap50[k])
+        detail[name] = {
+            "gt": int(counts[k]),
+            "ignored": int(ignored[k]),
+            "AP50_voc07": _percent(voc.ap50_voc07[k]),
+            "AP50_95": _percent(voc.ap50_95[k]),
+        }
+    metrics = voc.summary()
+    summary = [
+        f" VOC mAP@0.5 (area under PR)      = {metrics['mAP50']:.2f}",
+        f" VOC mAP@0.5 (VOC07 11-point)     = {metrics['mAP50_voc07']:.2f}",
+        f" VOC mAP@[0.5:0.95] (area)        = {metrics['mAP50_95']:.2f}",
+    ]
+    return _Scores(metrics, per_class, detail, summary)
 
 
 def _predict_fn(predictor: Any, conf: float | None, nms: float | None):

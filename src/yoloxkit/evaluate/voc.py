@@ -146,31 +146,7 @@ def voc_evaluate(
         raise ValueError(f"{len(predictions)} predictions for {len(records)} images")
     thresholds = tuple(float(t) for t in thresholds)
     evaluated = set(range(num_classes) if classes is None else classes)
-    scores: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
-    labels: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
-    num_gt = np.zeros(num_classes, dtype=np.int64)
-
-    for record, pred in zip(records, predictions):
-        gt_ignore_all = (
-            np.zeros(len(record.class_ids), dtype=bool) if record.ignore is None else record.ignore.astype(bool)
-        )
-        np.add.at(num_gt, record.class_ids[~gt_ignore_all], 1)
-        for k in np.union1d(np.unique(record.class_ids), np.unique(pred.class_ids)).astype(np.int64):
-            if k not in evaluated:
-                continue
-            det_mask = pred.class_ids == k
-            order = np.argsort(-pred.scores[det_mask], kind="mergesort")
-            det_scores = pred.scores[det_mask][order]
-            gt_mask = record.class_ids == k
-            image_labels = match_image(
-                pred.boxes[det_mask][order].astype(np.float64),
-                record.boxes[gt_mask].astype(np.float64),
-                gt_ignore_all[gt_mask],
-                thresholds,
-            )
-            scores[k].append(det_scores)
-            labels[k].append(image_labels)
-
+    scores, labels, num_gt = _match_detections(records, predictions, num_classes, thresholds, evaluated)
     ap = np.full((len(thresholds), num_classes), np.nan)
     ap07 = np.full(num_classes, np.nan)
     curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -193,3 +169,36 @@ def voc_evaluate(
                 ranked = np.sort(class_scores[kept])[::-1]
                 curves.append((recall, precision, ranked))
     return VocMetrics(thresholds=thresholds, ap=ap, ap50_voc07=ap07, num_gt=num_gt, curves=curves)
+
+
+def _match_detections(
+    records: Sequence[ImageRecord],
+    predictions: Sequence[ImagePredictions],
+    num_classes: int,
+    thresholds: tuple[float, ...],
+    evaluated: set[int],
+) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], np.ndarray]:
+    """Per class, per image: detection scores (descending) and their ``[T, D]`` match labels
+    (:func:`match_image`); and per class the number of non-ignored ground-truth boxes."""
+    scores: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
+    labels: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
+    num_gt = np.zeros(num_classes, dtype=np.int64)
+    for record, pred in zip(records, predictions):
+        gt_ignore_all = (
+            np.zeros(len(record.class_ids), dtype=bool) if record.ignore is None else record.ignore.astype(bool)
+        )
+        np.add.at(num_gt, record.class_ids[~gt_ignore_all], 1)
+        for k in np.union1d(np.unique(record.class_ids), np.unique(pred.class_ids)).astype(np.int64):
+            if k not in evaluated:
+                continue
+            det_mask = pred.class_ids == k
+            order = np.argsort(-pred.scores[det_mask], kind="mergesort")
+            gt_mask = record.class_ids == k
+            labels[k].append(match_image(
+                pred.boxes[det_mask][order].astype(np.float64),
+                record.boxes[gt_mask].astype(np.float64),
+                gt_ignore_all[gt_mask],
+                thresholds,
+            ))
+            scores[k].append(pred.scores[det_mask][order])
+    return scores, labels, num_gt

@@ -43,13 +43,12 @@ from ..data.writing import progress_bar
 from ..errors import DatasetError, YoloxkitError
 from ..imaging.read import read_image
 from ..io import atomic_path, atomic_write_text
-from .cutouts import Cutout, ScaledCutout, SourceSplit, annotation_mask, cut_out_objects, read_source, scale_cutout
+from .cutouts import Cutout, SourceSplit, annotation_mask, cut_out_objects, read_source, scale_cutout
+from .paste import paste, pasted_annotation, place, rle
 
 __all__ = ["SmallObjectSet", "make_small_object_set", "cover_transform", "size_bucket"]
 
 DEFAULT_SIZES = ((1920, 1080), (3840, 2160))
-GAP = 2  # pixels between two pasted objects
-TRIES = 60  # random positions tried per object
 _FORMATS = {"jpg": [int(cv2.IMWRITE_JPEG_QUALITY), 95], "png": [int(cv2.IMWRITE_PNG_COMPRESSION), 3]}
 
 
@@ -154,7 +153,7 @@ def _background_annotations(source: SourceSplit, image: dict, transform, target,
         else:  # RLE (crowd): decode, resize, crop
             mask = annotation_mask(segmentation, image["height"], image["width"])
             mask = cv2.resize(mask, (rw, rh), interpolation=cv2.INTER_NEAREST)[oy:oy + th, ox:ox + tw]
-            segmentation = _rle(mask)
+            segmentation = rle(mask)
             area = float(mask.sum())
         found.append({
             "category_id": int(ann["category_id"]), "bbox": [x1, y1, x2 - x1, y2 - y1], "area": area,
@@ -164,80 +163,49 @@ def _background_annotations(source: SourceSplit, image: dict, transform, target,
     return found
 
 
-def _rle(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+@dataclass(frozen=True)
+class _Recipe:
+    """How objects are pasted into each image (the arguments of :func:`make_small_object_set`)."""
 
-
-def _place(rng: np.random.Generator, target, shape, placed: list, bg_boxes: np.ndarray, covered: np.ndarray,
-           max_cover: float) -> tuple[int, int] | None:
-    """A free top-left corner for a ``shape = (h, w)`` patch, or ``None``; updates ``placed``/``covered``."""
-    tw, th = target
-    ph, pw = shape
-    areas = (bg_boxes[:, 2] - bg_boxes[:, 0]) * (bg_boxes[:, 3] - bg_boxes[:, 1])
-    for _ in range(TRIES):
-        x, y = int(rng.integers(0, tw - pw + 1)), int(rng.integers(0, th - ph + 1))
-        if any(x < b[2] + GAP and b[0] < x + pw + GAP and y < b[3] + GAP and b[1] < y + ph + GAP for b in placed):
-            continue
-        iw = np.clip(np.minimum(bg_boxes[:, 2], x + pw) - np.maximum(bg_boxes[:, 0], x), 0, None)
-        ih = np.clip(np.minimum(bg_boxes[:, 3], y + ph) - np.maximum(bg_boxes[:, 1], y), 0, None)
-        inter = iw * ih
-        if np.any(covered + inter > max_cover * areas):
-            continue
-        covered += inter
-        placed.append((x, y, x + pw, y + ph))
-        return x, y
-    return None
-
-
-def _paste(canvas: np.ndarray, scaled: ScaledCutout, x: int, y: int) -> None:
-    h, w = scaled.mask.shape
-    roi = canvas[y:y + h, x:x + w]
-    a = scaled.alpha[..., None]
-    canvas[y:y + h, x:x + w] = np.clip(np.rint(a * scaled.patch + (1.0 - a) * roi), 0, 255).astype(np.uint8)
-
-
-def _pasted_annotation(scaled: ScaledCutout, x: int, y: int, target) -> dict:
-    tw, th = target
-    h, w = scaled.mask.shape
-    full = np.zeros((th, tw), np.uint8)
-    full[y:y + h, x:x + w] = scaled.mask
-    return {
-        "category_id": scaled.source.category_id, "bbox": [x, y, w, h], "area": int(scaled.mask.sum()),
-        "iscrowd": 0, "segmentation": _rle(full), "synth_source": "pasted",
-        "source_id": scaled.source.annotation_id,
-    }
+    objects_per_image: tuple[int, int]
+    object_size: tuple[int, int]
+    max_cover: float
+    min_visible: float
+    feather: bool
 
 
 def _compose(source: SourceSplit, background: dict, by_category: dict[int, list[Cutout]], target,
-             rng: np.random.Generator, objects_per_image, object_size, max_cover: float, min_visible: float,
-             feather: bool) -> tuple[np.ndarray, list[dict], dict]:
+             rng: np.random.Generator, recipe: _Recipe) -> tuple[np.ndarray, list[dict], dict]:
+    """One generated image: ``background`` covering ``target``, with pasted objects; its annotations
+    (background ones first) and its ``synth`` info."""
     transform = cover_transform(background["width"], background["height"], target)
     sx, sy, ox, oy, rw, rh = transform
     tw, th = target
     image = read_image(source.paths[background["id"]])
     canvas = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_CUBIC)[oy:oy + th, ox:ox + tw].copy()
-    annotations = _background_annotations(source, background, transform, target, min_visible)
+    annotations = _background_annotations(source, background, transform, target, recipe.min_visible)
     bg_boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
                          for a in annotations if not a["iscrowd"]], dtype=np.float64).reshape(-1, 4)
     covered = np.zeros(len(bg_boxes))
     pool = {c: [o for o in objs if o.image_id != background["id"]] for c, objs in by_category.items()}
     categories = sorted(c for c, objs in pool.items() if objs)
-    wanted = int(rng.integers(objects_per_image[0], objects_per_image[1] + 1))
+    low, high = recipe.objects_per_image
+    wanted = int(rng.integers(low, high + 1))
     placed: list = []
     for _ in range(wanted * 3 if categories else 0):
         if len(placed) == wanted:
             break
         objs = pool[categories[int(rng.integers(len(categories)))]]
         cutout = objs[int(rng.integers(len(objs)))]
-        scaled = scale_cutout(cutout, int(rng.integers(object_size[0], object_size[1] + 1)), feather)
+        longest = int(rng.integers(recipe.object_size[0], recipe.object_size[1] + 1))
+        scaled = scale_cutout(cutout, longest, recipe.feather)
         if scaled is None:
             continue
-        corner = _place(rng, target, scaled.mask.shape, placed, bg_boxes, covered, max_cover)
+        corner = place(rng, target, scaled.mask.shape, placed, bg_boxes, covered, recipe.max_cover)
         if corner is None:
             continue
-        _paste(canvas, scaled, *corner)
-        annotations.append(_pasted_annotation(scaled, *corner, target))
+        paste(canvas, scaled, *corner)
+        annotations.append(pasted_annotation(scaled, *corner, target))
     info = {"background": background["file_name"], "background_id": int(background["id"]),
             "scale": [sx, sy], "offset": [ox, oy]}
     return canvas, annotations, info
@@ -276,41 +244,14 @@ def make_small_object_set(
         feather: soft one-pixel mask edge (:func:`~yoloxkit.synth.cutouts.scale_cutout`).
     """
     sizes, counts = _check_arguments(sizes, count, objects_per_image, object_size)
-    objects_per_image, object_size = tuple(objects_per_image), tuple(object_size)
-    if image_format not in _FORMATS:
-        raise YoloxkitError(f"image_format must be one of {', '.join(_FORMATS)}, got {image_format!r}")
-    if not 0.0 <= max_cover <= 1.0 or not 0.0 <= min_visible <= 1.0:
-        raise YoloxkitError(f"max_cover and min_visible must be in [0, 1], got {max_cover} and {min_visible}")
+    recipe = _Recipe(tuple(objects_per_image), tuple(object_size), max_cover, min_visible, feather)
+    _check_output_options(image_format, max_cover, min_visible)
     out = Path(out)
     _check_out(out)
     data = read_source(source, split)
-    by_category: dict[int, list[Cutout]] = {}
-    for cutout in cut_out_objects(data):
-        by_category.setdefault(cutout.category_id, []).append(cutout)
-    if not by_category:
-        raise DatasetError(f"{source}: split {data.split} has no object masks large enough to cut out")
-    backgrounds = sorted((im for im in data.content["images"] if int(im["id"]) in data.paths), key=lambda im: im["id"])
-    order = np.random.default_rng(seed).permutation(len(backgrounds))
+    by_category = _cutouts_by_category(data, source)
     targets = [size for size, n in zip(sizes, counts) for _ in range(n)]
-
-    images, annotations = [], []
-    for index in progress_bar(range(len(targets)), "make-small-objects", progress):
-        target = targets[index]
-        rng = np.random.default_rng((seed, index))
-        background = backgrounds[int(order[index % len(order)])]
-        canvas, found, info = _compose(data, background, by_category, target, rng, objects_per_image,
-                                       object_size, max_cover, min_visible, feather)
-        file_name = f"synth_{index + 1:06d}.{image_format}"
-        ok, encoded = cv2.imencode(f".{image_format}", canvas, _FORMATS[image_format])
-        if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
-            raise YoloxkitError(f"cannot encode {file_name}")
-        with atomic_path(out / data.split / file_name) as tmp:
-            tmp.write_bytes(encoded.tobytes())
-        images.append({"id": index + 1, "file_name": file_name, "width": target[0], "height": target[1],
-                       "synth": info})
-        for ann in found:
-            annotations.append({"id": len(annotations) + 1, "image_id": index + 1, **ann})
-
+    images, annotations = _generate(data, by_category, targets, recipe, seed, out, image_format, progress)
     content = {
         "info": {"description": f"yoloxkit small-object set from {data.split} (seed {seed})", "version": "1.0"},
         "licenses": data.content.get("licenses", []),
@@ -320,6 +261,53 @@ def make_small_object_set(
     }
     atomic_write_text(json.dumps(content), out / "annotations" / f"instances_{data.split}.json")
     return _summary(out, data.split, images, annotations)
+
+
+def _check_output_options(image_format: str, max_cover: float, min_visible: float) -> None:
+    if image_format not in _FORMATS:
+        raise YoloxkitError(f"image_format must be one of {', '.join(_FORMATS)}, got {image_format!r}")
+    if not 0.0 <= max_cover <= 1.0 or not 0.0 <= min_visible <= 1.0:
+        raise YoloxkitError(f"max_cover and min_visible must be in [0, 1], got {max_cover} and {min_visible}")
+
+
+def _cutouts_by_category(data: SourceSplit, source) -> dict[int, list[Cutout]]:
+    """The split's object cut-outs by category id; :class:`DatasetError` if there are none."""
+    by_category: dict[int, list[Cutout]] = {}
+    for cutout in cut_out_objects(data):
+        by_category.setdefault(cutout.category_id, []).append(cutout)
+    if not by_category:
+        raise DatasetError(f"{source}: split {data.split} has no object masks large enough to cut out")
+    return by_category
+
+
+def _generate(data: SourceSplit, by_category: dict[int, list[Cutout]], targets: list[tuple[int, int]],
+              recipe: _Recipe, seed: int, out: Path, image_format: str,
+              progress: bool) -> tuple[list[dict], list[dict]]:
+    """Compose and write image ``i`` (of size ``targets[i]``) from the rng ``(seed, i)``; the
+    json ``images`` and ``annotations`` lists."""
+    backgrounds = sorted((im for im in data.content["images"] if int(im["id"]) in data.paths), key=lambda im: im["id"])
+    order = np.random.default_rng(seed).permutation(len(backgrounds))
+    images, annotations = [], []
+    for index in progress_bar(range(len(targets)), "make-small-objects", progress):
+        target = targets[index]
+        rng = np.random.default_rng((seed, index))
+        background = backgrounds[int(order[index % len(order)])]
+        canvas, found, info = _compose(data, background, by_category, target, rng, recipe)
+        file_name = f"synth_{index + 1:06d}.{image_format}"
+        _write_image(canvas, out / data.split / file_name, image_format)
+        images.append({"id": index + 1, "file_name": file_name, "width": target[0], "height": target[1],
+                       "synth": info})
+        for ann in found:
+            annotations.append({"id": len(annotations) + 1, "image_id": index + 1, **ann})
+    return images, annotations
+
+
+def _write_image(canvas: np.ndarray, path: Path, image_format: str) -> None:
+    ok, encoded = cv2.imencode(f".{image_format}", canvas, _FORMATS[image_format])
+    if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
+        raise YoloxkitError(f"cannot encode {path.name}")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(encoded.tobytes())
 
 
 def _summary(out: Path, split: str, images: list[dict], annotations: list[dict]) -> SmallObjectSet:

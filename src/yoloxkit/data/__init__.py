@@ -2,7 +2,8 @@
 
 ``load_dataset(path, split)`` reads any of the three layouts into a :class:`DetectionData`
 (see :mod:`yoloxkit.data.layout` for how layouts and splits are recognised). Each format's
-module holds its reader and its writer (:mod:`.coco`, :mod:`.voc`, :mod:`.yolo`).
+module holds its reader, its writer and its registry entry (:mod:`.coco`, :mod:`.voc`,
+:mod:`.yolo`); :mod:`.formats` lists them.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from ..infer.defaults import DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS
 from .argtypes import WEIGHTS_HELP, add_slice_options, positive_int, slice_options, unit_float
 
 __all__ = [
-    "add_detector_options", "detector_keywords", "build_detector", "SLICE_BATCH", "NMS_HELP", "NMS_FREE_HELP", "BACKEND_HELP",
+    "add_detector_options", "detector_keywords", "build_detector", "SLICE_BATCH", "NMS_HELP", "NMS_FREE_HELP",
+    "BACKEND_HELP",
 ]
 
 #: tiles per network call with --slice when --batch-size is not given

@@ -11,7 +11,9 @@ from ..infer.defaults import DEFAULT_CONF
 from ..packaged import BUNDLED_MODEL
 from ..serve.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB, UploadLimits
 from ..serve.settings import ServiceSettings
-from .argtypes import WEIGHTS_HELP, add_slice_options, non_negative_float, port, positive_float, positive_int, unit_float
+from .argtypes import (
+    WEIGHTS_HELP, add_slice_options, non_negative_float, port, positive_float, positive_int, unit_float,
+)
 from .detector_options import BACKEND_HELP, NMS_FREE_HELP, NMS_HELP, build_detector
 
 __all__ = ["register", "build_detector", "run"]

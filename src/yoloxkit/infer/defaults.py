@@ -9,7 +9,10 @@ threshold and 0.45 NMS IoU); ``EVAL_CONF``/``EVAL_NMS`` are the official evaluat
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_CONF", "DEFAULT_NMS", "EVAL_CONF", "EVAL_NMS", "DEFAULT_MAX_DETS", "DEFAULT_BATCH_SIZE"]
+__all__ = [
+    "DEFAULT_CONF", "DEFAULT_NMS", "EVAL_CONF", "EVAL_NMS", "DEFAULT_MAX_DETS", "DEFAULT_BATCH_SIZE",
+    "DEFAULT_SLICE_OVERLAP",
+]
 
 #: score threshold (objectness x class probability) of a prediction run
 DEFAULT_CONF = 0.25
@@ -23,3 +26,5 @@ EVAL_NMS = 0.65
 DEFAULT_MAX_DETS = 100
 #: images per network call of a ``Detector``
 DEFAULT_BATCH_SIZE = 16
+#: fraction of a tile shared with its neighbour in sliced inference
+DEFAULT_SLICE_OVERLAP = 0.2

@@ -20,7 +20,7 @@ from ..errors import InferenceError
 from ..imaging import ImageInput, as_bgr, letterbox_batch, load_images
 from .backends import Backend
 from .checks import input_size, threshold
-from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS, DEFAULT_SLICE_OVERLAP
 from .classes import choose_names, class_ids, default_names
 from .detections import Detections
 from .loading import LoadedNetwork, load_network, wrap_model
@@ -86,7 +86,7 @@ class Detector:
         nms_free: bool | None = None,
         max_dets: int = DEFAULT_MAX_DETS,
         slice_size: int | str | Sequence[int] | Slicing | None = None,
-        slice_overlap: float = 0.2,
+        slice_overlap: float = DEFAULT_SLICE_OVERLAP,
         slice_full: bool = False,
         *,
         _network: LoadedNetwork | None = None,

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 
 from ...errors import InferenceError
 from ...infer.classes import UnknownClassError, class_ids, split_names
+from ...infer.defaults import DEFAULT_SLICE_OVERLAP
 from ...infer.slicing import Slicing
 from ..batcher import BatchOutcome, BatcherClosedError, MicroBatcher, QueueFullError
 from ..detect import DetectJob
@@ -33,7 +34,9 @@ SLICE_HELP = (
     f"sliced inference for small objects: tiles of H or HxW image pixels (height x width), or {SLICE_OFF!r} "
     "for the whole image (default: the server's --slice)"
 )
-OVERLAP_HELP = "fraction of a tile shared with its neighbour, in (0, 1) (default: the server's, else 0.2)"
+OVERLAP_HELP = (
+    f"fraction of a tile shared with its neighbour, in (0, 1) (default: the server's, else {DEFAULT_SLICE_OVERLAP})"
+)
 FULL_HELP = "also run the whole image, for objects larger than a tile (default: the server's)"
 
 router = APIRouter(tags=["detect"])

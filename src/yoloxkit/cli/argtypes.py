@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..infer.defaults import DEFAULT_SLICE_OVERLAP
+
 __all__ = [
     "WEIGHTS_HELP", "positive_int", "unit_float", "positive_float", "non_negative_float", "port",
     "slice_size", "open_unit_float", "add_slice_options", "slice_options",
@@ -90,7 +92,8 @@ def add_slice_options(parser: argparse.ArgumentParser) -> None:
                        help="cut each image into overlapping tiles of H x W pixels (height x width; H alone: "
                             "square), run them at the input size and merge their boxes")
     group.add_argument("--slice-overlap", type=open_unit_float, metavar="R",
-                       help="fraction of a tile shared with its neighbour, in (0, 1) (default 0.2)")
+                       help="fraction of a tile shared with its neighbour, in (0, 1)"
+                       f" (default {DEFAULT_SLICE_OVERLAP})")
     group.add_argument("--slice-full", action="store_true",
                        help="also run the whole image, for objects larger than a tile")
 
@@ -104,5 +107,5 @@ def slice_options(args: argparse.Namespace) -> dict:
             given = "--slice-overlap" if args.slice_overlap is not None else "--slice-full"
             raise YoloxkitError(f"{given} needs --slice H[xW]")
         return {}
-    overlap = 0.2 if args.slice_overlap is None else args.slice_overlap
+    overlap = DEFAULT_SLICE_OVERLAP if args.slice_overlap is None else args.slice_overlap
     return {"slice_size": args.slice, "slice_overlap": overlap, "slice_full": args.slice_full}

@@ -6,10 +6,20 @@ import argparse
 import sys
 
 from ..errors import MissingDependencyError
+from ..infer.backends import backend_names
+from ..infer.defaults import DEFAULT_CONF
 from ..packaged import BUNDLED_MODEL
+from ..serve.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB, UploadLimits
+from ..serve.settings import ServiceSettings
 from .argtypes import (
-    WEIGHTS_HELP, add_slice_options, non_negative_float, port, positive_float, positive_int, slice_options, unit_float,
+    WEIGHTS_HELP, add_slice_options, non_negative_float, port, positive_float, positive_int, unit_float,
 )
+from .detector_options import BACKEND_HELP, NMS_FREE_HELP, NMS_HELP, build_detector
+
+__all__ = ["register", "build_detector", "run"]
+
+#: the service's defaults, which the flags' defaults and help texts show
+SERVICE = ServiceSettings()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,51 +35,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help=f"model name (default: the one --weights names or stores, else {BUNDLED_MODEL} "
                    "with its bundled COCO weights)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
-                   help="inference backend (default: the one that runs --weights as is: torch for .pth and"
-                   " TorchScript, onnxruntime for .onnx, openvino for .xml)")
+    p.add_argument("--backend", choices=backend_names(), default=None, help=BACKEND_HELP)
     p.add_argument("--size", type=positive_int, help="input size (default: the size the weights store, i.e. the"
                    " training or export size, else the model's, 416 or 640)")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="port to bind (default 8000; 0 picks a free one)")
-    p.add_argument("--max-batch", type=positive_int, default=8,
-                   help="most requests run in one forward pass (default 8; 1 turns micro-batching off)")
-    p.add_argument("--max-wait-ms", type=non_negative_float, default=5.0,
-                   help="longest a request waits for others to share its batch (default 5)")
-    p.add_argument("--max-queue", type=positive_int, default=64,
-                   help="requests allowed to wait; beyond it the server answers 503 with Retry-After (default 64)")
-    p.add_argument("--max-queued-mb", type=positive_float, default=1024.0,
-                   help="decoded pixels allowed to wait, in MiB; beyond it 503 as for a full queue (default 1024)")
-    p.add_argument("--max-upload-mb", type=positive_float, default=20.0,
-                   help="largest accepted upload in MiB (default 20; larger gets 413)")
-    p.add_argument("--max-pixels", type=positive_int, default=40_000_000,
-                   help="largest accepted image, width x height (default 40000000; larger gets 413)")
-    p.add_argument("--conf", type=unit_float, default=0.25, help="default confidence threshold (default 0.25)")
-    p.add_argument("--nms", type=unit_float, help="default NMS IoU threshold (default 0.45; ignored by NMS-free"
-                   " -e2e models)")
-    p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None,
-                   help="top-k without NMS (default: for end-to-end -e2e models); --no-nms-free: NMS on any model")
+    p.add_argument("--max-batch", type=positive_int, default=SERVICE.max_batch,
+                   help=f"most requests run in one forward pass (default {SERVICE.max_batch}; 1 turns micro-batching"
+                   " off)")
+    p.add_argument("--max-wait-ms", type=non_negative_float, default=SERVICE.max_wait_ms,
+                   help=f"longest a request waits for others to share its batch (default {SERVICE.max_wait_ms:g})")
+    p.add_argument("--max-queue", type=positive_int, default=SERVICE.max_queue,
+                   help="requests allowed to wait; beyond it the server answers 503 with Retry-After"
+                   f" (default {SERVICE.max_queue})")
+    p.add_argument("--max-queued-mb", type=positive_float, default=SERVICE.max_queued_mb,
+                   help="decoded pixels allowed to wait, in MiB; beyond it 503 as for a full queue"
+                   f" (default {SERVICE.max_queued_mb:g})")
+    p.add_argument("--max-upload-mb", type=positive_float, default=DEFAULT_MAX_UPLOAD_MB,
+                   help=f"largest accepted upload in MiB (default {DEFAULT_MAX_UPLOAD_MB:g}; larger gets 413)")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                   help=f"largest accepted image, width x height (default {DEFAULT_MAX_PIXELS}; larger gets 413)")
+    p.add_argument("--conf", type=unit_float, default=DEFAULT_CONF,
+                   help=f"default confidence threshold (default {DEFAULT_CONF})")
+    p.add_argument("--nms", type=unit_float, help=f"default {NMS_HELP}")
+    p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None, help=NMS_FREE_HELP)
     add_slice_options(p)
-    p.add_argument("--max-tiles", type=positive_int, default=256,
+    p.add_argument("--max-tiles", type=positive_int, default=SERVICE.max_tiles,
                    help="most crops a sliced request may cut its image into (tiles, plus the whole image with"
-                   " slice_full); more gets 422 (default 256)")
+                   f" slice_full); more gets 422 (default {SERVICE.max_tiles})")
     p.add_argument("--graceful-timeout", type=positive_float, default=30.0,
                    help="seconds to finish in-flight requests on shutdown (default 30)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info)")
     p.set_defaults(func=run)
-
-
-def build_detector(args: argparse.Namespace):
-    """The :class:`yoloxkit.Detector` the arguments describe."""
-    from ..infer import Detector
-
-    options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
-               "device": args.device, "backend": args.backend, "nms_free": getattr(args, "nms_free", None)}
-    options = {key: value for key, value in options.items() if value is not None}
-    # Without --model the model is the one --weights names or stores (the Detector's default: nano).
-    return Detector(args.model, **options, **slice_options(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,22 +81,14 @@ def run(args: argparse.Namespace) -> int:
             f"serve needs fastapi, uvicorn and python-multipart ({exc.name} is missing): "
             "pip install 'yoloxkit[serve]'"
         ) from None
-    from ..serve.limits import UploadLimits
 
     detector = build_detector(args)
     print(detector.describe(), file=sys.stderr, flush=True)
     limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
-    app = create_app(
-        detector,
-        conf=args.conf,
-        nms=args.nms,
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        max_queue=args.max_queue,
-        max_queued_mb=args.max_queued_mb,
-        limits=limits,
-        max_tiles=args.max_tiles,
-    )
+    settings = ServiceSettings(conf=args.conf, nms=args.nms, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                               max_queue=args.max_queue, max_queued_mb=args.max_queued_mb, limits=limits,
+                               max_tiles=args.max_tiles)
+    app = create_app(detector, settings=settings)
     print(
         f"serving {detector.model_name} ({detector.backend}) on http://{args.host}:{args.port}/ "
         f"max-batch {args.max_batch}, max-wait {args.max_wait_ms:g} ms, queue {args.max_queue}",

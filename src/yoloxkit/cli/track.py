@@ -7,16 +7,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..tracking import DEFAULT_TRACK_CONF, DEFAULT_TRACKER, TRACKER_NAMES
 from .argtypes import positive_float, unit_float
 from .detector_options import add_detector_options, build_detector
 
-TRACK_DESCRIPTION = """\
+TRACK_DESCRIPTION = f"""\
 Detect objects in every frame and follow them: each gets an identity that it keeps from frame to
 frame.
 
 SOURCE is a video file, a webcam index such as 0, or a folder of frames (a MOTChallenge sequence
 folder with img1/ and seqinfo.ini works as it is). Every detector option of `predict` applies;
---conf defaults to 0.1 here because ByteTrack-style trackers use low-score boxes in a second
+--conf defaults to {DEFAULT_TRACK_CONF} here because ByteTrack-style trackers use low-score boxes in a second
 association round (--track-thresh is the score that starts a track).
 
 Outputs: the annotated video (boxes coloured by identity, "#id class score" and a short trail) in
@@ -44,13 +45,12 @@ DEFAULT_SAVE_DIR = "runs/track"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..tracking.library import TRACKER_NAMES
-
     p = subparsers.add_parser("track", help="detect and track objects through videos, webcams or frame folders",
                               description=TRACK_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="video file, webcam index or folder of frames")
-    add_detector_options(p, conf=0.1)
-    p.add_argument("--tracker", default="bytetrack", choices=TRACKER_NAMES, help="tracker (default bytetrack)")
+    add_detector_options(p, conf=DEFAULT_TRACK_CONF)
+    p.add_argument("--tracker", default=DEFAULT_TRACKER, choices=TRACKER_NAMES,
+                   help=f"tracker (default {DEFAULT_TRACKER})")
     p.add_argument("--track-thresh", type=unit_float, help="score that starts a track (default: the tracker's)")
     p.add_argument("--high-thresh", type=unit_float,
                    help="score splitting the first (high) and second (low) association (bytetrack, botsort, ocsort)")

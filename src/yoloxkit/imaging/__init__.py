@@ -5,7 +5,7 @@ that both training and inference use.
 
 from __future__ import annotations
 
-from .files import IMAGE_SUFFIXES, image_files, is_image_file, list_images
+from .files import IMAGE_SUFFIXES, WRITE_SUFFIXES, image_files, is_image_file, list_images, output_suffix
 from .letterbox import PAD_VALUE, letterbox, letterbox_batch, letterbox_ratio, to_size
 from .read import ImageInput, as_bgr, image_size, load_images, read_image
 
@@ -16,6 +16,8 @@ __all__ = [
     "load_images",
     "image_size",
     "IMAGE_SUFFIXES",
+    "WRITE_SUFFIXES",
+    "output_suffix",
     "is_image_file",
     "list_images",
     "image_files",

@@ -8,17 +8,28 @@ from typing import Iterable
 
 from ..errors import ImageReadError
 
-__all__ = ["IMAGE_SUFFIXES", "is_image_file", "list_images", "image_files"]
+__all__ = ["IMAGE_SUFFIXES", "WRITE_SUFFIXES", "is_image_file", "output_suffix", "list_images", "image_files"]
 
 # Suffixes OpenCV decodes (lower case); a file's content is never judged by its name alone.
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jpe", ".jp2", ".pbm", ".pgm", ".ppm"}
 )
 
+#: the suffixes of :data:`IMAGE_SUFFIXES` an annotated (colour) copy keeps: every OpenCV build
+#: writes them in colour (JPEG 2000 needs an optional codec, PBM/PGM are grey)
+WRITE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}) & IMAGE_SUFFIXES
+
 
 def is_image_file(path: str | os.PathLike) -> bool:
     """True if ``path`` has an image file extension (the content is not checked)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def output_suffix(path: str | os.PathLike, fallback: str = ".jpg") -> str:
+    """The suffix for a colour image written from ``path``: its own (lower case) when in
+    :data:`WRITE_SUFFIXES`, else ``fallback``."""
+    suffix = Path(path).suffix.lower()
+    return suffix if suffix in WRITE_SUFFIXES else fallback
 
 
 def list_images(directory: str | os.PathLike, recursive: bool = True) -> list[Path]:

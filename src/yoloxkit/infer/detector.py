@@ -20,20 +20,18 @@ from ..errors import InferenceError
 from ..imaging import ImageInput, as_bgr, letterbox_batch, load_images
 from .backends import Backend
 from .checks import input_size, threshold
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS, DEFAULT_SLICE_OVERLAP
 from .classes import choose_names, class_ids, default_names
 from .detections import Detections
 from .loading import LoadedNetwork, load_network, wrap_model
 from .postprocess import postprocess
 from .sliced import Output, detect_sliced
 from .slicing import Slicing
-from .topk import DEFAULT_MAX_DETS, topk_postprocess
+from .topk import topk_postprocess
 
 __all__ = ["DEFAULT_NMS", "Detector", "default_names"]
 
 logger = logging.getLogger("yoloxkit")
-
-#: the NMS IoU threshold when none is given
-DEFAULT_NMS = 0.45
 
 
 class Detector:
@@ -78,17 +76,17 @@ class Detector:
         model: str | None = None,
         weights: str | os.PathLike | None = None,
         size: int | Sequence[int] | None = None,
-        conf: float = 0.25,
+        conf: float = DEFAULT_CONF,
         nms: float | None = None,
         device: str = "cpu",
         backend: str | None = None,
         names: Sequence[str] | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         half: bool = False,
         nms_free: bool | None = None,
         max_dets: int = DEFAULT_MAX_DETS,
         slice_size: int | str | Sequence[int] | Slicing | None = None,
-        slice_overlap: float = 0.2,
+        slice_overlap: float = DEFAULT_SLICE_OVERLAP,
         slice_full: bool = False,
         *,
         _network: LoadedNetwork | None = None,
@@ -146,12 +144,12 @@ class Detector:
         model: nn.Module,
         names: Sequence[str] | None,
         size: int | Sequence[int],
-        conf: float = 0.25,
+        conf: float = DEFAULT_CONF,
         nms: float | None = None,
         device: str = "cpu",
         backend: str = "torch",
         model_name: str = "yolox",
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         half: bool = False,
         nms_free: bool | None = None,
         max_dets: int = DEFAULT_MAX_DETS,

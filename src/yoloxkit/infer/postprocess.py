@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .defaults import DEFAULT_CONF, DEFAULT_NMS
+
 __all__ = ["Candidates", "score_anchors", "select_candidates", "class_aware_nms", "to_image_pixels", "postprocess"]
 
 
@@ -76,8 +78,8 @@ def postprocess(
     predictions: torch.Tensor,
     ratios: Sequence[float],
     image_sizes: Sequence[tuple[int, int]],
-    conf: float = 0.25,
-    nms: float = 0.45,
+    conf: float = DEFAULT_CONF,
+    nms: float = DEFAULT_NMS,
     classes: Sequence[int] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Turn a batch of decoded predictions into per-image ``(boxes, scores, class_ids)``.

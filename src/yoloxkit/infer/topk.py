@@ -15,12 +15,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .defaults import DEFAULT_CONF, DEFAULT_MAX_DETS
 from .postprocess import score_anchors, to_image_pixels
 
 __all__ = ["DEFAULT_MAX_DETS", "select_topk", "topk_postprocess"]
-
-#: detections kept per image by default: COCO's ``maxDets``
-DEFAULT_MAX_DETS = 100
 
 
 def select_topk(
@@ -47,7 +45,7 @@ def topk_postprocess(
     predictions: torch.Tensor,
     ratios: Sequence[float],
     image_sizes: Sequence[tuple[int, int]],
-    conf: float = 0.25,
+    conf: float = DEFAULT_CONF,
     max_dets: int = DEFAULT_MAX_DETS,
     classes: Sequence[int] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

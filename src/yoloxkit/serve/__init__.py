@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from .batcher import BatchOutcome, BatcherClosedError, MicroBatcher, QueueFullError
 from .limits import UploadLimits, UploadRejected, decode_upload
+from .settings import ServiceSettings
 
 __all__ = [
     "create_app",
+    "ServiceSettings",
     "MicroBatcher",
     "BatchOutcome",
     "QueueFullError",

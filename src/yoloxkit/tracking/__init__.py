@@ -10,11 +10,12 @@ from .metrics import GroundTruth, SequenceScores, TrackingReport, evaluate_track
 from .mot import MotTable, read_mot, tracks_table, write_mot
 from .naive import IouTracker
 from .run import TrackRun, track_sequence
-from .tracker import DEFAULT_TRACKER, Tracker
+from .tracker import DEFAULT_TRACK_CONF, DEFAULT_TRACKER, Tracker
 
 __all__ = [
     "Tracker",
     "DEFAULT_TRACKER",
+    "DEFAULT_TRACK_CONF",
     "TRACKER_NAMES",
     "TrackerSettings",
     "make_tracker",

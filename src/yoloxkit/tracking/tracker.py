@@ -14,9 +14,12 @@ from ..infer import Detections, Detector
 from .frames import FrameSource, open_frames
 from .library import AssociationTracker, TrackerSettings, make_tracker
 
-__all__ = ["Tracker", "DEFAULT_TRACKER", "TRAIL_LENGTH"]
+__all__ = ["Tracker", "DEFAULT_TRACKER", "DEFAULT_TRACK_CONF", "TRAIL_LENGTH"]
 
 DEFAULT_TRACKER = "bytetrack"
+#: the detector's score threshold of a tracking run: ByteTrack-style trackers use the low-score
+#: boxes in a second association round, so it sits below the prediction default
+DEFAULT_TRACK_CONF = 0.1
 #: box centres kept per track for the trails drawn on video frames
 TRAIL_LENGTH = 30
 

@@ -14,6 +14,7 @@ from yoloxkit.assign.geometry import (
     center_prior,
     pairwise_iou_cxcywh,
 )
+from yoloxkit.assign.inputs import AnchorGrid, AssignInputs, GroundTruth
 from yoloxkit.assign.simota import (
     dynamic_k,
     lowest_cost_matches,
@@ -68,7 +69,7 @@ def test_candidate_anchors_equals_the_union_of_the_priors():
     valid = torch.rand(3, 5, generator=gen) > 0.3
     valid[2] = False
     expected = (center_prior(gts, centers, stride) & valid.unsqueeze(-1)).any(dim=1)
-    actual = candidate_anchors(gts, valid, shapes, strides)
+    actual = candidate_anchors(GroundTruth(gts, torch.zeros(3, 5, dtype=torch.long), valid), AnchorGrid.build(shapes, strides))
     assert torch.equal(actual, expected)
     assert actual[0].any() and not actual[2].any()
 
@@ -174,7 +175,7 @@ def test_simota_assign_positives_lie_in_the_prior_and_match_ks():
     _, stride, centers, pred = _toy_problem()
     gt_boxes = torch.tensor([[[20.0, 20.0, 24.0, 24.0], [44.0, 44.0, 30.0, 30.0]]])
     pred = pred.unsqueeze(0)
-    out = simota_assign(
+    out = simota_assign(AssignInputs.from_tensors(
         pred,
         torch.zeros(1, 64),
         torch.zeros(1, 64, 3),
@@ -182,7 +183,7 @@ def test_simota_assign_positives_lie_in_the_prior_and_match_ks():
         torch.tensor([[0, 2]]),
         torch.tensor([[True, True]]),
         *TOY,
-    )
+    ))
     prior = center_prior(gt_boxes, centers, stride)[0]
     ks = dynamic_k(pairwise_iou_cxcywh(gt_boxes, pred)[0] * prior.any(0))
     assert ks.tolist()[0] > 1
@@ -208,13 +209,13 @@ def test_simota_assign_batch_equals_single_images_and_ignores_padding():
     gts[2, :1] = torch.tensor([[36.0, 30, 40, 40]])
     classes = torch.tensor([[0, 1, 3, 0], [0, 0, 0, 0], [2, 0, 0, 0]])
     valid = torch.tensor([[True, True, True, False], [False] * 4, [True, False, False, False]])
-    batch = simota_assign(preds, obj, cls, gts, classes, valid, *TOY)
+    batch = simota_assign(AssignInputs.from_tensors(preds, obj, cls, gts, classes, valid, *TOY))
     assert not batch.fg_mask[1].any()  # the image without gts has no positives
     for b, n in ((0, 3), (2, 1)):
-        alone = simota_assign(
+        alone = simota_assign(AssignInputs.from_tensors(
             preds[b : b + 1], obj[b : b + 1], cls[b : b + 1], gts[b : b + 1, :n], classes[b : b + 1, :n],
             valid[b : b + 1, :n], *TOY,
-    )
+        ))
         assert torch.equal(alone.fg_mask[0], batch.fg_mask[b])
         assert torch.equal(alone.matched_gt[0][alone.fg_mask[0]], batch.matched_gt[b][batch.fg_mask[b]])
         assert torch.allclose(alone.matched_iou[0], batch.matched_iou[b])
@@ -223,10 +224,10 @@ def test_simota_assign_batch_equals_single_images_and_ignores_padding():
 
 def test_simota_assign_gt_far_outside_has_no_candidates():
     _, stride, centers, pred = _toy_problem()
-    out = simota_assign(
+    out = simota_assign(AssignInputs.from_tensors(
         pred.unsqueeze(0), torch.zeros(1, 64), torch.zeros(1, 64, 2),
         torch.tensor([[[500.0, 500.0, 10, 10]]]), torch.tensor([[1]]), torch.tensor([[True]]), *TOY,
-    )
+    ))
     assert not out.fg_mask.any() and int(out.num_fg) == 0
 
 
@@ -263,3 +264,31 @@ def test_write_assignment_images_runs_a_model_without_touching_its_state(tmp_pat
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["batch0_0.png", "batch0_1.png"]
+
+
+def test_the_loose_arguments_of_old_give_the_same_assignment_with_one_warning():
+    import warnings
+
+    from yoloxkit.assign import inputs as inputs_module
+
+    _, _, _, pred = _toy_problem()
+    loose = (pred.unsqueeze(0), torch.zeros(1, 64), torch.zeros(1, 64, 3), torch.tensor([[[20.0, 20.0, 24, 24]]]),
+             torch.tensor([[1]]), torch.tensor([[True]]), *TOY)
+    bundled = simota_assign(AssignInputs.from_tensors(*loose))
+    inputs_module._WARNED.discard("simota_assign")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = simota_assign(*loose)
+        simota_assign(*loose)
+    assert [w.category for w in caught] == [DeprecationWarning]  # once
+    assert torch.equal(old.fg_mask, bundled.fg_mask) and torch.equal(old.matched_iou, bundled.matched_iou)
+    with pytest.raises(TypeError):
+        simota_assign(AssignInputs.from_tensors(*loose), TOY)
+
+
+def test_anchor_grid_holds_the_anchor_centres():
+    anchors = AnchorGrid.build([(2, 3), (1, 2)], (8, 16))
+    grid, stride, centers = anchor_centers([(2, 3), (1, 2)], (8, 16))
+    assert anchors.shapes == ((2, 3), (1, 2)) and anchors.level_strides == (8, 16) and anchors.num_anchors == 8
+    assert torch.equal(anchors.grid, grid) and torch.equal(anchors.strides, stride)
+    assert torch.equal(anchors.centers, centers)

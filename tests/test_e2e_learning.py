@@ -10,6 +10,7 @@ from yoloxkit.data.augment import AugmentConfig
 from yoloxkit.data.dataset import TrainingDataset
 from yoloxkit.data.loader import collate
 from yoloxkit.engine.freeze import freeze_detector, keep_frozen_eval
+from yoloxkit.losses import YoloxLoss
 from yoloxkit.packaged import bundled_weights_path
 from yoloxkit.weights import load_weights
 
@@ -67,7 +68,7 @@ def test_training_the_pss_branch_removes_nms_free_duplicates(coco_mini):
     for conv in model.head.pss_preds:
         torch.nn.init.constant_(conv.bias, 0.0)
     freeze_detector(model)
-    model.criterion.detector_loss = False
+    model.criterion = YoloxLoss(detector_loss=False)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(50):
         model.train()

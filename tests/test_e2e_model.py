@@ -5,6 +5,7 @@ import torch
 
 import yoloxkit
 from yoloxkit.engine.freeze import freeze_detector, keep_frozen_eval
+from yoloxkit.losses import YoloxLoss
 from yoloxkit.models import MODEL_SPECS, get_spec
 from yoloxkit.models.info import count_gflops, count_parameters
 from yoloxkit.models.selection_cues import NUM_CUES
@@ -76,7 +77,7 @@ def _targets():
 def test_pss_loss_gives_the_detector_no_gradient(name, pss_targets):
     torch.manual_seed(0)
     model = yoloxkit.build_model(name, num_classes=3).train()
-    model.criterion.pss_targets = pss_targets
+    model.criterion = YoloxLoss(pss_targets=pss_targets)  # a criterion built whole
     losses = model(torch.rand(2, 3, 128, 128) * 255, _targets())
     assert float(losses["pss_loss"].detach()) > 0
     losses["pss_loss"].backward()
@@ -99,7 +100,7 @@ def test_frozen_detector_trains_only_the_branch_and_skips_its_own_loss():
     keep_frozen_eval(model)
     assert not model.backbone.backbone.stem.conv.bn.training and not model.head.stems[0].bn.training
     assert model.head.pss_convs[0][0].dconv.bn.training
-    model.criterion.detector_loss = False
+    model.criterion = YoloxLoss(detector_loss=False)
     losses = model(torch.rand(2, 3, 128, 128) * 255, _targets())
     assert float(losses["iou_loss"]) == 0 and float(losses["total_loss"]) == float(losses["pss_loss"]) > 0
     losses["total_loss"].backward()

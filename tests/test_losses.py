@@ -126,3 +126,48 @@ def test_minimising_the_loss_fits_the_boxes():
     assert history[-1]["total_loss"] < 0.3 * history[0]["total_loss"]
     assert history[-1]["iou_loss"] < 0.5 * history[0]["iou_loss"]
     assert all(math.isfinite(h["total_loss"]) for h in history)
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("normalizer", "mean"), ("pss_targets", "nms"), ("momentum", 1.0), ("pss_weight", -1.0),
+    ("use_l1", "yes"), ("detector_loss", 2), ("running_positives", 0.0),
+])
+def test_yolox_loss_checks_every_setting_at_construction_and_after(setting, value):
+    from yoloxkit.losses import YoloxLoss
+
+    with pytest.raises(ValueError, match=setting):
+        YoloxLoss(**{setting: value})
+    criterion = YoloxLoss()
+    with pytest.raises(ValueError, match=setting):
+        setattr(criterion, setting, value)
+    assert getattr(criterion, setting) == getattr(YoloxLoss(), setting)  # left unchanged
+    with pytest.raises(ValueError, match=setting):
+        criterion.load_state_dict({setting: value})
+
+
+def test_yolox_loss_refuses_unknown_settings_and_round_trips_its_state():
+    from yoloxkit.losses import YoloxLoss
+
+    criterion = YoloxLoss(use_l1=True, normalizer="running", momentum=0.5, pss_weight=2.0, detector_loss=False,
+                          pss_targets="gt")
+    with pytest.raises(AttributeError, match="use_L1"):
+        criterion.use_L1 = True  # a typo never passes silently
+    copy = YoloxLoss()
+    copy.load_state_dict(criterion.state_dict())
+    assert copy == criterion
+
+
+def test_one_bundle_per_step_feeds_both_assigners():
+    """The criterion splits the targets and builds the anchor grid once; the assigners read them."""
+    from yoloxkit.assign.inputs import AssignInputs
+
+    levels = make_levels()
+    preds = flatten_predictions(levels, STRIDES)
+    targets = torch.zeros(2, 3, 5)
+    targets[0, 0] = torch.tensor([1.0, 20, 20, 16, 16])
+    inputs = preds.assign_inputs(targets)
+    assert isinstance(inputs, AssignInputs) and inputs.anchors is preds.anchors
+    assert not inputs.predictions.boxes.requires_grad
+    assert inputs.targets.boxes.shape == (2, 1, 4) and inputs.targets.valid.tolist() == [[True], [False]]
+    assignment, gt_boxes, _ = assign_targets(preds, targets)
+    assert torch.equal(gt_boxes, inputs.targets.boxes) and int(assignment.num_gt) == 1

@@ -75,7 +75,7 @@ def test_unknown_model_name_is_a_clear_error():
 def test_public_build_model_carries_the_loss_and_the_network_alone_does_not():
     from yoloxkit.errors import YoloxkitError
     from yoloxkit.losses import YoloxLoss
-    from yoloxkit.models import build_model as build_network
+    from yoloxkit.models import build_network
 
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 255
     targets = torch.zeros(2, 3, 5)
@@ -93,3 +93,59 @@ def test_public_build_model_carries_the_loss_and_the_network_alone_does_not():
     with pytest.raises(YoloxkitError, match="no loss attached"):
         bare(images, targets)
     assert bare.eval()(images).shape == (2, 84, 8)  # inference needs no criterion
+
+
+def test_models_build_model_is_a_deprecated_alias_of_build_network_that_warns_once():
+    import warnings
+
+    from yoloxkit.models import build_network, zoo
+
+    zoo._WARNED = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = yoloxkit.models.build_model("yolox-nano", num_classes=2)
+        yoloxkit.models.build_model("yolox-nano", num_classes=2)
+    assert [w.category for w in caught] == [DeprecationWarning]
+    assert old.criterion is None  # the network alone, as build_network gives it
+    assert old.state_dict().keys() == build_network("yolox-nano", num_classes=2).state_dict().keys()
+
+
+def test_head_use_l1_and_criterion_use_l1_are_one_flag():
+    from yoloxkit.errors import YoloxkitError
+    from yoloxkit.losses import YoloxLoss
+    from yoloxkit.models import build_network
+    from yoloxkit.trainable import attach_loss
+
+    model = yoloxkit.build_model("yolox-nano", num_classes=2)
+    assert model.head.use_l1 is False
+    model.head.use_l1 = True  # the official switch
+    assert model.criterion.use_l1 is True and model.head.use_l1 is True
+    model.criterion.use_l1 = False  # the trainer's switch
+    assert model.head.use_l1 is False
+    with pytest.raises(ValueError):
+        model.head.use_l1 = "yes"
+
+    bare = build_network("yolox-nano", num_classes=2)
+    bare.head.use_l1 = True  # no criterion yet: kept and handed to the one attached next
+    assert bare.head.use_l1 is True
+    criterion = attach_loss(bare, YoloxLoss(normalizer="running"))
+    assert bare.criterion is criterion and criterion.use_l1 is True and criterion.normalizer == "running"
+
+    other = build_network("yolox-nano", num_classes=2)
+    other.criterion = lambda levels, targets, strides: {}
+    other.head.use_l1 = False  # nothing to switch off
+    with pytest.raises(YoloxkitError, match="no use_l1 switch"):
+        other.head.use_l1 = True  # never silently ignored
+
+
+def test_attach_loss_takes_a_ready_criterion_or_the_old_use_l1_keyword():
+    from yoloxkit.losses import YoloxLoss
+    from yoloxkit.models import build_network
+    from yoloxkit.trainable import attach_loss
+
+    model = build_network("yolox-nano", num_classes=2)
+    ready = YoloxLoss(pss_targets="gt", pss_weight=2.0)
+    assert attach_loss(model, ready) is ready and model.criterion is ready
+    fresh = attach_loss(model, use_l1=True)
+    assert fresh is not ready and fresh.use_l1 is True and model.head.use_l1 is True
+    assert attach_loss(model).use_l1 is False

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from yoloxkit.assign.inputs import AssignInputs
 from yoloxkit.assign.one_to_one import match_one_to_one, one_to_one_assign, one_to_one_quality
 
 SHAPES = [(8, 8), (4, 4), (2, 2)]
@@ -73,9 +74,9 @@ def test_batched_assignment_gives_each_gt_its_own_anchor():
     torch.manual_seed(0)
     gt, classes, valid = _batch()
     boxes = gt[:, :1].expand(2, NUM_ANCHORS, 4) + torch.randn(2, NUM_ANCHORS, 4)
-    result = one_to_one_assign(
+    result = one_to_one_assign(AssignInputs.from_tensors(
         boxes, torch.randn(2, NUM_ANCHORS), torch.randn(2, NUM_ANCHORS, 2), gt, classes, valid, SHAPES, STRIDES
-    )
+    ))
     assert result.fg_mask.sum(dim=1).tolist() == [3, 1]
     assert result.gt_anchor[1, 1:].tolist() == [-1, -1]  # padding gets nothing
     for image in range(2):
@@ -95,16 +96,16 @@ def test_batched_assignment_picks_the_best_quality_anchor():
     boxes[0, target] = gt[0, 0]
     weaker = 3 * 8 + 3  # stride-8 anchor at (28, 28), also in the prior, with a box of IoU 0.25
     boxes[0, weaker] = gt[0, 0] * torch.tensor([1.0, 1.0, 0.5, 0.5])
-    result = one_to_one_assign(
+    result = one_to_one_assign(AssignInputs.from_tensors(
         boxes, torch.zeros(1, NUM_ANCHORS), torch.zeros(1, NUM_ANCHORS, 2), gt, classes, valid, SHAPES, STRIDES
-    )
+    ))
     assert result.gt_anchor[0, 0] == target
 
 
 def test_no_gts_gives_no_positives():
-    result = one_to_one_assign(
+    result = one_to_one_assign(AssignInputs.from_tensors(
         torch.rand(1, NUM_ANCHORS, 4), torch.zeros(1, NUM_ANCHORS), torch.zeros(1, NUM_ANCHORS, 2),
         torch.zeros(1, 0, 4), torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, 0, dtype=torch.bool),
         SHAPES, STRIDES,
-    )
+    ))
     assert not result.fg_mask.any() and int(result.num_gt) == 0

@@ -11,27 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models.head import make_grid
+from .inputs import AnchorGrid, AssignInputs, GroundTruth, anchor_centers
 
 __all__ = ["anchor_centers", "center_prior", "candidate_anchors", "pack_candidates", "CandidateSlots", "gather_candidates", "pairwise_iou_cxcywh", "aligned_iou_cxcywh", "cxcywh_to_xyxy"]
-
-
-def anchor_centers(
-    shapes: list[tuple[int, int]],
-    strides: tuple[int, ...],
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str = "cpu",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Anchor grid for feature maps of ``shapes`` (h, w) at ``strides``.
-
-    Returns ``(grid [A, 2], stride [A], centers [A, 2])``: the cell indices (x, y), the
-    stride of each anchor and the cell centres ``(grid + 0.5) * stride`` in input pixels.
-    Anchors are ordered level by level, row-major, as in the model's outputs.
-    """
-    grid, stride = make_grid(shapes, strides, dtype, torch.device(device))
-    stride = stride[:, 0]
-    centers = (grid + 0.5) * stride[:, None]
-    return grid, stride, centers
 
 
 def center_prior(
@@ -56,24 +38,19 @@ def center_prior(
     return inside
 
 
-def candidate_anchors(
-    gt_boxes: torch.Tensor,
-    gt_valid: torch.Tensor,
-    shapes: list[tuple[int, int]],
-    strides: tuple[int, ...],
-    radius: float = 1.5,
-) -> torch.Tensor:
+def candidate_anchors(targets: GroundTruth, anchors: AnchorGrid, radius: float = 1.5) -> torch.Tensor:
     """Anchors inside the centre prior of at least one valid gt: bool ``[B, A]``.
 
     Equal to ``center_prior(...)`` reduced with ``any`` over the valid gts, but computed
     per level and per axis (the prior is a product of an x and a y interval), so the work
     is ``B*G*(H+W)`` comparisons instead of ``B*G*H*W``.
     """
+    gt_boxes = targets.boxes.float()
     gx = gt_boxes[..., 0:1]  # [B, G, 1]
     gy = gt_boxes[..., 1:2]
-    valid = gt_valid.unsqueeze(-1)
+    valid = targets.valid.unsqueeze(-1)
     masks = []
-    for (height, width), stride in zip(shapes, strides):
+    for (height, width), stride in zip(anchors.shapes, anchors.level_strides):
         reach = float(stride) * radius
         xs = (torch.arange(width, device=gt_boxes.device, dtype=gt_boxes.dtype) + 0.5) * stride
         ys = (torch.arange(height, device=gt_boxes.device, dtype=gt_boxes.dtype) + 0.5) * stride
@@ -106,30 +83,23 @@ class CandidateSlots:
     cls_logits: torch.Tensor  # [B, K, C]
 
 
-def gather_candidates(
-    pred_boxes: torch.Tensor,
-    obj_logits: torch.Tensor,
-    cls_logits: torch.Tensor,
-    gt_boxes: torch.Tensor,
-    gt_valid: torch.Tensor,
-    shapes: list[tuple[int, int]],
-    strides: tuple[int, ...],
-    radius: float = 1.5,
-) -> CandidateSlots:
+def gather_candidates(inputs: AssignInputs, radius: float = 1.5) -> CandidateSlots:
     """The anchors an assigner scores: those in some valid gt's prior, packed per image.
 
-    ``gt_boxes`` ``[B, G, 4]`` float (cx, cy, w, h); predictions ``[B, A, ...]`` as the head
-    outputs them. The logits keep their dtype.
+    Reads the bundle's predictions ``[B, A, ...]`` as the head outputs them (the logits keep their
+    dtype), its anchor grid and its gts (boxes taken as float32).
     """
-    index, slot_valid = pack_candidates(candidate_anchors(gt_boxes, gt_valid, shapes, strides, radius))
-    _, anchor_strides, centers = anchor_centers(shapes, strides, torch.float32, pred_boxes.device)
-    in_prior = center_prior(gt_boxes, centers[index], anchor_strides[index], radius) & gt_valid.unsqueeze(-1)
+    preds, anchors, targets = inputs.predictions, inputs.anchors, inputs.targets
+    index, slot_valid = pack_candidates(candidate_anchors(targets, anchors, radius))
+    centers, anchor_strides = anchors.centers.to(preds.boxes.device), anchors.strides.to(preds.boxes.device)
+    in_prior = center_prior(targets.boxes.float(), centers[index], anchor_strides[index], radius)
+    cls_logits = preds.cls_logits
     return CandidateSlots(
         index=index,
         slot_valid=slot_valid,
-        in_prior=in_prior,
-        boxes=pred_boxes.float().gather(1, index.unsqueeze(-1).expand(-1, -1, 4)),
-        obj_logits=obj_logits.gather(1, index),
+        in_prior=in_prior & targets.valid.unsqueeze(-1),
+        boxes=preds.boxes.float().gather(1, index.unsqueeze(-1).expand(-1, -1, 4)),
+        obj_logits=preds.obj_logits.gather(1, index),
         cls_logits=cls_logits.gather(1, index.unsqueeze(-1).expand(-1, -1, cls_logits.shape[-1])),
     )
 

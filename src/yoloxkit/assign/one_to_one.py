@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .geometry import gather_candidates, pairwise_iou_cxcywh
+from .geometry import CandidateSlots, gather_candidates, pairwise_iou_cxcywh
+from .inputs import AssignInputs, GroundTruth, from_loose_arguments
 
 __all__ = ["OneToOneAssignment", "one_to_one_quality", "match_one_to_one", "one_to_one_assign", "QUALITY_ALPHA"]
 
@@ -74,41 +75,50 @@ def match_one_to_one(quality: np.ndarray, eligible: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def one_to_one_assign(
-    pred_boxes: torch.Tensor,
-    obj_logits: torch.Tensor,
-    cls_logits: torch.Tensor,
-    gt_boxes: torch.Tensor,
-    gt_classes: torch.Tensor,
-    gt_valid: torch.Tensor,
-    shapes: list[tuple[int, int]],
-    strides: tuple[int, ...],
+    inputs: AssignInputs,
+    *loose: object,
     center_radius: float = 1.5,
     alpha: float = QUALITY_ALPHA,
 ) -> OneToOneAssignment:
     """Pick exactly one positive anchor per valid gt, none shared, maximising the POTO quality.
 
-    Inputs are those of :func:`~yoloxkit.assign.simota.simota_assign`: ``pred_boxes`` ``[B, A, 4]``
-    decoded (cx, cy, w, h), ``obj_logits`` ``[B, A]``, ``cls_logits`` ``[B, A, C]``, padded gts
-    ``gt_boxes`` ``[B, G, 4]``, ``gt_classes`` ``[B, G]``, ``gt_valid`` ``[B, G]``.
+    ``inputs`` is what :func:`~yoloxkit.assign.simota.simota_assign` reads
+    (:class:`~yoloxkit.assign.inputs.AssignInputs`: decoded predictions, anchor grid, padded gts);
+    the eight loose tensors of earlier versions are still accepted, with a
+    :class:`DeprecationWarning`.
     """
-    batch, num_anchors = pred_boxes.shape[:2]
-    num_gt = gt_boxes.shape[1]
-    device = pred_boxes.device
+    inputs = from_loose_arguments("one_to_one_assign", inputs, loose)
+    targets = inputs.targets
+    batch, num_anchors = inputs.predictions.boxes.shape[:2]
+    num_gt = targets.boxes.shape[1]
+    device = inputs.predictions.boxes.device
     fg = torch.zeros(batch, num_anchors, dtype=torch.bool, device=device)
     matched = torch.zeros(batch, num_anchors, dtype=torch.long, device=device)
     gt_anchor = torch.full((batch, num_gt), -1, dtype=torch.long, device=device)
-    total = gt_valid.sum()
-    if num_gt == 0 or not bool(gt_valid.any()):
+    total = targets.valid.sum()
+    if num_gt == 0 or not bool(targets.valid.any()):
         return OneToOneAssignment(fg, matched, gt_anchor, total)
-    gt_boxes = gt_boxes.float()
-    gt_classes = gt_classes.long().clamp(min=0)
-    slots = gather_candidates(pred_boxes, obj_logits, cls_logits, gt_boxes, gt_valid, shapes, strides, center_radius)
-    index, boxes, width = slots.index, slots.boxes, slots.index.shape[1]
+    slots = gather_candidates(inputs, center_radius)
+    columns_t = torch.from_numpy(_match_images(slots, targets, alpha)).to(device)
+    has = columns_t >= 0
+    anchors = slots.index.gather(1, columns_t.clamp(min=0))  # [B, G]
+    gt_anchor = torch.where(has, anchors, gt_anchor)
+    image_index, gt_index = has.nonzero(as_tuple=True)
+    fg[image_index, anchors[image_index, gt_index]] = True
+    matched[image_index, anchors[image_index, gt_index]] = gt_index
+    return OneToOneAssignment(fg, matched, gt_anchor, total)
+
+
+def _match_images(slots: CandidateSlots, targets: GroundTruth, alpha: float) -> np.ndarray:
+    """The POTO quality of every (gt, candidate) pair for the batch, then one Hungarian matching
+    per image: each gt's slot column ``[B, G]`` (-1 for padding or an unmatched gt)."""
+    gt_boxes, gt_classes, gt_valid = targets.boxes.float(), targets.classes.long().clamp(min=0), targets.valid
+    batch, num_gt, width = gt_boxes.shape[0], gt_boxes.shape[1], slots.index.shape[1]
     eligible = slots.in_prior & slots.slot_valid.unsqueeze(1)  # [B, G, K]
     obj = slots.obj_logits.float().sigmoid()  # [B, K]
     cls = slots.cls_logits.float().sigmoid()
     gt_scores = cls.transpose(1, 2).gather(1, gt_classes.unsqueeze(-1).expand(-1, -1, width))  # [B, G, K]
-    quality = one_to_one_quality(gt_scores * obj.unsqueeze(1), pairwise_iou_cxcywh(gt_boxes, boxes), eligible, alpha)
+    quality = one_to_one_quality(gt_scores * obj.unsqueeze(1), pairwise_iou_cxcywh(gt_boxes, slots.boxes), eligible, alpha)
 
     quality_np, eligible_np = quality.cpu().numpy(), eligible.cpu().numpy()
     columns = np.full((batch, num_gt), -1, dtype=np.int64)
@@ -116,11 +126,4 @@ def one_to_one_assign(
         rows = np.flatnonzero(gt_valid[image].cpu().numpy())
         if rows.size:
             columns[image, rows] = match_one_to_one(quality_np[image, rows], eligible_np[image, rows])
-    columns_t = torch.from_numpy(columns).to(device)
-    has = columns_t >= 0
-    anchors = index.gather(1, columns_t.clamp(min=0))  # [B, G]
-    gt_anchor = torch.where(has, anchors, gt_anchor)
-    image_index, gt_index = has.nonzero(as_tuple=True)
-    fg[image_index, anchors[image_index, gt_index]] = True
-    matched[image_index, anchors[image_index, gt_index]] = gt_index
-    return OneToOneAssignment(fg, matched, gt_anchor, total)
+    return columns

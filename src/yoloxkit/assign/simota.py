@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .geometry import gather_candidates, pairwise_iou_cxcywh
+from .geometry import CandidateSlots, gather_candidates, pairwise_iou_cxcywh
+from .inputs import AssignInputs, from_loose_arguments
 
 __all__ = [
     "Assignment",
@@ -103,50 +104,58 @@ def resolve_conflicts(matching: torch.Tensor, cost: torch.Tensor) -> torch.Tenso
 
 @torch.no_grad()
 def simota_assign(
-    pred_boxes: torch.Tensor,
-    obj_logits: torch.Tensor,
-    cls_logits: torch.Tensor,
-    gt_boxes: torch.Tensor,
-    gt_classes: torch.Tensor,
-    gt_valid: torch.Tensor,
-    shapes: list[tuple[int, int]],
-    strides: tuple[int, ...],
+    inputs: AssignInputs,
+    *loose: object,
     center_radius: float = 1.5,
     iou_weight: float = 3.0,
     topk_ious: int = 10,
 ) -> Assignment:
     """Assign gts to anchors with SimOTA for a whole batch.
 
-    Args:
-        pred_boxes: ``[B, A, 4]`` decoded predictions (cx, cy, w, h) in input pixels.
-        obj_logits: ``[B, A]`` objectness logits.
-        cls_logits: ``[B, A, C]`` class logits.
-        gt_boxes: ``[B, G, 4]`` gt boxes (cx, cy, w, h), padded.
-        gt_classes: ``[B, G]`` int64 class ids (any value where padded).
-        gt_valid: ``[B, G]`` bool, False for padding rows.
-        shapes: ``(h, w)`` of each feature level; ``strides``: the stride of each level
-            (anchors are ordered level by level, row-major, as the model outputs them).
+    ``inputs`` holds the decoded predictions ``[B, A, 4]`` (cx, cy, w, h) in input pixels with
+    their objectness ``[B, A]`` and class logits ``[B, A, C]``, the anchor grid and the padded gts
+    (:class:`~yoloxkit.assign.inputs.AssignInputs`). The eight loose tensors of earlier versions
+    (``pred_boxes, obj_logits, cls_logits, gt_boxes, gt_classes, gt_valid, shapes, strides``) are
+    still accepted, with a :class:`DeprecationWarning`.
     """
-    batch, num_anchors = pred_boxes.shape[:2]
-    device = pred_boxes.device
+    inputs = from_loose_arguments("simota_assign", inputs, loose)
+    preds, targets = inputs.predictions, inputs.targets
+    batch, num_anchors = preds.boxes.shape[:2]
+    device = preds.boxes.device
     empty = torch.zeros(batch, num_anchors, dtype=torch.bool, device=device)
     zero = torch.zeros((), dtype=torch.long, device=device)
-    if gt_boxes.shape[1] == 0:
+    if targets.boxes.shape[1] == 0:
         return Assignment(empty, empty.long(), empty.float(), zero, zero)
-    gt_boxes = gt_boxes.float()
-    gt_classes = gt_classes.long().clamp(min=0)
     # Work on each image's candidates only, packed in anchor order and padded to the
     # largest count in the batch: K is a few hundred where A is several thousand.
-    slots = gather_candidates(pred_boxes, obj_logits, cls_logits, gt_boxes, gt_valid, shapes, strides, center_radius)
-    index, slot_valid, in_prior, boxes = slots.index, slots.slot_valid, slots.in_prior, slots.boxes
-    if index.shape[1] == 0:
-        return Assignment(empty, empty.long(), empty.float(), zero, gt_valid.sum())
-    pair_mask = slot_valid.unsqueeze(1) & gt_valid.unsqueeze(-1)  # [B, G, K]
+    slots = gather_candidates(inputs, center_radius)
+    if slots.index.shape[1] == 0:
+        return Assignment(empty, empty.long(), empty.float(), zero, targets.valid.sum())
+    fg, gt_of_slot, iou_of_slot = _match_slots(slots, targets.boxes.float(), targets.classes.long().clamp(min=0),
+                                               targets.valid, iou_weight, topk_ious)
+    # Padding slots point at non-candidate anchors, so scattering them back writes zeros there.
+    index = slots.index
+    fg_mask = empty.scatter(1, index, fg)
+    matched_gt = torch.zeros(batch, num_anchors, dtype=torch.long, device=device).scatter(1, index, gt_of_slot * fg)
+    matched_iou = torch.zeros(batch, num_anchors, device=device).scatter(1, index, iou_of_slot)
+    return Assignment(fg_mask, matched_gt, matched_iou, fg_mask.sum(), targets.valid.sum())
 
-    ious = pairwise_iou_cxcywh(gt_boxes, boxes).masked_fill(~pair_mask, 0.0)
+
+def _match_slots(
+    slots: CandidateSlots,
+    gt_boxes: torch.Tensor,
+    gt_classes: torch.Tensor,
+    gt_valid: torch.Tensor,
+    iou_weight: float,
+    topk_ious: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SimOTA on the packed candidates: per slot ``[B, K]`` whether it is positive, its gt and
+    the IoU with it (0 where not positive)."""
+    pair_mask = slots.slot_valid.unsqueeze(1) & gt_valid.unsqueeze(-1)  # [B, G, K]
+    ious = pairwise_iou_cxcywh(gt_boxes, slots.boxes).masked_fill(~pair_mask, 0.0)
     cost = pairwise_class_cost(slots.cls_logits, slots.obj_logits, gt_classes)
     cost = cost + iou_weight * -torch.log(ious + 1e-8)
-    cost = cost + OUTSIDE_PRIOR_COST * (~in_prior)
+    cost = cost + OUTSIDE_PRIOR_COST * (~slots.in_prior)
     cost = cost.masked_fill(~pair_mask, float("inf"))
 
     ks = dynamic_k(ious, topk_ious)
@@ -156,8 +165,4 @@ def simota_assign(
     fg = matching.any(dim=1)  # [B, K]
     gt_of_slot = matching.to(torch.uint8).argmax(dim=1)  # [B, K]
     iou_of_slot = ious.gather(1, gt_of_slot.unsqueeze(1)).squeeze(1) * fg
-    # Padding slots point at non-candidate anchors, so scattering them back writes zeros there.
-    fg_mask = empty.scatter(1, index, fg)
-    matched_gt = torch.zeros(batch, num_anchors, dtype=torch.long, device=device).scatter(1, index, gt_of_slot * fg)
-    matched_iou = torch.zeros(batch, num_anchors, device=device).scatter(1, index, iou_of_slot)
-    return Assignment(fg_mask, matched_gt, matched_iou, fg_mask.sum(), gt_valid.sum())
+    return fg, gt_of_slot, iou_of_slot

@@ -19,10 +19,12 @@ The detector's keys are unchanged; the branch adds ``pss_convs.*`` and ``pss_pre
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
 
+from ..errors import YoloxkitError
 from .blocks import ConvBnAct, conv_block
 from .selection_cues import NUM_CUES, selection_cues
 
@@ -91,6 +93,50 @@ class DecoupledHead(nn.Module):
                 self.pss_cues = nn.ModuleList(nn.Conv2d(hidden + NUM_CUES, hidden, 1, 1, 0) for _ in in_channels)
             self.pss_preds = nn.ModuleList(nn.Conv2d(hidden, 1, 1, 1, 0) for _ in in_channels)
         self.initialize_biases(prior_prob)
+        self._criterion = None  # the loss of the model that carries this head (see ``use_l1``)
+        self._use_l1_request: bool | None = None  # ``use_l1`` set while no criterion is attached
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "criterion":  # a plain attribute even when the criterion is an nn.Module
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def criterion(self) -> Callable | None:
+        """The loss of the model that carries this head (``YOLOX.criterion`` is stored here, so
+        that ``use_l1``, the official switch, reaches it); None for a network without a loss."""
+        return self._criterion
+
+    @criterion.setter
+    def criterion(self, criterion: Callable | None) -> None:
+        self.__dict__["_criterion"] = criterion
+        if criterion is not None and self._use_l1_request is not None:
+            request, self.__dict__["_use_l1_request"] = self._use_l1_request, None
+            self.use_l1 = request
+
+    @property
+    def use_l1(self) -> bool:
+        """The official switch of the L1 term (``model.head.use_l1 = True``): the same flag as the
+        criterion's ``use_l1``. Set on a head without a criterion, it is kept and handed to the
+        criterion attached next; a criterion without the switch refuses ``True`` loudly."""
+        if self._criterion is None:
+            return bool(self._use_l1_request)
+        return bool(getattr(self._criterion, "use_l1", False))
+
+    @use_l1.setter
+    def use_l1(self, value: bool) -> None:
+        if value not in (True, False):
+            raise ValueError(f"use_l1 must be True or False, got {value!r}")
+        if self._criterion is None:
+            self.__dict__["_use_l1_request"] = bool(value)
+        elif hasattr(self._criterion, "use_l1"):
+            self._criterion.use_l1 = bool(value)
+        elif value:
+            raise YoloxkitError(
+                f"the model's criterion ({type(self._criterion).__name__}) has no use_l1 switch: the L1 term"
+                " cannot be switched on"
+            )
 
     def initialize_biases(self, prior_prob: float = 0.01) -> None:
         """Set cls/obj prediction biases so that the initial sigmoid equals ``prior_prob``."""

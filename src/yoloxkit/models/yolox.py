@@ -31,7 +31,25 @@ class YOLOX(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.criterion = criterion
+        if criterion is not None:
+            self.criterion = criterion
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "criterion":  # the property below, even when the criterion is an nn.Module
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def criterion(self) -> Optional[Criterion]:
+        """The loss this model computes in train mode (None: a network alone). It is kept on the
+        head, so that ``model.head.use_l1 = True`` (the official switch) and
+        ``model.criterion.use_l1 = True`` set one and the same flag."""
+        return self.head.criterion
+
+    @criterion.setter
+    def criterion(self, criterion: Optional[Criterion]) -> None:
+        self.head.criterion = criterion
 
     @property
     def num_classes(self) -> int:

@@ -1,8 +1,10 @@
-"""Named model configurations (timm-style registry) and :func:`build_model`."""
+"""Named model configurations (timm-style registry) and :func:`build_network`."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
+from typing import Any
 
 from torch import nn
 
@@ -11,7 +13,7 @@ from .head import DecoupledHead
 from .necks import FPN, PAFPN
 from .yolox import YOLOX
 
-__all__ = ["ModelSpec", "MODEL_SPECS", "E2E_SUFFIX", "build_model", "model_names", "get_spec"]
+__all__ = ["ModelSpec", "MODEL_SPECS", "E2E_SUFFIX", "build_network", "build_model", "model_names", "get_spec"]
 
 RELEASE_URL = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/"
 
@@ -84,7 +86,7 @@ _ALIASES = {"darknet53": "yolox-darknet53", "yolov3": "yolox-darknet53", "yolox-
 
 
 def model_names() -> list[str]:
-    """Names accepted by :func:`build_model`."""
+    """Names accepted by :func:`build_network` (and ``yoloxkit.build_model``)."""
     return list(MODEL_SPECS)
 
 
@@ -103,7 +105,7 @@ def get_spec(name: str) -> ModelSpec:
     return MODEL_SPECS[key]
 
 
-def build_model(
+def build_network(
     name: str | None = "yolox-s",
     num_classes: int = 80,
     *,
@@ -113,7 +115,8 @@ def build_model(
     act: str | None = None,
     end_to_end: bool | None = None,
 ) -> YOLOX:
-    """Build a YOLOX model by name, or by ``depth``/``width`` (``name=None``).
+    """Build a YOLOX network (no loss attached: ``yoloxkit.build_model`` adds it) by name, or by
+    ``depth``/``width`` (``name=None``).
 
     Keyword overrides replace the named configuration's values. BatchNorm uses eps 1e-3,
     momentum 0.03; prediction biases start at prior 0.01, as in the official recipe.
@@ -124,7 +127,7 @@ def build_model(
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if name is None:
         if depth is None or width is None:
-            raise ValueError("build_model(None, ...) needs both depth= and width=")
+            raise ValueError("build_network(None, ...) needs both depth= and width=")
         spec = ModelSpec("custom", depth, width)
     else:
         spec = get_spec(name)
@@ -140,3 +143,21 @@ def build_model(
         backbone = PAFPN(depth, width, depthwise=depthwise, act=act)
         head = DecoupledHead(num_classes, width, depthwise=depthwise, act=act, end_to_end=end_to_end)
     return YOLOX(backbone, head)
+
+
+_WARNED = False
+
+
+def build_model(*args: Any, **kwargs: Any) -> YOLOX:
+    """Deprecated name of :func:`build_network` (the network without a loss); warns once. The
+    model with its loss is ``yoloxkit.build_model``."""
+    global _WARNED
+    if not _WARNED:
+        _WARNED = True
+        warnings.warn(
+            "yoloxkit.models.build_model is deprecated: use yoloxkit.models.build_network (the network"
+            " alone) or yoloxkit.build_model (the network with its loss)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    return build_network(*args, **kwargs)

@@ -6,6 +6,7 @@ import argparse
 import sys
 import warnings
 
+from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..packaged import BUNDLED_MODEL
 from .argtypes import WEIGHTS_HELP, add_slice_options, positive_int, slice_options, unit_float
 
@@ -29,8 +30,6 @@ more than one detection of their class (score >= 0.3, IoU >= 0.5; crowd/difficul
 least that large, which is checked before any image runs.
 """
 
-#: the official evaluation's NMS IoU threshold, used unless --nms is given
-EVAL_NMS = 0.65
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--size", type=positive_int, help="input size (default: the size the weights store, i.e. the"
                    " training or export size, else the model's, 416 or 640)")
-    p.add_argument("--conf", type=unit_float, default=0.01, help="score threshold (default 0.01, as official)")
+    p.add_argument("--conf", type=unit_float, default=EVAL_CONF, help=f"score threshold (default {EVAL_CONF:g}, as official)")
     p.add_argument("--nms", type=unit_float, help=f"NMS IoU threshold (default {EVAL_NMS}, as official; ignored"
                    " by NMS-free -e2e models)")
     p.add_argument("--nms-free", action=argparse.BooleanOptionalAction, default=None,

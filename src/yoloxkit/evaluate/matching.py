@@ -11,6 +11,7 @@ import torch
 from torchvision.ops import box_iou
 
 from ..data.records import ImageRecord
+from ..infer.defaults import DEFAULT_CONF
 from .predictions import ImagePredictions
 
 __all__ = ["ImageMatch", "confusion_matrix", "greedy_match", "match_predictions"]
@@ -69,7 +70,7 @@ class ImageMatch:
 
 
 def match_predictions(
-    record: ImageRecord, pred: ImagePredictions, conf: float = 0.25, iou_threshold: float = 0.5
+    record: ImageRecord, pred: ImagePredictions, conf: float = DEFAULT_CONF, iou_threshold: float = 0.5
 ) -> ImageMatch:
     """Class-aware one-to-one matching of the predictions with ``score >= conf``. Predictions that
     only overlap ignored (crowd/difficult) boxes are dropped rather than counted as errors."""
@@ -91,7 +92,7 @@ def confusion_matrix(
     records: Sequence[ImageRecord],
     predictions: Sequence[ImagePredictions],
     num_classes: int,
-    conf: float = 0.25,
+    conf: float = DEFAULT_CONF,
     iou_threshold: float = 0.5,
 ) -> np.ndarray:
     """``[C + 1, C + 1]`` counts, rows = predicted class, columns = true class; index ``C`` is the

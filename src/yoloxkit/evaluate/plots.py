@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from ..data.records import DetectionData, ImageRecord
+from ..infer.defaults import DEFAULT_CONF
 from ..io import atomic_path
 from .matching import ImageMatch, confusion_matrix, match_predictions
 from .predictions import ImagePredictions
@@ -146,7 +147,7 @@ def plot_pr_per_class(
 
 
 def plot_confusion_matrix(
-    matrix: np.ndarray, names: Sequence[str], path: Path, conf: float = 0.25, iou_threshold: float = 0.5
+    matrix: np.ndarray, names: Sequence[str], path: Path, conf: float = DEFAULT_CONF, iou_threshold: float = 0.5
 ) -> Path:
     """Heat map of ``matrix`` (rows predicted, columns true, last = background), each true-class
     column normalised to 1; classes that never occur are left out."""
@@ -208,7 +209,7 @@ def plot_worst_images(
     names: Sequence[str],
     path: Path,
     count: int = 9,
-    conf: float = 0.25,
+    conf: float = DEFAULT_CONF,
     iou_threshold: float = 0.5,
 ) -> Path:
     """The ``count`` images with the lowest F1 at ``conf``/``iou_threshold``, with ground truth
@@ -246,7 +247,7 @@ def write_plots(
     predictions: Sequence[ImagePredictions],
     out_dir: Path,
     classes: Sequence[int] | None = None,
-    conf: float = 0.25,
+    conf: float = DEFAULT_CONF,
 ) -> list[Path]:
     """Write ``pr_curves.png``, ``pr_per_class.png``, ``confusion_matrix.png`` and
     ``worst_images.png`` into ``out_dir``; return their paths."""

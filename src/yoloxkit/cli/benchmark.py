@@ -41,18 +41,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
+def _exported(args: argparse.Namespace) -> bool:
+    """Whether --weights is an export (run as is in its runtime), not a checkpoint or zoo name."""
+    from ..weights import format_of
 
-    from ..benchmarking import BenchmarkRow, detector_timers, format_table, summarize, time_calls
+    return args.weights is not None and not args.random_init and format_of(args.weights).runs_as_is
+
+
+def _backends(args: argparse.Namespace) -> list[str]:
+    """The backends to time, checked: --backend, else the one an exported file runs in, else
+    torch and onnxruntime; and the counts and --int8 checked with them."""
     from ..errors import InferenceError
-    from ..imaging import load_images
-    from ..infer import Detector
     from ..infer.backends import backend_names
-    from ..infer.loading import DEFAULT_MODEL, choose_backend
-    from ..models import build_model, get_spec
-    from ..weights import load_model, weights_format
-    from ..packaged import bundled_demo_image
+    from ..infer.loading import choose_backend
 
     for flag, value in (("--batch-size", args.batch_size), ("--iters", args.iters), ("--threads", args.threads or 1)):
         if value < 1:
@@ -61,17 +62,50 @@ def run(args: argparse.Namespace) -> int:
         raise InferenceError(f"--warmup must be >= 0, got {args.warmup}")
     backends = args.backend
     if backends is None:
-        exported = args.weights is not None and not args.random_init and weights_format(args.weights) != "checkpoint"
-        backends = [choose_backend(None, args.weights)] if exported else ["torch", "onnxruntime"]
+        backends = [choose_backend(None, args.weights)] if _exported(args) else ["torch", "onnxruntime"]
     unknown = [b for b in backends if b.lower() not in backend_names()]
     if unknown:
         raise InferenceError(f"unknown backend {unknown[0]!r}; choose from: {', '.join(backend_names())}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return backends
+
+
+def _check_int8(args: argparse.Namespace, backends: list[str]) -> None:
+    from ..errors import InferenceError
+
     if args.int8 and not any(b.lower() in INT8_BACKENDS for b in backends):
         raise InferenceError(f"--int8 times the {' and '.join(INT8_BACKENDS)} backends; add one with --backend")
-    if args.int8 and args.weights is not None and not args.random_init and weights_format(args.weights) != "checkpoint":
+    if args.int8 and _exported(args):
         raise InferenceError(f"--int8 quantises a checkpoint or zoo model; {args.weights} is already an export")
+
+
+def _detector(args: argparse.Namespace, backend: str):
+    """The detector timed for ``backend``: freshly initialised (--random-init), else --model,
+    else the one --weights names or stores, else yolox-nano."""
+    from ..infer import Detector
+    from ..models import build_model, get_spec
+
+    if args.random_init:
+        spec = get_spec(args.model or "yolox-nano")
+        model = build_model(spec.name).eval()
+        return Detector.from_model(model, None, args.size or spec.input_size, device=args.device, backend=backend,
+                                   model_name=spec.name), model
+    return Detector(args.model, weights=args.weights, size=args.size, device=args.device, backend=backend), None
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..benchmarking import BenchmarkRow, detector_timers, format_table, summarize, time_calls
+    from ..imaging import load_images
+    from ..infer import Detector
+    from ..infer.loading import DEFAULT_MODEL
+    from ..packaged import bundled_demo_image
+    from ..weights import open_weights
+
+    backends = _backends(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _check_int8(args, backends)
     arrays, _ = load_images([args.image or str(bundled_demo_image())])
     images = arrays * args.batch_size
 
@@ -87,20 +121,12 @@ def run(args: argparse.Namespace) -> int:
     # like the Detector, no --model and no --weights means the default model
     model = None
     if args.int8 and not args.random_init:
-        model = load_model(args.model or (None if args.weights else DEFAULT_MODEL), args.weights).model
+        model = open_weights(args.weights, args.model or (None if args.weights else DEFAULT_MODEL)).build().model
     rows = []
     with tempfile.TemporaryDirectory(prefix="yoloxkit-benchmark-") as work:
         for backend in backends:
-            if args.random_init:
-                spec = get_spec(args.model or "yolox-nano")
-                size = args.size or spec.input_size
-                model = build_model(spec.name).eval()
-                detector = Detector.from_model(model, None, size, device=args.device, backend=backend,
-                                               model_name=spec.name)
-            else:
-                # The model is --model, else the one --weights names or stores, else yolox-nano.
-                detector = Detector(args.model, weights=args.weights, size=args.size, device=args.device,
-                                    backend=backend)
+            detector, fresh = _detector(args, backend)
+            model = fresh if fresh is not None else model
             rows.append(measure(detector, backend))
             if args.int8 and backend.lower() in INT8_BACKENDS:
                 path = _int8_file(model, detector, backend.lower(), args, Path(work))
@@ -120,11 +146,13 @@ def _int8_file(model, detector, backend: str, args: argparse.Namespace, work: Pa
     from ..packaged import bundled_demo_image
     from ..quantize.export_int8 import INT8_MIN_OPSET, Int8Settings, export_int8
 
+    from ..weights import find_format
+
     fmt = "onnx" if backend == "onnxruntime" else "openvino"
     options = ExportOptions(size=detector.size, batch=args.batch_size, opset=INT8_MIN_OPSET,
                             names=tuple(detector.names), model_name=detector.model_name)
     calib = args.calib or bundled_demo_image().parent
-    suffix = ".onnx" if fmt == "onnx" else ".xml"
-    result = export_int8(model, fmt, work / f"{backend}-int8{suffix}", options, Int8Settings(calib=calib))
+    path = work / f"{backend}-int8{find_format(fmt).output_suffix}"
+    result = export_int8(model, fmt, path, options, Int8Settings(calib=calib))
     print(result.summary(), flush=True)
     return result.path

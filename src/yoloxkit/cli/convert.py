@@ -45,9 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..weights import convert_weights, describe_weights, is_onnx_file, read_names_file
+    from ..weights import convert_weights, describe_weights, format_of, read_names_file
 
-    if is_onnx_file(args.destination):
+    if format_of(args.destination).name == "onnx":
         raise WeightsError(f"destination {args.destination} must be a .pth checkpoint, not .onnx")
     if args.destination.resolve() == args.source.resolve():
         raise WeightsError(f"destination {args.destination} is the source file; choose another path")

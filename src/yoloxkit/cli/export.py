@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..export.options import DEFAULT_OPSET, DEFAULT_TOPK, FORMATS
+from ..export.options import DEFAULT_OPSET, DEFAULT_TOPK
 from ..quantize.calibration import DEFAULT_CALIB_COUNT
 from ..quantize.onnx_int8 import CALIBRATION_METHODS, INT8_MIN_OPSET, OnnxInt8Recipe
+from ..weights.formats import export_format_names
 from .argtypes import WEIGHTS_HELP
 
 
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53, each also -e2e"
                    " (default: the one --weights names or stores; give --model or --weights)")
     p.add_argument("--weights", help=WEIGHTS_HELP + " (default: the model's COCO weights)")
-    p.add_argument("--format", default="onnx", help=f"one of: {', '.join(FORMATS)} (default onnx)")
+    p.add_argument("--format", default="onnx", help=f"one of: {', '.join(export_format_names())} (default onnx)")
     p.add_argument("--size", type=int, help="input size (default: the size the checkpoint was trained at, else"
                    " the model's, 416 or 640)")
     p.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1; see --dynamic)")
@@ -63,15 +64,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _check_args(args: argparse.Namespace) -> str:
+    """The export format, checked with every option before any model is loaded."""
     from ..errors import ExportError
-    from ..export import ExportOptions, export_model
-    from ..imaging import to_size
-    from ..weights import load_model
+    from ..weights import export_format_names
 
     fmt = args.format.lower()
-    if fmt not in FORMATS:
-        raise ExportError(f"unsupported --format {args.format!r}; choose one of: {', '.join(FORMATS)}")
+    formats = export_format_names()
+    if fmt not in formats:
+        raise ExportError(f"unsupported --format {args.format!r}; choose one of: {', '.join(formats)}")
     if fmt == "openvino":
         from ..optional import import_openvino
 
@@ -98,10 +99,19 @@ def run(args: argparse.Namespace) -> int:
             raise ExportError(f"invalid {flag} {value}")
     if args.model is None and args.weights is None:
         raise ExportError("give --model NAME or --weights (a path or a zoo name)")
-    loaded = load_model(args.model, args.weights)
-    model, names, model_name = loaded.model, loaded.names, loaded.model_name
-    from ..models import get_spec
+    return fmt
 
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ExportError
+    from ..export import ExportOptions, export_model
+    from ..imaging import to_size
+    from ..models import get_spec
+    from ..weights import open_weights
+
+    fmt = _check_args(args)
+    loaded = open_weights(args.weights, args.model).build()
+    model, names, model_name = loaded.model, loaded.names, loaded.model_name
     # --size, else the size the weights store (a checkpoint's training size), else the model's.
     try:
         size = to_size(args.size or loaded.info.input_size or get_spec(model_name).input_size)
@@ -109,19 +119,9 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError(f"invalid --size: {exc}") from None
     print(f"model {model_name}, input {size[0]}x{size[1]}, weights {loaded.info.path}", flush=True)
     options = ExportOptions(
-        size=size,
-        batch=args.batch_size,
-        dynamic=args.dynamic,
-        decode=args.decode,
-        nms=args.nms,
-        opset=args.opset,
-        conf=args.conf,
-        nms_iou=args.nms_iou,
-        max_dets=args.max_dets,
-        topk=args.topk,
-        simplify=not args.no_simplify,
-        names=tuple(names) if names is not None else None,
-        model_name=model_name,
+        size=size, batch=args.batch_size, dynamic=args.dynamic, decode=args.decode, nms=args.nms,
+        opset=args.opset, conf=args.conf, nms_iou=args.nms_iou, max_dets=args.max_dets, topk=args.topk,
+        simplify=not args.no_simplify, names=tuple(names) if names is not None else None, model_name=model_name,
     )
     if args.int8:
         result = _export_int8(args, fmt, model, options, loaded.info.path)

@@ -18,7 +18,7 @@ from ..coco_names import fallback_names
 from ..errors import WeightsMismatchError
 from ..models.blocks import ConvBnAct
 from ..models.head import is_pss_key
-from ..weights import is_onnx_file, load_state, read_checkpoint
+from ..weights import WeightsFile
 
 __all__ = ["FineTuneReport", "load_for_finetune", "map_classes", "rescale_folded_convs"]
 
@@ -78,12 +78,10 @@ def _converted_from_onnx(ckpt: dict) -> bool:
 
 def _read_source(path: str | os.PathLike, model_name: str | None) -> tuple[dict, list[str] | None, bool]:
     """``(state dict, class names, un-folded from ONNX)`` of ``path``, read once."""
-    if is_onnx_file(path):
-        state, names = load_state(path, model_name)
-        return state, names, True
-    ckpt = read_checkpoint(path)
-    names = ckpt.get("names")
-    return ckpt["model"], list(names) if names is not None else None, _converted_from_onnx(ckpt)
+    opened = WeightsFile.at(path, model_name)
+    state, names = opened.state_dict()
+    from_onnx = opened.format.name == "onnx" or _converted_from_onnx(opened.contents.checkpoint)
+    return state, names, from_onnx
 
 
 @torch.no_grad()

@@ -1,27 +1,40 @@
 """Export for deployment: ONNX (official interface, optional in-graph decode and NMS, or the
 NMS-free top-k graph of end-to-end models), TorchScript and OpenVINO IR. Every export is verified
-in its own runtime against PyTorch."""
+in its own runtime against PyTorch.
+
+The formats, their suffixes and their writers come from the one format registry,
+:mod:`yoloxkit.weights.formats`: each entry names its writer, a function of a module here.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Callable
 
 from torch import nn
 
 from ..errors import ExportError
-from .onnx import export_onnx
-from .openvino import export_openvino
+from ..weights.formats import FileFormat, find_format
 from .options import FORMATS, ExportOptions, ExportResult, default_output_path, options_for_model
-from .torchscript import export_torchscript
 
 __all__ = ["FORMATS", "ExportOptions", "ExportResult", "default_output_path", "export_model", "options_for_model"]
 
-_EXPORTERS: dict[str, Callable[[nn.Module, str | os.PathLike, ExportOptions], ExportResult]] = {
-    "onnx": export_onnx,
-    "torchscript": export_torchscript,
-    "openvino": export_openvino,
-}
+Writer = Callable[[nn.Module, "str | os.PathLike", ExportOptions], ExportResult]
+
+
+def export_format(fmt: str) -> FileFormat:
+    """The registry entry of an export format; :class:`ExportError` naming the choices otherwise."""
+    entry = find_format(fmt)
+    if entry is None or entry.writer is None:
+        raise ExportError(f"unsupported export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    return entry
+
+
+def writer_of(entry: FileFormat) -> Writer:
+    """The writer an entry names (``module:function`` of this package)."""
+    module, function = entry.writer.split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), function)
 
 
 def export_model(
@@ -34,10 +47,8 @@ def export_model(
     end-to-end model becomes ``topk``); ``path=None`` is :func:`default_output_path` of
     ``options.model_name`` for the fitted options.
     """
-    exporter = _EXPORTERS.get(fmt.lower())
-    if exporter is None:
-        raise ExportError(f"unsupported export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    entry = export_format(fmt)
     options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     if path is None:
-        path = default_output_path(options.model_name or "yolox", fmt.lower(), options)
-    return exporter(model, path, options)
+        path = default_output_path(options.model_name or "yolox", entry.name, options)
+    return writer_of(entry)(model, path, options)

@@ -8,16 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ExportError
+from ..weights.formats import export_format_names, find_format
 from .nms_graph import NMS_OUTPUT_NAMES
 
 __all__ = [
     "FORMATS", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "DEFAULT_TOPK", "ExportOptions", "ExportResult",
-    "default_suffix", "options_for_model",
+    "options_for_model",
 ]
 
 logger = logging.getLogger("yoloxkit")
 
-FORMATS = ("onnx", "torchscript", "openvino")
+#: the export formats, from the one format registry (:mod:`yoloxkit.weights.formats`)
+FORMATS = export_format_names()
 DEFAULT_OPSET = 11  # like the official export
 MIN_OPSET = 11  # NonMaxSuppression, ScatterND and the Resize modes the model needs
 MAX_OPSET = 20  # newest opset of torch's TorchScript-based exporter
@@ -81,11 +83,6 @@ class ExportResult:
         )
 
 
-def default_suffix(fmt: str) -> str:
-    """File suffix of a format: ``.onnx``, ``.torchscript`` or ``.xml`` (OpenVINO IR)."""
-    return {"onnx": ".onnx", "torchscript": ".torchscript", "openvino": ".xml"}[fmt]
-
-
 def output_names(options: ExportOptions) -> tuple[str, ...]:
     """The graph's output names: the official ``output``, or the four detection outputs."""
     return NMS_OUTPUT_NAMES if options.detections else ("output",)
@@ -115,7 +112,4 @@ def default_output_path(model_name: str, fmt: str, options: ExportOptions) -> Pa
     """``yolox-nano.onnx``, ``yolox-nano-nms.onnx``, ``yolox-nano-e2e-topk.onnx``,
     ``yolox-nano_openvino/yolox-nano.xml`` ..."""
     suffix = "-topk" if options.topk else "-nms" if options.nms else "-decoded" if options.decode else ""
-    stem = model_name + suffix
-    if fmt == "openvino":
-        return Path(f"{stem}_openvino") / f"{stem}.xml"
-    return Path(stem + default_suffix(fmt))
+    return find_format(fmt).output_path(model_name + suffix)

@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import InferenceError, WeightsMismatchError
 from ..models import get_spec
 from ..packaged import BUNDLED_MODEL
-from ..weights import WeightsInfo, describe_weights, load_model, resolve_weights_source, weights_format
+from ..weights import WeightsInfo, format_of, open_weights
 from .backends import Backend, backend_key, make_backend, resolve_device
 from .checks import input_size
 
@@ -42,11 +42,11 @@ class LoadedNetwork:
 
 def choose_backend(backend: str | None, weights: str | os.PathLike | None) -> str:
     """The backend name: ``backend`` if given (checked), else the one that runs ``weights`` as
-    it is: ``onnxruntime`` for ``.onnx``, ``openvino`` for an OpenVINO ``.xml``, ``torch`` for
-    checkpoints, TorchScript exports and zoo names."""
+    it is, the format registry's default (:func:`~yoloxkit.weights.format_of`): ``onnxruntime``
+    for ``.onnx``, ``openvino`` for an OpenVINO ``.xml``, ``torch`` for checkpoints, TorchScript
+    exports and zoo names."""
     if backend is None:
-        fmt = weights_format(weights) if weights is not None else "checkpoint"
-        return {"onnx": "onnxruntime", "openvino": "openvino"}.get(fmt, "torch")
+        return format_of(weights).backend if weights is not None else "torch"
     return backend_key(backend)
 
 
@@ -85,24 +85,22 @@ def load_network(
     resolve_device(device)  # fail on an unavailable device before loading anything
     if model is None and weights is None:
         model = DEFAULT_MODEL
-    requested = get_spec(model).name if model is not None else None
-    source = resolve_weights_source(requested, weights)
-    label = os.fspath(weights) if weights is not None else source.label()  # as the user named them
-    path, requested = source.path, requested or source.model_name
-    fmt = weights_format(path)
-    torch_model: nn.Module | None = None
-    if fmt == "checkpoint" or (fmt == "onnx" and backend_name == "torch"):
-        loaded = load_model(requested, path)
-        torch_model, stored_names, model_name, info = loaded.model, loaded.names, loaded.model_name, loaded.info
-        export = None
+    opened = open_weights(weights, get_spec(model).name if model is not None else None)
+    label = os.fspath(weights) if weights is not None else opened.source.label()  # as the user named them
+    path, fmt = opened.path, opened.format
+    torch_model, export = None, None
+    # An export runs in its runtime as it is, unless the torch backend imports it (ONNX).
+    if fmt.runs_as_is and not (backend_name == "torch" and fmt.holds_torch_weights):
+        info = opened.describe()
+        model_name, stored_names, export = _export_model_name(info, opened.model_name_requested), info.names, info.export
     else:
-        info = describe_weights(path)
-        model_name, stored_names, export = _export_model_name(info, requested), info.names, info.export
+        loaded = opened.build()
+        torch_model, stored_names, model_name, info = loaded.model, loaded.names, loaded.model_name, loaded.info
     spec_size = get_spec(model_name).input_size if model_name != UNKNOWN_MODEL else None
     wanted = input_size(size) if size is not None else None
     default = wanted or info.input_size or input_size(spec_size or 640)
     network = make_backend(
-        backend_name, model=torch_model, onnx_path=path if export is not None and fmt == "onnx" else None,
+        backend_name, model=torch_model, onnx_path=path if export is not None and fmt.name == "onnx" else None,
         size=default, device=device, export=export, **_backend_options(half),
     )
     fixed = network.fixed_size

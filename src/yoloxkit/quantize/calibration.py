@@ -11,7 +11,7 @@ import numpy as np
 from ..data import load_dataset
 from ..errors import DatasetError, ExportError, ImageReadError, WeightsError
 from ..imaging import list_images, read_image
-from ..weights import read_checkpoint, weights_format
+from ..weights import WeightsFile
 from ..weights.calibration import letterboxed_chw
 
 __all__ = ["DEFAULT_CALIB_COUNT", "calibration_files", "calibration_inputs", "recorded_training_images"]
@@ -24,10 +24,13 @@ def recorded_training_images(weights: str | os.PathLike | None) -> list[Path] | 
     """The training images of the run that wrote the checkpoint ``weights`` (its ``train_data``:
     the dataset and training split), if they still exist; None for other files (official
     checkpoints, exports) or when they are gone."""
-    if weights is None or not Path(weights).is_file() or weights_format(weights) != "checkpoint":
+    if weights is None or not Path(weights).is_file():
+        return None
+    opened = WeightsFile.at(weights)
+    if opened.format.runs_as_is:  # an export: no training run recorded
         return None
     try:
-        recorded = read_checkpoint(weights).get("train_data")
+        recorded = opened.contents.checkpoint.get("train_data")
         if not isinstance(recorded, dict) or not recorded.get("data"):
             return None
         data = load_dataset(recorded["data"], split=recorded.get("split"), default_prefix="train")

@@ -22,6 +22,7 @@ from ..export.onnx import check_opset, write_onnx
 from ..export.verify import sample_input
 from ..infer.classes import default_names
 from ..optional import import_openvino
+from ..weights import find_format
 from .accuracy import file_accuracy
 from .calibration import DEFAULT_CALIB_COUNT, calibration_inputs, calibration_files
 from .onnx_int8 import INT8_MIN_OPSET, OnnxInt8Recipe, quantize_onnx
@@ -32,7 +33,6 @@ from .openvino_int8 import OpenVinoInt8Recipe, require_nncf
 __all__ = ["INT8_FORMATS", "INT8_MIN_OPSET", "check_int8", "Int8Settings", "Int8Result", "export_int8", "int8_output_path"]
 
 INT8_FORMATS = ("onnx", "openvino")
-RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}
 _CHECK_IMAGES = 8  # calibration images the float/int8 output comparison runs on
 
 
@@ -152,7 +152,7 @@ def export_int8(
     if fmt == "openvino" and path.suffix != ".xml":
         path = path.with_suffix(".xml")
     recipe = settings.onnx_recipe if fmt == "onnx" else settings.openvino_recipe
-    runtime = RUNTIMES[fmt]
+    runtime = find_format(fmt).backend
     path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
     try:
@@ -165,33 +165,8 @@ def export_int8(
             checked = [images[i : i + 1] for i in range(min(len(images), _CHECK_IMAGES))]
         else:  # a static batch: the first images, as many as it takes
             checked = [np.resize(images, (options.batch, *images.shape[1:]))]
-        if fmt == "onnx":
-            quantize_onnx(float_path, int8_path, images, settings.onnx_recipe)
-        else:
-            if settings.val_data is not None and settings.max_ap_drop is not None:
-                say(f"NNCF accuracy control: keeping layers in float until the AP drop is within"
-                    f" {settings.max_ap_drop:g} on {len(settings.val_data.records)} images")
-            names = list(options.names) if options.names else default_names(int(model.head.num_classes))
-            # quantised and compared in a child process (see .nncf_worker)
-            compared = quantize_openvino_in_child(
-                float_path, images, settings.openvino_recipe, int8_path, val_data=settings.val_data, names=names,
-                size=options.size, interface=options.interface, static_batch=options.batch,
-                max_drop=settings.max_ap_drop, check=checked, scores_only=not options.detections,
-            )
-        if fmt == "onnx":
-            compared = compare_files(fmt, float_path, int8_path, checked, scores_only=not options.detections)
-        float_ap = int8_ap = None
-        if settings.val_data is not None:
-            say(f"measuring AP on {settings.val_data.root} {settings.val_data.split}"
-                f" ({len(settings.val_data.records)} images), float and int8, in {runtime}")
-            float_ap = file_accuracy(float_path, runtime, settings.val_data, options.size)
-            int8_ap = file_accuracy(int8_path, runtime, settings.val_data, options.size)
-            drop = float_ap - int8_ap
-            if settings.max_ap_drop is not None and drop > settings.max_ap_drop:
-                raise ExportError(
-                    f"int8 export refused: AP {int8_ap:.2f} is {drop:.2f} below float {float_ap:.2f}, over"
-                    f" --max-ap-drop {settings.max_ap_drop:g}; nothing written"
-                )
+        compared = _quantize(model, fmt, float_path, int8_path, images, checked, options, settings, say)
+        float_ap, int8_ap = _gate(float_path, int8_path, runtime, options, settings, say)
         if fmt == "openvino":
             os.replace(int8_path.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(int8_path, path)
@@ -201,3 +176,42 @@ def export_int8(
                       compared="outputs" if options.detections else "scores",
                       compared_images=sum(len(batch) for batch in checked), float_ms=compared.float_ms,
                       int8_ms=compared.int8_ms, float_ap=float_ap, int8_ap=int8_ap)
+
+
+def _quantize(model: nn.Module, fmt: str, float_path: Path, int8_path: Path, images: np.ndarray,
+              checked: list[np.ndarray], options: ExportOptions, settings: Int8Settings, say: Callable[[str], None]):
+    """Quantise ``float_path`` into ``int8_path`` in ``fmt``'s runtime and compare the two on
+    ``checked``; the comparison (max abs diff, scale, latencies)."""
+    scores_only = not options.detections
+    if fmt == "onnx":
+        quantize_onnx(float_path, int8_path, images, settings.onnx_recipe)
+        return compare_files(fmt, float_path, int8_path, checked, scores_only=scores_only)
+    if settings.val_data is not None and settings.max_ap_drop is not None:
+        say(f"NNCF accuracy control: keeping layers in float until the AP drop is within"
+            f" {settings.max_ap_drop:g} on {len(settings.val_data.records)} images")
+    names = list(options.names) if options.names else default_names(int(model.head.num_classes))
+    # quantised and compared in a child process (see .nncf_worker)
+    return quantize_openvino_in_child(
+        float_path, images, settings.openvino_recipe, int8_path, val_data=settings.val_data, names=names,
+        size=options.size, interface=options.interface, static_batch=options.batch,
+        max_drop=settings.max_ap_drop, check=checked, scores_only=scores_only,
+    )
+
+
+def _gate(float_path: Path, int8_path: Path, runtime: str, options: ExportOptions, settings: Int8Settings,
+          say: Callable[[str], None]) -> tuple[float | None, float | None]:
+    """``(float AP, int8 AP)`` on ``settings.val_data`` (None without it); :class:`ExportError`
+    when the drop exceeds ``settings.max_ap_drop``."""
+    if settings.val_data is None:
+        return None, None
+    say(f"measuring AP on {settings.val_data.root} {settings.val_data.split}"
+        f" ({len(settings.val_data.records)} images), float and int8, in {runtime}")
+    float_ap = file_accuracy(float_path, runtime, settings.val_data, options.size)
+    int8_ap = file_accuracy(int8_path, runtime, settings.val_data, options.size)
+    drop = float_ap - int8_ap
+    if settings.max_ap_drop is not None and drop > settings.max_ap_drop:
+        raise ExportError(
+            f"int8 export refused: AP {int8_ap:.2f} is {drop:.2f} below float {float_ap:.2f}, over"
+            f" --max-ap-drop {settings.max_ap_drop:g}; nothing written"
+        )
+    return float_ap, int8_ap

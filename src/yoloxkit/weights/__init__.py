@@ -7,9 +7,14 @@
 - :mod:`.identify`: which zoo model a state dict or an ONNX export belongs to;
 - :mod:`.onnx_reader`, :mod:`.pairing`, :mod:`.calibration`, :mod:`.unfold`: importing an
   official ONNX export (read the graph, pair its convs, calibrate and un-fold the BatchNorms);
-- :mod:`.load`: the one entry point (``resolve_weights_source`` for a path or a zoo name,
-  ``load_weights``, ``build_model_with_weights``, ...), the only place that switches between
-  the file formats (``weights_format``).
+- :mod:`.source`: where weights come from (a file, the bundled checkpoint, the official
+  download): ``resolve_weights_source``;
+- :mod:`.formats`: the one registry of file formats (recognising, reading, the default backend,
+  the writer in ``export/``); :mod:`.contents`: one reader per format;
+- :mod:`.opened`: the one way to open weights, ``open_weights(weights, model) -> WeightsFile``
+  (format, model, names, input size; ``load_into``, ``build``, ``state_dict``);
+- :mod:`.load`: the long-standing functions as thin uses of it (``load_weights``,
+  ``describe_weights``, ``load_model``, ``convert_weights``, ...).
 """
 
 from ..packaged import BUNDLED_MODEL, bundled_demo_image, bundled_weights_path
@@ -24,22 +29,21 @@ from .hub import (
 )
 from .exported import NMS_OUTPUTS, TORCHSCRIPT_METADATA, ExportInfo, export_metadata
 from .identify import guess_model_name, identify_state_dict
+from .contents import WeightsInfo
+from .formats import FileFormat, export_format_names, find_format, format_of, register_format
 from .load import (
-    LoadedModel,
-    WeightsInfo,
-    WeightsSource,
     build_model_with_weights,
     convert_weights,
     describe_weights,
     is_onnx_file,
     load_model,
-    load_state,
     load_weights,
     read_names_file,
     resolve_weights,
-    resolve_weights_source,
     weights_format,
 )
+from .opened import LoadedModel, WeightsFile, open_weights
+from .source import WeightsSource, resolve_weights_source
 from .onnx_reader import OnnxWeights, read_onnx_weights
 from .unfold import ImportReport, import_onnx_into
 
@@ -47,11 +51,13 @@ __all__ = [
     "BUNDLED_MODEL",
     "CalibrationSource",
     "ExportInfo",
+    "FileFormat",
     "ImportReport",
     "LoadedModel",
     "NMS_OUTPUTS",
     "TORCHSCRIPT_METADATA",
     "OnnxWeights",
+    "WeightsFile",
     "WeightsInfo",
     "WeightsSource",
     "build_model_with_weights",
@@ -62,20 +68,24 @@ __all__ = [
     "convert_weights",
     "describe_weights",
     "download_official",
+    "export_format_names",
     "export_metadata",
+    "find_format",
+    "format_of",
     "guess_model_name",
     "identify_state_dict",
     "import_onnx_into",
     "is_onnx_file",
     "load_model",
-    "load_state",
     "load_state_dict_checked",
     "load_weights",
     "official_weights_url",
     "official_weights_urls",
+    "open_weights",
     "read_checkpoint",
     "read_names_file",
     "read_onnx_weights",
+    "register_format",
     "resolve_weights",
     "resolve_weights_source",
     "save_checkpoint",

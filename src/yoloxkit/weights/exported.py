@@ -27,7 +27,6 @@ from ..optional import import_openvino
 from .onnx_reader import OnnxWeights
 
 __all__ = [
-    "EXPORT_KINDS",
     "INTERFACES",
     "NMS_OUTPUTS",
     "TORCHSCRIPT_METADATA",
@@ -43,7 +42,6 @@ ExportKind = Literal["onnx", "openvino", "torchscript"]
 Interface = Literal["raw", "decoded", "nms", "topk"]
 #: the output interfaces (see the module docstring); ``nms`` and ``topk`` give final detections
 INTERFACES: tuple[str, ...] = ("raw", "decoded", "nms", "topk")
-EXPORT_KINDS: tuple[str, ...] = ("onnx", "openvino", "torchscript")
 #: the output names of an ``--nms`` (or ``--topk``) export, in order
 NMS_OUTPUTS = ("num_dets", "boxes", "scores", "class_ids")
 #: the extra file of a TorchScript archive that holds the metadata

@@ -101,53 +101,68 @@ def _dims(value_info) -> tuple[int | None, ...]:
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
 
 
-def read_onnx_weights(path: str | os.PathLike) -> OnnxWeights:
-    """Read the Conv nodes (weights, attributes, conv-to-conv dataflow) of an ONNX file."""
+def _load(path: Path):
+    """The ``onnx.ModelProto`` of ``path``; :class:`WeightsError` for a missing, unreadable or empty file."""
     import onnx
-    from onnx import numpy_helper
 
-    path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError and friends
         raise WeightsError(f"cannot read ONNX file {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    graph = model.graph
-    if not graph.node:
+    if not model.graph.node:
         raise WeightsError(f"cannot read ONNX file {path}: the graph is empty")
+    return model
+
+
+def _constant_tensors(graph) -> dict[str, np.ndarray]:
+    """Every constant of ``graph`` by name: initializers, ``Constant`` nodes (some exporters keep
+    weights there) and ``DequantizeLinear`` nodes of constants (QDQ exports), dequantized."""
+    from onnx import numpy_helper
+
     tensors = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:  # some exporters keep weights as Constant nodes
+    for node in graph.node:
         if node.op_type == "Constant" and node.output:
             for attr in node.attribute:
                 if attr.name == "value":
                     tensors[node.output[0]] = numpy_helper.to_array(attr.t)
         elif node.op_type == "DequantizeLinear" and all(name in tensors for name in node.input if name):
             tensors[node.output[0]] = dequantize_constant(node, tensors)
+    return tensors
 
+
+def _conv(node, index: int, tensors: dict[str, np.ndarray], sources: frozenset[int], path: Path) -> OnnxConv:
+    """One Conv node with its constant weight and bias and its attributes."""
+    import onnx
+
+    if len(node.input) < 2 or node.input[1] not in tensors:
+        raise WeightsError(f"{path}: Conv node {node.name!r} has no constant weight; cannot import it")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    weight = tensors[node.input[1]].astype(np.float32)
+    bias = tensors[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2] else None
+    ndim = weight.ndim - 2
+    return OnnxConv(
+        index=index,
+        name=node.name or f"Conv_{index}",
+        weight=weight,
+        bias=bias,
+        groups=int(attrs.get("group", 1)),
+        strides=tuple(attrs.get("strides", [1] * ndim)),
+        pads=tuple(attrs.get("pads", [0] * 2 * ndim)),
+        dilations=tuple(attrs.get("dilations", [1] * ndim)),
+        sources=sources,
+    )
+
+
+def _convs(graph, tensors: dict[str, np.ndarray], path: Path) -> list[OnnxConv]:
+    """The Conv nodes in graph order, each with the nearest upstream convs that feed it."""
     producers: dict[str, frozenset[int]] = {}  # tensor name -> nearest upstream convs
     convs: list[OnnxConv] = []
     for node in graph.node:
         upstream = frozenset().union(*(producers.get(name, frozenset()) for name in node.input if name))
         if node.op_type == "Conv":
-            if len(node.input) < 2 or node.input[1] not in tensors:
-                raise WeightsError(f"{path}: Conv node {node.name!r} has no constant weight; cannot import it")
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            weight = tensors[node.input[1]].astype(np.float32)
-            bias = tensors[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2] else None
-            data_sources = producers.get(node.input[0], frozenset())
-            ndim = weight.ndim - 2
-            conv = OnnxConv(
-                index=len(convs),
-                name=node.name or f"Conv_{len(convs)}",
-                weight=weight,
-                bias=bias,
-                groups=int(attrs.get("group", 1)),
-                strides=tuple(attrs.get("strides", [1] * ndim)),
-                pads=tuple(attrs.get("pads", [0] * 2 * ndim)),
-                dilations=tuple(attrs.get("dilations", [1] * ndim)),
-                sources=data_sources,
-            )
+            conv = _conv(node, len(convs), tensors, producers.get(node.input[0], frozenset()), path)
             convs.append(conv)
             upstream = frozenset({conv.index})
         elif node.op_type == "Sigmoid":
@@ -158,8 +173,17 @@ def read_onnx_weights(path: str | os.PathLike) -> OnnxWeights:
             producers[name] = upstream
     if not convs:
         raise WeightsError(f"{path} has no Conv nodes; it is not a YOLOX ONNX export")
-    initializer_names = set(tensors)
-    inputs = [vi for vi in graph.input if vi.name not in initializer_names]
+    return convs
+
+
+def read_onnx_weights(path: str | os.PathLike) -> OnnxWeights:
+    """Read the Conv nodes (weights, attributes, conv-to-conv dataflow) of an ONNX file."""
+    path = Path(path)
+    model = _load(path)
+    graph = model.graph
+    tensors = _constant_tensors(graph)
+    convs = _convs(graph, tensors, path)
+    inputs = [vi for vi in graph.input if vi.name not in tensors]
     if not inputs:
         raise WeightsError(f"{path} has no image input")
     outputs = {vi.name: _dims(vi) for vi in graph.output}

@@ -76,69 +76,78 @@ def import_onnx_into(
         size = weights.input_hw or (416, 416)
     pairs = pair_convs(model, weights)
     batchnorms = batchnorm_of(model)
-
     items = calibration_items(calib_images)
-
-
     was_training = model.training
     model.eval()
-    param = next(model.parameters())
-    stats: dict[nn.Conv2d, ChannelStats] = {}
-    hooks = []
     with torch.no_grad():
-        for name, conv, onnx_conv in pairs:
-            conv.weight.copy_(torch.from_numpy(onnx_conv.weight))
-            bias = (
-                torch.from_numpy(onnx_conv.bias)
-                if onnx_conv.bias is not None
-                else torch.zeros(conv.out_channels)
-            )
-            bn = batchnorms.get(conv)
-            if bn is None:
-                if conv.bias is None:
-                    if bias.abs().max() > 0:
-                        raise WeightsMismatchError(f"{weights.path}: conv {name} has no bias to take the ONNX bias")
-                else:
-                    conv.bias.copy_(bias)
-                continue
-            if conv.bias is not None:
-                conv.bias.zero_()
-            # Calibration state: BN adds exactly the folded bias.
-            bn.running_mean.zero_()
-            bn.running_var.fill_(1.0 - bn.eps)
-            bn.weight.fill_(1.0)
-            bn.bias.copy_(bias)
-            statistic = stats[conv] = ChannelStats()
-            hooks.append(conv.register_forward_hook(lambda _m, _i, out, s=statistic: s.update(out)))
+        stats = _load_folded(pairs, batchnorms, weights)
+        hooks = [conv.register_forward_hook(lambda _m, _i, out, s=statistic: s.update(out))
+                 for conv, statistic in stats.items()]
         try:
-            batches = range(0, len(items), CALIBRATION_BATCH)
-            if progress:
-                from tqdm import tqdm
-
-                batches = tqdm(batches, desc="calibrating BatchNorm", unit="batch")
-            first_image = None
-            for start in batches:
-                batch = calibration_batch(items[start : start + CALIBRATION_BATCH], size)
-                first_image = batch[:1] if first_image is None else first_image
-                model(torch.from_numpy(batch).to(param.device, param.dtype))
+            first_image = _run_calibration(model, items, size, progress)
         finally:
             for hook in hooks:
                 hook.remove()
-        for conv, statistic in stats.items():
-            bn = batchnorms[conv]
-            mean = statistic.mean.to(bn.running_mean.dtype)
-            var = statistic.var.to(bn.running_var.dtype)
-            bn.running_mean.copy_(mean)
-            bn.running_var.copy_(var)
-            bn.weight.copy_(torch.sqrt(statistic.var + bn.eps).to(bn.weight.dtype))
-            bn.bias.add_(mean)
-            bn.num_batches_tracked.zero_()
-
+        _unfold(stats, batchnorms)
     max_diff = None
     if verify:
         max_diff = _verify(model, weights, first_image)
     model.train(was_training)
     return ImportReport(len(pairs), len(items), max_diff)
+
+
+def _load_folded(pairs, batchnorms: dict, weights: OnnxWeights) -> dict[nn.Conv2d, ChannelStats]:
+    """Copy each folded conv weight; put each BatchNorm in the calibration state (it adds exactly
+    the folded bias); the statistics to collect, per conv followed by a BatchNorm."""
+    stats: dict[nn.Conv2d, ChannelStats] = {}
+    for name, conv, onnx_conv in pairs:
+        conv.weight.copy_(torch.from_numpy(onnx_conv.weight))
+        bias = torch.from_numpy(onnx_conv.bias) if onnx_conv.bias is not None else torch.zeros(conv.out_channels)
+        bn = batchnorms.get(conv)
+        if bn is None:
+            if conv.bias is None:
+                if bias.abs().max() > 0:
+                    raise WeightsMismatchError(f"{weights.path}: conv {name} has no bias to take the ONNX bias")
+            else:
+                conv.bias.copy_(bias)
+            continue
+        if conv.bias is not None:
+            conv.bias.zero_()
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0 - bn.eps)
+        bn.weight.fill_(1.0)
+        bn.bias.copy_(bias)
+        stats[conv] = ChannelStats()
+    return stats
+
+
+def _run_calibration(model: nn.Module, items, size: tuple[int, int], progress: bool) -> np.ndarray | None:
+    """Run the calibration images through ``model`` in batches; the first image's input ``[1, 3, h, w]``."""
+    param = next(model.parameters())
+    batches = range(0, len(items), CALIBRATION_BATCH)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="calibrating BatchNorm", unit="batch")
+    first_image = None
+    for start in batches:
+        batch = calibration_batch(items[start : start + CALIBRATION_BATCH], size)
+        first_image = batch[:1] if first_image is None else first_image
+        model(torch.from_numpy(batch).to(param.device, param.dtype))
+    return first_image
+
+
+def _unfold(stats: dict[nn.Conv2d, ChannelStats], batchnorms: dict) -> None:
+    """Each BatchNorm from its conv's statistics: ``gamma = sqrt(v + eps)``, ``beta += m``."""
+    for conv, statistic in stats.items():
+        bn = batchnorms[conv]
+        mean = statistic.mean.to(bn.running_mean.dtype)
+        var = statistic.var.to(bn.running_var.dtype)
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.weight.copy_(torch.sqrt(statistic.var + bn.eps).to(bn.weight.dtype))
+        bn.bias.add_(mean)
+        bn.num_batches_tracked.zero_()
 
 
 def _verify(model: nn.Module, weights: OnnxWeights, batch: np.ndarray) -> float | None:

@@ -1,0 +1,119 @@
+"""The one registry of file formats: how a file is recognised (its suffix, or its content), how
+it is read (:mod:`.contents`), which inference backend runs it as it is, and which writer in
+:mod:`yoloxkit.export` makes it.
+
+``weights/`` opens files through it (:func:`format_of`), ``infer/`` picks the default backend
+from it, ``export/`` takes its formats, suffixes and writers from it. Adding an export format is
+a writer module in ``export/`` and one :class:`FileFormat` entry here (with a reader beside it
+if none fits); a format that needs a runtime of its own also needs a backend in ``infer/``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+from torch import nn
+
+from .calibration import CalibrationSource
+from .contents import WeightsInfo, read_checkpoint_file, read_onnx_file, read_openvino_file, read_torchscript_file
+from .exported import is_torchscript_archive
+
+__all__ = [
+    "Contents", "FileFormat", "export_format_names", "find_format", "format_names", "format_of", "register_format",
+]
+
+
+class Contents(Protocol):
+    """What a format's reader returns (:mod:`.contents`)."""
+
+    path: Path
+
+    def describe(self, identify: bool = True) -> WeightsInfo: ...
+
+    def load_into(self, model: nn.Module, calib_images: CalibrationSource = None) -> list[str] | None: ...
+
+    def state_dict(self, model_name: str | None = None) -> tuple[dict[str, torch.Tensor], list[str] | None]: ...
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """One file format: how to recognise, read, run and write it."""
+
+    name: str  # "checkpoint", "onnx", "openvino", "torchscript"
+    label: str  # the file in words, for messages: "an OpenVINO IR"
+    read: Callable[[Path], Contents]  # the reader; raises WeightsError naming the file
+    suffixes: tuple[str, ...] = ()  # recognised by name (lower case, with the dot)
+    sniff: Callable[[Path], bool] | None = None  # recognised by content (an existing file)
+    backend: str = "torch"  # the inference backend that runs the file
+    holds_torch_weights: bool = False  # loads into a PyTorch model (else it runs only in its runtime)
+    runs_as_is: bool = True  # an export run by its backend as it is (a checkpoint builds a model first)
+    output_suffix: str = ""  # the suffix of the files the writer makes
+    own_folder: bool = False  # written into a folder of its own (OpenVINO: ``.xml`` and ``.bin``)
+    writer: str | None = None  # ``module:function`` under ``yoloxkit.export``; None: not an export
+
+    def output_path(self, stem: str) -> Path:
+        """Where the writer puts ``stem``: ``stem.onnx``, ``stem_openvino/stem.xml`` ..."""
+        if self.own_folder:
+            return Path(f"{stem}_{self.name}") / f"{stem}{self.output_suffix}"
+        return Path(stem + self.output_suffix)
+
+
+_FORMATS: dict[str, FileFormat] = {}
+#: the format of a file that nothing else claims
+FALLBACK = "checkpoint"
+
+
+def register_format(fmt: FileFormat) -> None:
+    """Add (or replace) a format; the order of registration is the order of the export choices."""
+    _FORMATS[fmt.name] = fmt
+
+
+def find_format(name: str) -> FileFormat | None:
+    """The format called ``name`` (any case), or None."""
+    return _FORMATS.get(str(name).strip().lower())
+
+
+def format_names() -> tuple[str, ...]:
+    return tuple(_FORMATS)
+
+
+def export_format_names() -> tuple[str, ...]:
+    """The formats ``export`` writes, in registration order (``onnx``, ``torchscript``, ``openvino``)."""
+    return tuple(name for name, fmt in _FORMATS.items() if fmt.writer is not None)
+
+
+def format_of(path: str | os.PathLike) -> FileFormat:
+    """The format of ``path``: the one claiming its suffix, else the first whose sniffer
+    recognises the file's content (an existing file), else a checkpoint."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    for fmt in _FORMATS.values():
+        if suffix in fmt.suffixes:
+            return fmt
+    if path.is_file():
+        for fmt in _FORMATS.values():
+            if fmt.sniff is not None and fmt.sniff(path):
+                return fmt
+    return _FORMATS[FALLBACK]
+
+
+register_format(FileFormat(
+    "onnx", "an ONNX export", read_onnx_file, suffixes=(".onnx",), backend="onnxruntime",
+    holds_torch_weights=True, output_suffix=".onnx", writer="onnx:export_onnx",
+))
+register_format(FileFormat(
+    "torchscript", "a TorchScript export", read_torchscript_file, sniff=is_torchscript_archive,
+    output_suffix=".torchscript", writer="torchscript:export_torchscript",
+))
+register_format(FileFormat(
+    "openvino", "an OpenVINO IR", read_openvino_file, suffixes=(".xml",), backend="openvino",
+    output_suffix=".xml", own_folder=True, writer="openvino:export_openvino",
+))
+register_format(FileFormat(
+    "checkpoint", "a checkpoint", read_checkpoint_file, holds_torch_weights=True,
+    runs_as_is=False,
+))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..export.options import DEFAULT_OPSET, DEFAULT_TOPK
+from ..infer.defaults import DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS
 from ..quantize.calibration import DEFAULT_CALIB_COUNT
 from ..quantize.onnx_int8 import CALIBRATION_METHODS, INT8_MIN_OPSET, OnnxInt8Recipe
 from ..weights.formats import export_format_names
@@ -42,10 +43,10 @@ def register(subparsers) -> None:
                    help=f"NMS-free graph for -e2e models: decoding, best class, --conf and the top K per image"
                    f" (K default {DEFAULT_TOPK}); outputs as --nms")
     p.add_argument("--opset", type=int, help=f"ONNX opset (default {DEFAULT_OPSET}; {INT8_MIN_OPSET} with --int8)")
-    p.add_argument("--conf", type=float, default=0.25, help="--nms/--topk score threshold, fixed in the graph: running"
-                   " the file with a lower --conf cannot bring back what it drops (default 0.25)")
-    p.add_argument("--nms-iou", type=float, default=0.45, help="--nms IoU threshold (default 0.45)")
-    p.add_argument("--max-dets", type=int, default=100, help="--nms detections kept per image (default 100)")
+    p.add_argument("--conf", type=float, default=DEFAULT_CONF, help="--nms/--topk score threshold, fixed in the graph: running"
+                   f" the file with a lower --conf cannot bring back what it drops (default {DEFAULT_CONF:g})")
+    p.add_argument("--nms-iou", type=float, default=DEFAULT_NMS, help=f"--nms IoU threshold (default {DEFAULT_NMS:g})")
+    p.add_argument("--max-dets", type=int, default=DEFAULT_MAX_DETS, help=f"--nms detections kept per image (default {DEFAULT_MAX_DETS})")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
     q = p.add_argument_group("INT8 (--format onnx: onnxruntime QDQ; --format openvino: NNCF; docs/int8.md)")
     q.add_argument("--int8", action="store_true", help="quantise to INT8 after calibration on --calib images;"

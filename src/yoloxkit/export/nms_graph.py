@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..assign.geometry import cxcywh_to_xyxy
+from ..infer.defaults import DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS
 
 __all__ = [
     "NMS_OUTPUT_NAMES", "DetectionsGraph", "check_graph_options", "non_max_suppression", "select_best_class",
@@ -109,7 +110,7 @@ def _rank_within_group(groups: torch.Tensor, num_groups: torch.Tensor | int) -> 
 class DetectionsGraph(nn.Module):
     """Wrap a YOLOX model so that its forward returns padded final detections (see module doc)."""
 
-    def __init__(self, model: nn.Module, conf: float = 0.25, nms_iou: float = 0.45, max_dets: int = 100) -> None:
+    def __init__(self, model: nn.Module, conf: float = DEFAULT_CONF, nms_iou: float = DEFAULT_NMS, max_dets: int = DEFAULT_MAX_DETS) -> None:
         super().__init__()
         check_graph_options(conf, max_dets, "--max-dets")
         if not 0.0 <= nms_iou <= 1.0:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ExportError
+from ..infer.defaults import DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS
 from ..weights.formats import export_format_names, find_format
 from .nms_graph import NMS_OUTPUT_NAMES
 
@@ -45,9 +46,9 @@ class ExportOptions:
     decode: bool = False
     nms: bool = False
     opset: int = DEFAULT_OPSET
-    conf: float = 0.25
-    nms_iou: float = 0.45
-    max_dets: int = 100
+    conf: float = DEFAULT_CONF
+    nms_iou: float = DEFAULT_NMS
+    max_dets: int = DEFAULT_MAX_DETS
     topk: int | None = None
     simplify: bool = True
     # Written into every export's metadata with its size and output interface

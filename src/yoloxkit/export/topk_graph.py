@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..infer.defaults import DEFAULT_CONF, DEFAULT_MAX_DETS
 from .nms_graph import check_graph_options, select_best_class
 
 __all__ = ["TopKGraph"]
@@ -31,7 +32,7 @@ class TopKGraph(nn.Module):
     """Wrap a YOLOX model so that its forward returns the top ``max_dets`` detections scoring at
     least ``conf`` per image, padded (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, conf: float = 0.25, max_dets: int = 100) -> None:
+    def __init__(self, model: nn.Module, conf: float = DEFAULT_CONF, max_dets: int = DEFAULT_MAX_DETS) -> None:
         super().__init__()
         check_graph_options(conf, max_dets, "--topk")
         self.model = model

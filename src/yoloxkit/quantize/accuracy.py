@@ -15,12 +15,12 @@ import torch
 from ..data import DetectionData
 from ..evaluate import evaluate
 from ..infer import Detector
+from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..infer.official import predictions_from_outputs
 from ..infer.registry import Backend
 
 __all__ = ["EVAL_CONF", "EVAL_NMS", "CompiledOpenVinoBackend", "compiled_accuracy", "detector_accuracy", "file_accuracy"]
 
-EVAL_CONF, EVAL_NMS = 0.01, 0.65  # the official evaluation thresholds
 
 
 def detector_accuracy(detector: Detector, data: DetectionData, progress: bool = False) -> float:

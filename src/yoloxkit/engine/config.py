@@ -1,12 +1,11 @@
 """Typed training configuration with the official YOLOX defaults for each model size.
 
 Precedence: the recipe's defaults for ``model`` < YAML file (``--config``) < command-line flags.
-The per-size part of the official recipe (multi-scale range, Mosaic and MixUp settings) is
-:class:`TrainingRecipe`. A run uses one of two recipes (:data:`RECIPE_NAMES`): ``"official"``,
-the official YOLOX recipe exactly, or ``"finetune"``, the official recipe with the changes of
-:data:`FINETUNE_PRESET` for starting from pretrained weights (the default whenever the run starts
-from pretrained weights). :meth:`TrainConfig.resolved` fills every default once, and the resolved
-config hands the data pipeline its :meth:`~TrainConfig.augment_config` and the loop its
+Each option's default, help text and choices live in its field here (:func:`.options.option`);
+the flags of ``yoloxkit train`` are generated from them. The recipes (the per-size official
+settings and the fine-tuning preset) are in :mod:`.recipes`. :meth:`TrainConfig.resolved` fills
+every default once (:func:`.plan.plan_run` calls it once per run), and the resolved config hands
+the data pipeline its :meth:`~TrainConfig.augment_config` and the loop its
 :attr:`~TrainConfig.no_aug_start_epoch`.
 """
 
@@ -14,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,19 @@ from ..data.augment import AugmentConfig
 from ..errors import YoloxkitError
 from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
+from .options import cli_fields, option
+from .recipes import (
+    FINETUNE_PRESET,
+    LR_PER_IMAGE,
+    OFFICIAL_PRESET,
+    PSS_LR_SCALE,
+    RECIPE_NAMES,
+    SCRATCH,
+    TrainingRecipe,
+    is_scratch,
+    preset_value,
+    training_recipe,
+)
 
 __all__ = [
     "TrainConfig",
@@ -42,63 +54,9 @@ __all__ = [
     "is_scratch",
 ]
 
-LR_PER_IMAGE = 0.01 / 64  # the official "0.01 per 64 images"
-#: --freeze-detector: the fresh PSS branch alone learns at 20x the official rate. On coco-mini
-#: (nano-e2e, 60 epochs, batch 16) 0.0025 barely moved its loss; 0.05 and 0.2 reached the same AP.
-PSS_LR_SCALE = 20.0
-
 
 class ConfigError(YoloxkitError, ValueError):
     """A training configuration value or file that is invalid."""
-
-
-@dataclass(frozen=True)
-class TrainingRecipe:
-    """The official training settings that depend on the model size."""
-
-    train_size_range: tuple[int, int] | None = None  # fixed multi-scale range; None: size +- 5*32
-    mosaic_prob: float = 1.0
-    mosaic_scale: tuple[float, float] = (0.1, 2.0)
-    mixup_prob: float = 1.0
-    enable_mixup: bool = True
-
-    def augment(self, **overrides: Any) -> AugmentConfig:
-        """This recipe's :class:`AugmentConfig` (official values elsewhere), ``overrides`` applied."""
-        base = AugmentConfig(mosaic_prob=self.mosaic_prob, mosaic_scale=tuple(self.mosaic_scale),
-                             enable_mixup=self.enable_mixup, mixup_prob=self.mixup_prob)
-        return dataclasses.replace(base, **overrides)
-
-
-RECIPE_NAMES = ("official", "finetune")
-#: ``--weights none`` (or ``--from-scratch``): random initial weights
-SCRATCH = "none"
-
-#: The schedule-and-loss settings of each recipe, for the fields whose default is ``None``.
-#: ``warmup_epochs`` and ``no_aug_epochs`` of the fine-tuning preset are fractions of the run
-#: (at least one epoch each; see :func:`_preset_value`).
-OFFICIAL_PRESET: dict[str, Any] = {
-    "warmup_epochs": 5,
-    "no_aug_epochs": 15,
-    "eval_interval": 10,
-    "ema_decay": 0.9998,
-    "ema_ramp": 2000.0,
-    "loss_normalizer": "batch",
-    "freeze_trunk": False,
-    "fit_new_classes": False,
-    "eval_start": False,
-}
-FINETUNE_PRESET: dict[str, Any] = {
-    "warmup_epochs": 0.1,  # of the run, at least 1 epoch
-    "no_aug_epochs": 0.2,  # of the run, at least 1 epoch
-    "eval_interval": 1,
-    "ema_decay": 0.98,
-    "ema_ramp": 0.0,  # no ramp: the average starts at the pretrained weights
-    "loss_normalizer": "running",
-    "freeze_trunk": True,
-    "fit_new_classes": True,
-    "eval_start": True,
-}
-_FRACTION_FIELDS = ("warmup_epochs", "no_aug_epochs")
 
 
 def available_cpus() -> int:
@@ -115,31 +73,7 @@ def default_workers() -> int:
     return min(4, available_cpus())
 
 
-def is_scratch(weights: str | None) -> bool:
-    """Whether ``weights`` asks for random initial weights (``"none"``, any case)."""
-    return isinstance(weights, str) and weights.strip().lower() in (SCRATCH, "scratch")
-
-
-def _preset_value(recipe: str, name: str, epochs: int) -> Any:
-    value = (FINETUNE_PRESET if recipe == "finetune" else OFFICIAL_PRESET)[name]
-    if recipe == "finetune" and name in _FRACTION_FIELDS:
-        whole = max(1, int(round(value * epochs)))
-        return whole if name == "no_aug_epochs" else float(whole)
-    return value
-
-
-_SMALL_MODEL = TrainingRecipe(train_size_range=(320, 640), mosaic_scale=(0.5, 1.5), enable_mixup=False)
-RECIPES: dict[str, TrainingRecipe] = {
-    "yolox-nano": dataclasses.replace(_SMALL_MODEL, mosaic_prob=0.5),
-    "yolox-tiny": _SMALL_MODEL,
-}
-
-
-def training_recipe(model: str) -> TrainingRecipe:
-    """The official recipe of model ``model`` (any name :func:`yoloxkit.models.get_spec` accepts):
-    nano and tiny train at 320..640 with Mosaic scale (0.5, 1.5) and no MixUp, nano with Mosaic
-    p=0.5; the other sizes use the defaults of :class:`TrainingRecipe`."""
-    return RECIPES.get(get_spec(model).name, TrainingRecipe())
+_FT = " (default: on in the finetune recipe)"
 
 
 @dataclass
@@ -147,55 +81,74 @@ class TrainConfig:
     """Every knob of a training run. ``None`` for a field derived from the model means
     "use the official value for this model size"."""
 
-    data: str = ""
-    model: str = "yolox-s"
-    train_split: str | None = None
-    val_split: str | None = None
-    weights: str | None = None  # None: the model's COCO weights; "none": random initial weights
-    recipe: str | None = None  # "official" | "finetune"; None: finetune from pretrained weights, else official
-    rescale_convs: bool | None = None  # None: when the weights were un-folded from an ONNX export
-    names: list[str] | None = None
-    out: str | None = None  # None: the first free runs/train, runs/train2, ... (engine/run_dir.py)
-    resume: bool = False
-    exist_ok: bool = False  # start over in an --out that holds a run (its files are replaced)
-    device: str | None = None  # None: cuda if available, else cpu
-    seed: int = 0
+    data: str = option("", "dataset directory (COCO, VOC or YOLO-txt layout) or a data YAML")
+    model: str = option("yolox-s", "model name (default {default}): yolox-nano, -tiny, -s, -m, -l, -x, -darknet53")
+    train_split: str | None = option(None, "training split (exact name or unique prefix; default: the split starting with 'train')")
+    val_split: str | None = option(None, "validation split (default: the split starting with 'val')")
+    # None: the model's COCO weights; "none": random initial weights
+    weights: str | None = option(
+        None, "starting weights: a .pth or .onnx file, a zoo name (yolox-s: bundled for nano, the official download"
+        " otherwise), or 'none' for random weights (default: the model's COCO weights; any class count: classes map"
+        " by name, new class rows are fitted)",
+        consts=(("--from-scratch", SCRATCH, "start from random weights (same as --weights none)"),))
+    recipe: str | None = option(
+        None, "training recipe (default: finetune from pretrained weights, official from --weights none)",
+        choices=RECIPE_NAMES)
+    rescale_convs: bool | None = option(
+        None, "rescale conv kernels whose BatchNorm was folded into them to ordinary norms before fine-tuning"
+        " (same function; default: on for weights converted from ONNX, such as the bundled nano weights)", kind="toggle")
+    names: list[str] | None = option(None, "class names, for VOC data without a names file", nargs="+")
+    out: str | None = option(None, "output folder (default: the first free one of runs/train, runs/train2, ...)")
+    resume: bool = option(False, "continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG); without --out,"
+                          " the newest run", kind="switch")
+    exist_ok: bool = option(False, "start over in an --out that holds an earlier run (its files are removed first)", kind="switch")
+    device: str | None = option(None, "cpu or cuda (default: cuda when available)")
+    seed: int = option(0, "random seed (default {default})")
     # schedule
-    epochs: int = 300
-    batch_size: int = 64  # total over all processes
-    lr: float | None = None  # None: LR_PER_IMAGE * batch_size
-    min_lr_ratio: float = 0.05
-    warmup_epochs: float | None = None  # None: the recipe's (official 5)
+    epochs: int = option(300, "number of epochs (default {default})")
+    batch_size: int = option(64, "total batch size over all processes (default {default})")
+    lr: float | None = option(None, "base learning rate (default 0.01 * batch / 64)")
+    min_lr_ratio: float = option(0.05, "final lr as a fraction of the base lr (default {default})")
+    warmup_epochs: float | None = option(None, "quadratic warm-up epochs (default: official 5, finetune 10%% of the run, at least 1)")
     warmup_lr: float = 0.0
-    no_aug_epochs: int | None = None  # None: the recipe's (official 15)
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    ema: bool | None = None  # None: on, except with freeze_detector (a branch trained from scratch)
-    ema_decay: float | None = None  # None: the recipe's (official 0.9998, finetune 0.98)
-    ema_ramp: float | None = None  # None: the recipe's (official 2000 iterations; finetune 0: none)
-    amp: bool = False
-    sync_bn: bool = False
+    no_aug_epochs: int | None = option(
+        None, "the lr's flat tail without Mosaic/MixUp, with L1; Mosaic stops one epoch earlier, as in the official"
+        " trainer (default: official 15, finetune 20%% of the run)")
+    momentum: float = option(0.9, "SGD momentum (default {default})")
+    weight_decay: float = option(5e-4, "weight decay on conv/linear weights (default {default})")
+    ema: bool | None = option(None, "EMA of the weights (default on, off with --freeze-detector)", kind="toggle")
+    ema_decay: float | None = option(None, "EMA decay (default: official 0.9998, finetune 0.98)")
+    ema_ramp: float | None = option(None, "iterations of the EMA's decay ramp (default: official 2000; finetune 0, no ramp)")
+    amp: bool = option(False, "mixed precision on CUDA", kind="switch")
+    sync_bn: bool = option(False, "SyncBatchNorm under DDP", kind="switch")
     # fine-tuning (None: the recipe's; see FINETUNE_PRESET)
-    loss_normalizer: str | None = None  # "batch" (official) | "running"
-    freeze_trunk: bool | None = None  # backbone and neck frozen (BatchNorm in eval mode)
-    fit_new_classes: bool | None = None  # fit new class rows on the training labels before training
-    eval_start: bool | None = None  # evaluate the starting weights (epoch 0) and keep them as best.pth
-    freeze_detector: bool = False  # end-to-end models: train only the PSS branch
-    pss_targets: str = "detector"  # end-to-end models: "detector" (its own NMS survivors) | "gt" (one-to-one)
-    channels_last: bool = True  # NHWC activations: ~1.5x faster iterations on CPU (docs/BENCHMARKS.md)
+    loss_normalizer: str | None = option(
+        None, "divide the losses by the batch's positives (official) or a running mean of them (finetune)", choices=NORMALIZERS)
+    freeze_trunk: bool | None = option(None, "freeze backbone and neck, BatchNorm in eval mode" + _FT, kind="toggle")
+    fit_new_classes: bool | None = option(
+        None, "fit the class rows the weights lack on the training labels before training (default: on in finetune)", kind="toggle")
+    eval_start: bool | None = option(
+        None, "evaluate the starting weights as epoch 0 and keep them as best.pth until beaten (default: on in finetune)",
+        kind="toggle")
+    freeze_detector: bool = option(False, "end-to-end (-e2e) models: train only the PSS branch, the detector frozen", kind="switch")
+    pss_targets: str = option(
+        "detector", "end-to-end models: the PSS branch learns to keep the anchors the detector's own NMS keeps"
+        " (detector, default) or each gt's one-to-one anchor (gt)", choices=PSS_TARGETS)
+    channels_last: bool = option(True, "channels-last (NHWC) memory format for the model and batches (default on; faster on CPU)",
+                                 kind="toggle")
     # input size and multi-scale
-    size: int | None = None  # None: the model's input size (nano/tiny 416, others 640)
-    multiscale: bool = True
+    size: int | None = option(None, "training and evaluation input size (default: the model's, 416 or 640)")
+    multiscale: bool = option(True, "multi-scale training (default on)", kind="toggle")
     multiscale_range: int = 5  # size +- range*32 (nano/tiny: the recipe's 320..640)
     size_range: tuple[int, int] | None = None  # explicit (min, max); None: from the recipe / range
     # augmentation (None: from the model's TrainingRecipe)
-    no_aug: bool = False
-    mosaic: bool = True
-    mixup: bool | None = None
-    mosaic_prob: float | None = None
+    no_aug: bool = option(False, "no augmentation at all (letterbox only)", kind="switch")
+    mosaic: bool = option(True, "turn Mosaic off", kind="off", flag="--no-mosaic")
+    mixup: bool | None = option(None, "turn MixUp off", kind="off", flag="--no-mixup")
+    mosaic_prob: float | None = option(None, "Mosaic probability (default: 1.0; nano 0.5)")
     mosaic_scale: tuple[float, float] | None = None
     # the official augmentation values, defined once in yoloxkit.data.augment.AugmentConfig
-    mixup_prob: float = AugmentConfig.mixup_prob
+    mixup_prob: float = option(AugmentConfig.mixup_prob, "MixUp probability (default {default} where MixUp is on)")
     mixup_scale: tuple[float, float] = AugmentConfig.mixup_scale
     hsv_prob: float = AugmentConfig.hsv_prob
     flip_prob: float = AugmentConfig.flip_prob
@@ -203,18 +156,19 @@ class TrainConfig:
     translate: float = AugmentConfig.translate
     shear: float = AugmentConfig.shear
     # data loading
-    workers: int | None = None  # None: min(4, the CPUs this process may use)
-    cache_ram: bool = False
-    max_iters_per_epoch: int | None = None  # for tests and quick runs
+    workers: int | None = option(None, "data loader workers per process (default: 4, at most the CPUs available)")
+    cache_ram: bool = option(False, "cache decoded images in RAM", kind="switch")
+    max_iters_per_epoch: int | None = option(None, "cap iterations per epoch (quick runs and tests)")
     # evaluation and feedback
-    eval_interval: int | None = None  # None: the recipe's (official 10, finetune 1); 0: never evaluate
-    eval_conf: float = 0.01
-    eval_nms: float = 0.65
-    visualize_assign: bool = False
-    plots: bool = True
+    eval_interval: int | None = option(
+        None, "evaluate every N epochs (default: official 10, finetune 1; every epoch in the no-aug phase; 0: never)")
+    eval_conf: float = option(0.01, "confidence threshold of evaluation (default {default})")
+    eval_nms: float = option(0.65, "NMS IoU threshold of evaluation (default {default})")
+    visualize_assign: bool = option(False, "write PNGs of the SimOTA positives for a few images to OUT/assign", kind="switch")
+    plots: bool = option(True, "PNG plots of losses and AP at the end (default on)", kind="toggle")
     tensorboard: bool = True
-    progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    progress: bool = option(True, "no progress bars", kind="off", flag="--no-progress")
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def no_aug_start_epoch(self) -> int:
@@ -231,31 +185,23 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with every model-dependent ``None`` filled with the official value."""
+        self.check_choices()
         spec = get_spec(self.model)
         recipe = training_recipe(spec.name)
         cfg = dataclasses.replace(self, model=spec.name)
         if cfg.recipe is None:
             cfg.recipe = "official" if cfg.from_scratch else "finetune"
-        if cfg.recipe not in RECIPE_NAMES:
-            raise ConfigError(f"--recipe must be one of {', '.join(RECIPE_NAMES)}, got {cfg.recipe!r}")
         for name in OFFICIAL_PRESET:
             if getattr(cfg, name) is None:
-                setattr(cfg, name, _preset_value(cfg.recipe, name, cfg.epochs))
-        if cfg.size is None:
-            cfg.size = spec.input_size
-        if cfg.mixup is None:
-            cfg.mixup = recipe.enable_mixup
-        if cfg.mosaic_prob is None:
-            cfg.mosaic_prob = recipe.mosaic_prob
-        if cfg.mosaic_scale is None:
-            cfg.mosaic_scale = tuple(recipe.mosaic_scale)
-        if cfg.mixup_prob is None:
-            cfg.mixup_prob = recipe.mixup_prob
-        if cfg.mosaic is None:
-            cfg.mosaic = True
-        for name in _AUGMENT_FIELDS:
+                setattr(cfg, name, preset_value(cfg.recipe, name, cfg.epochs))
+        derived = {
+            "size": spec.input_size, "mixup": recipe.enable_mixup, "mosaic_prob": recipe.mosaic_prob,
+            "mosaic_scale": tuple(recipe.mosaic_scale), "mixup_prob": recipe.mixup_prob, "mosaic": True,
+            **{name: getattr(AugmentConfig, name) for name in _AUGMENT_FIELDS},
+        }
+        for name, value in derived.items():
             if getattr(cfg, name) is None:
-                setattr(cfg, name, getattr(AugmentConfig, name))
+                setattr(cfg, name, value)
         if cfg.size_range is None:
             if recipe.train_size_range is not None:  # official nano/tiny: 320..640 at any size
                 cfg.size_range = tuple(recipe.train_size_range)
@@ -294,8 +240,16 @@ class TrainConfig:
             flip_prob=self.flip_prob,
         )
 
+    def check_choices(self) -> None:
+        """Raise :class:`ConfigError` for a value outside its field's ``choices`` (the registries)."""
+        for f, opt in cli_fields(TrainConfig):
+            value = getattr(self, f.name)
+            if opt.choices is not None and value is not None and value not in opt.choices:
+                raise ConfigError(f"{opt.flag_for(f.name)} must be one of {', '.join(opt.choices)}, got {value!r}")
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid value."""
+        self.check_choices()
         positive = {"epochs": self.epochs, "batch_size": self.batch_size}
         for name, value in positive.items():
             if value is not None and value < 1:
@@ -318,10 +272,6 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
-        if self.pss_targets not in PSS_TARGETS:
-            raise ConfigError(f"--pss-targets must be one of {', '.join(PSS_TARGETS)}, got {self.pss_targets!r}")
-        if self.loss_normalizer is not None and self.loss_normalizer not in NORMALIZERS:
-            raise ConfigError(f"--loss-normalizer must be one of {', '.join(NORMALIZERS)}, got {self.loss_normalizer!r}")
         if self.device is not None and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"--device must be cpu or cuda[:N], got {self.device!r}")
 
@@ -333,7 +283,6 @@ class TrainConfig:
         return out
 
 
-_FIELDS = {f.name: f for f in fields(TrainConfig)}
 # augmentation options whose None means the official value of AugmentConfig
 _AUGMENT_FIELDS = ("mixup_scale", "hsv_prob", "flip_prob", "degrees", "translate", "shear")
 _TUPLE_FIELDS = {"size_range", "mosaic_scale", "mixup_scale"}
@@ -354,10 +303,10 @@ def default_config(model: str = "yolox-s", **overrides: Any) -> TrainConfig:
 
 def update_config(cfg: TrainConfig, values: dict[str, Any], source: str) -> TrainConfig:
     """Return ``cfg`` with ``values`` applied; unknown keys raise :class:`ConfigError`."""
-    changes = {}
+    changes, known = {}, {f.name for f in fields(cfg)}
     for key, value in values.items():
         name = str(key).replace("-", "_")
-        if name not in _FIELDS:
+        if name not in known:
             raise ConfigError(f"{source}: unknown training option {key!r}")
         changes[name] = _coerce(name, value, source)
     return dataclasses.replace(cfg, **changes)

@@ -1,16 +1,20 @@
 """What happens around the training iterations: small objects the loop calls at fixed points.
 
-After each epoch: :class:`EvaluationHook` (validation AP and the best so far),
-:class:`RecordHook` (history row and log line), :class:`CheckpointHook` (``last.pth``,
-``best.pth``, ``history.json``). At the end of the run: :class:`PlotHook`. Around both:
-:class:`AssignmentImagesHook` (``--visualize-assign``).
+A hook subclasses :class:`Hook` and overrides any of ``before_train``, ``before_step``,
+``after_step``, ``after_epoch`` and ``after_train`` (docs/training_hooks.md); ``train(cfg,
+hooks=[...])`` runs user hooks after the built-in ones. Hooks do not depend on their order:
+the trainer evaluates (:class:`Evaluator`, the one place that asks :meth:`TrainState.update_best`
+whether an epoch is the best) and closes the epoch's row before any ``after_epoch`` runs, so
+each hook reads a finished :class:`EpochEnd`. The built-in hooks: :class:`RecordHook` (log
+lines), :class:`CheckpointHook` (every checkpoint write: ``last.pth``, ``best.pth``,
+``history.json``), :class:`PlotHook` and :class:`AssignmentImagesHook` (``--visualize-assign``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import torch
 
@@ -21,6 +25,7 @@ from .config import TrainConfig
 from .data import batch_to_tensors
 from .evaluation import evaluate_split, metric_name
 from .logger import TrainLogger, format_losses
+from .plan import RunPlan
 from .plots import plot_losses, plot_metric
 from .state import TrainState
 
@@ -28,11 +33,12 @@ __all__ = [
     "Run",
     "EpochEnd",
     "Hook",
-    "EvaluationHook",
+    "Evaluator",
     "RecordHook",
     "CheckpointHook",
     "PlotHook",
     "AssignmentImagesHook",
+    "StepCallback",
     "default_hooks",
 ]
 
@@ -40,7 +46,8 @@ __all__ = [
 class Run(Protocol):
     """What hooks see of the trainer."""
 
-    cfg: TrainConfig
+    plan: RunPlan
+    cfg: TrainConfig  # the plan's resolved options
     state: TrainState
     logger: TrainLogger
     out_dir: Path
@@ -52,61 +59,60 @@ class Run(Protocol):
     @property
     def is_main(self) -> bool: ...
 
-    def save(self, name: str = "last.pth", with_state: bool = True) -> Path | None: ...
 
-
-@dataclass
+@dataclass(frozen=True)
 class EpochEnd:
-    """A finished epoch, as the after-epoch hooks pass it on."""
+    """A finished epoch, evaluated and recorded before any ``after_epoch`` hook runs."""
 
     epoch: int  # 1-based number of the finished epoch
-    row: dict[str, Any]  # its history row: epoch, time_s, mean losses (+ validation metrics)
-    improved: bool = False  # the validation metric reached a new best
+    row: dict[str, Any]  # its history row: epoch, time_s, mean losses (+ ap and val_* when evaluated)
+    metric: float | None = None  # its validation metric; None: not evaluated this epoch
+    is_best: bool = False  # the metric is the best so far (decided by TrainState.update_best)
+
+    @property
+    def improved(self) -> bool:
+        """Former name of :attr:`is_best`."""
+        return self.is_best
 
 
 class Hook:
-    """Base class: every method does nothing unless overridden."""
+    """Base class: every method does nothing unless overridden. ``run`` is the trainer."""
 
     def before_train(self, run: Run) -> None:
         """Before the first epoch of a fresh run (not after a resume), on every rank."""
 
-    def before_first_iter(self, run: Run, batch: Any) -> None:
-        """Before the first iteration of a fresh run, with its batch."""
+    def before_step(self, run: Run, batch: Any) -> None:
+        """Before each SGD step, with its batch (``run.state.global_iter`` steps done)."""
+
+    def after_step(self, run: Run, losses: Mapping[str, float]) -> None:
+        """After each SGD step, with its loss terms. Raising :class:`KeyboardInterrupt` here
+        stops the run at this step boundary as Ctrl-C does (``last.pth`` saved)."""
 
     def after_epoch(self, run: Run, end: EpochEnd) -> None:
-        """After every epoch, on every rank, in hook order."""
+        """After every epoch (evaluated, its row in ``run.state.history``), on every rank."""
 
     def after_train(self, run: Run) -> None:
         """At the end of a run that was not interrupted (rank 0)."""
 
 
-class EvaluationHook(Hook):
+class Evaluator:
     """Evaluates the EMA weights every ``eval_interval`` epochs, after the last one and after
-    every no-aug epoch; keeps the best metric. With ``eval_start`` (fine-tuning) it also
-    evaluates the starting weights as epoch 0 and writes them as the first ``best.pth``, so that
-    ``best.pth`` is never worse than the weights the run started from."""
+    every no-aug epoch, and asks the state whether the metric is the best. With ``eval_start``
+    (fine-tuning) it also evaluates the starting weights as epoch 0, so that ``best.pth`` is
+    never worse than the weights the run started from."""
 
-    def before_train(self, run: Run) -> None:
+    def start(self, run: Run) -> None:
+        """Epoch 0: the starting weights, with ``eval_start``."""
         if not run.cfg.eval_start or run.parts.val_data is None or run.cfg.eval_interval == 0:
             return
         metric, _, report = self.evaluate(run)
         if metric is None:
             return
         state = run.state
-        state.start_metric = state.best_metric = metric
-        state.best_epoch, state.best_eval = 0, report
+        state.start_metric = metric
+        state.update_best(0, metric, report)
         run.logger.scalars({"val/AP": metric}, 0)
         run.logger.log(f"epoch 0 (starting weights): {state.metric_name} {metric:.2f}")
-        if run.is_main:
-            run.save("best.pth", with_state=False)
-
-    def after_train(self, run: Run) -> None:
-        state = run.state
-        if state.start_metric is not None and state.best_epoch == 0 and (run.out_dir / "best.pth").is_file():
-            run.logger.log(
-                f"warning: no epoch beat the starting weights ({state.metric_name} {state.start_metric:.2f});"
-                " best.pth holds them. Try more epochs, a lower --lr or more training images"
-            )
 
     @staticmethod
     def due(cfg: TrainConfig, epoch: int, has_val: bool) -> bool:
@@ -116,20 +122,20 @@ class EvaluationHook(Hook):
         finished_no_aug = epoch - 1 >= cfg.no_aug_start_epoch and not cfg.no_aug
         return epoch % cfg.eval_interval == 0 or epoch == cfg.epochs or finished_no_aug
 
-    def after_epoch(self, run: Run, end: EpochEnd) -> None:
+    def after_epoch(self, run: Run, epoch: int, row: dict[str, Any]) -> tuple[float | None, bool]:
+        """Evaluate after ``epoch`` when due, adding the metrics to ``row``: ``(metric, is_best)``."""
         state = run.state
-        if not self.due(run.cfg, end.epoch, run.parts.val_data is not None):
-            return
+        if not self.due(run.cfg, epoch, run.parts.val_data is not None):
+            return None, False
         metric, metrics, report = self.evaluate(run)
         if metric is None:
-            return
-        end.row["ap"] = metric
-        end.row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
-        if state.best_metric is None or metric > state.best_metric:
-            state.best_metric, state.best_epoch, end.improved = metric, end.epoch, True
-            state.best_eval = report
-        run.logger.scalars({"val/AP": metric}, end.epoch)
-        run.logger.log(f"epoch {end.epoch}: {state.metric_name} {metric:.2f} (best {state.best_metric:.2f})")
+            return None, False
+        row["ap"] = metric
+        row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+        is_best = state.update_best(epoch, metric, report)
+        run.logger.scalars({"val/AP": metric}, epoch)
+        run.logger.log(f"epoch {epoch}: {state.metric_name} {metric:.2f} (best {state.best_metric:.2f})")
+        return metric, is_best
 
     @staticmethod
     def evaluate(run: Run) -> tuple[float | None, dict, dict | None]:
@@ -151,28 +157,57 @@ class EvaluationHook(Hook):
 
 
 class RecordHook(Hook):
-    """Appends the epoch's row to the history, logs its mean losses and counts the unreadable
-    training images (the dataset names each once, as it meets it)."""
+    """Logs each epoch's mean losses, and at the end whether any epoch beat the starting weights."""
 
     def after_epoch(self, run: Run, end: EpochEnd) -> None:
-        run.state.note_skipped("train", run.parts.pipeline.dataset.unreadable_paths())
-        run.state.history.append(end.row)
         run.logger.log(f"epoch {end.epoch}/{run.cfg.epochs}: {format_losses(end.row)}")
+
+    def after_train(self, run: Run) -> None:
+        state = run.state
+        if state.start_metric is not None and state.best_epoch == 0 and (run.out_dir / "best.pth").is_file():
+            run.logger.log(
+                f"warning: no epoch beat the starting weights ({state.metric_name} {state.start_metric:.2f});"
+                " best.pth holds them. Try more epochs, a lower --lr or more training images"
+            )
 
 
 class CheckpointHook(Hook):
-    """Writes ``best.pth`` (when the metric improved), then ``last.pth`` (resumable, the epoch
-    no longer pending) and ``history.json`` (rank 0). In that order, a ``last.pth`` names a
-    best epoch only once its ``best.pth`` is on disk."""
+    """Every checkpoint write of a run (rank 0), each file once per epoch. The trainer calls
+    :meth:`write` for ``last.pth`` when an epoch is trained, before it is evaluated (the epoch
+    pending: a crash or kill in the evaluation costs nothing, a resume runs the pending work
+    first) and on Ctrl-C. After the evaluation this hook writes ``best.pth`` (when the epoch is
+    the best) and ``history.json``; at the end of the run ``last.pth`` once more, with nothing
+    pending. A ``last.pth`` never names a best epoch whose ``best.pth`` is not on disk: it is
+    written before the evaluation that may make one."""
+
+    def write(self, run: Run, name: str = "last.pth", with_state: bool = True) -> Path | None:
+        """Write ``OUT/name`` (rank 0): the EMA weights, plus the resumable state if ``with_state``."""
+        if not run.is_main:
+            return None
+        parts, cfg = run.parts, run.cfg
+        return run.state.save(
+            run.out_dir / name,
+            weights=parts.inference_model.state_dict(),
+            names=parts.names,
+            model_name=cfg.model,
+            parts=parts.stateful() if with_state else None,
+            config=cfg.to_dict(),
+            input_size=cfg.size,
+        )
+
+    def before_train(self, run: Run) -> None:
+        if run.state.best_epoch == 0:  # the starting weights were evaluated (eval_start)
+            self.write(run, "best.pth", with_state=False)
 
     def after_epoch(self, run: Run, end: EpochEnd) -> None:
-        run.state.pending_row = None
         if not run.is_main:
             return
-        if end.improved:
-            run.save("best.pth", with_state=False)
-        run.save("last.pth")
+        if end.is_best:
+            self.write(run, "best.pth", with_state=False)
         run.logger.write_json(run.state.history, run.out_dir / "history.json")
+
+    def after_train(self, run: Run) -> None:
+        self.write(run, "last.pth")
 
 
 class PlotHook(Hook):
@@ -195,8 +230,8 @@ class AssignmentImagesHook(Hook):
         self.count = count
         self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def before_first_iter(self, run: Run, batch: Any) -> None:
-        if not run.is_main:
+    def before_step(self, run: Run, batch: Any) -> None:
+        if not run.is_main or run.state.global_iter != 0:
             return
         self.batch = batch_to_tensors(batch)
         self.write(run, "start")
@@ -217,9 +252,19 @@ class AssignmentImagesHook(Hook):
         run.logger.log(f"SimOTA positives ({stage}): {len(paths)} images in {folder}")
 
 
+class StepCallback(Hook):
+    """A function ``callback(run)`` called after every step (the deprecated ``on_iteration_end``)."""
+
+    def __init__(self, callback: Callable[[Any], None]) -> None:
+        self.callback = callback
+
+    def after_step(self, run: Run, losses: Mapping[str, float]) -> None:
+        self.callback(run)
+
+
 def default_hooks(cfg: TrainConfig) -> list[Hook]:
-    """The hooks of a run of ``cfg``, in the order they run."""
-    hooks: list[Hook] = [EvaluationHook(), RecordHook(), CheckpointHook()]
+    """The built-in hooks of a run of ``cfg`` (their order does not matter)."""
+    hooks: list[Hook] = [RecordHook(), CheckpointHook()]
     if cfg.plots:
         hooks.append(PlotHook())
     if cfg.visualize_assign:

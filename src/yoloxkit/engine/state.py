@@ -78,6 +78,19 @@ class TrainState:
         a resume)."""
         return {k: v / max(self.iter_in_epoch, 1) for k, v in self.epoch_sums.items()}
 
+    def update_best(self, epoch: int, metric: float, report: dict | None = None) -> bool:
+        """The one place that decides "best": whether ``metric`` of 1-based ``epoch`` (0: the
+        starting weights) beats the best so far; if so it becomes the best."""
+        if self.best_metric is not None and not metric > self.best_metric:
+            return False
+        self.best_metric, self.best_epoch, self.best_eval = metric, epoch, report
+        return True
+
+    def close_epoch(self, row: dict[str, Any]) -> None:
+        """The pending epoch is done: its (evaluated) ``row`` joins the history."""
+        self.history.append(row)
+        self.pending_row = None
+
     def note_skipped(self, split: str, paths: list[str]) -> list[str]:
         """Record unreadable images of ``split``; returns those not seen before."""
         known = self.skipped_images.setdefault(split, [])

@@ -10,11 +10,11 @@ around the iterations (evaluation, checkpoints, plots, pictures) is a hook of
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
@@ -22,14 +22,15 @@ from ..io import atomic_write_text
 from . import distributed as dist_utils
 from .builder import TrainComponents, build_components
 from .checkpoint import restore_rng_state
-from .config import ConfigError, TrainConfig
+from .config import TrainConfig
 from .data import TrainPipeline, batch_to_tensors, epoch_seed, seed_everything
-from .hooks import EpochEnd, Hook, default_hooks
+from .hooks import CheckpointHook, EpochEnd, Evaluator, Hook, StepCallback, default_hooks
 from .interrupts import DeferredInterrupt
 from .logger import LOSS_KEYS, TrainLogger
 from .multiscale import resize_batch, size_for_iteration
 from .optim import set_lr
-from .run_dir import clear_run, remove_stale_temporaries, resolve_run_dir, restarts
+from .plan import RunPlan, plan_run
+from .run_dir import clear_run, remove_stale_temporaries
 from .state import TrainState
 from .summary import results_table
 
@@ -51,36 +52,41 @@ class TrainResult:
 
 
 class Trainer:
-    """Runs :class:`TrainConfig` end to end. ``log`` receives one-line messages (rank 0 only);
-    ``on_iteration_end(trainer)`` is called after every iteration."""
+    """Runs one training run end to end: a :class:`~yoloxkit.engine.plan.RunPlan`, or a
+    :class:`TrainConfig` that it plans once. ``log`` receives one-line messages (rank 0 only);
+    ``hooks`` run after the built-in ones (:mod:`yoloxkit.engine.hooks`).
+    ``on_iteration_end(trainer)`` (deprecated: a hook's ``after_step``) runs after every step."""
 
     def __init__(
         self,
-        cfg: TrainConfig,
+        cfg: TrainConfig | RunPlan,
         log: Callable[[str], None] | None = None,
         on_iteration_end: Callable[["Trainer"], None] | None = None,
+        hooks: Iterable[Hook] = (),
     ) -> None:
-        cfg = cfg.resolved()
-        self.on_iteration_end = on_iteration_end
-        self.dist = dist_utils.init_distributed(cfg.device)
+        self.plan = plan_run(cfg)
+        self.cfg = self.plan.cfg
+        self.dist = self.plan.dist
         self.device = self.dist.device
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("--device cuda was requested but no CUDA device is available")
-        # rank 0 picks the folder (runs/train, runs/train2, ...) and every rank uses the same
-        out = resolve_run_dir(cfg.out, cfg.resume, cfg.exist_ok) if self.dist.rank == 0 else None
-        cfg = dataclasses.replace(cfg, out=str(dist_utils.broadcast_object(out)))
-        self.restarted = restarts(cfg.out, cfg.resume)
-        if self.restarted:  # stopped before its first last.pth: nothing to continue, start it again
-            cfg = dataclasses.replace(cfg, resume=False, exist_ok=True)
-        self.cfg = cfg
-        self.out_dir = Path(self.cfg.out)
+        self.restarted = self.plan.restarted
+        self.out_dir = self.plan.out_dir
         self.logger = TrainLogger(log or print, self.dist.rank == 0)
         self.state = TrainState()
-        self.hooks: list[Hook] = default_hooks(self.cfg)
+        self.evaluator = Evaluator()
+        self.hooks: list[Hook] = default_hooks(self.cfg) + list(hooks)
+        if on_iteration_end is not None:
+            warnings.warn("Trainer(on_iteration_end=...) is deprecated; pass hooks=[a Hook with after_step]",
+                          DeprecationWarning, stacklevel=2)
+            self.hooks.append(StepCallback(on_iteration_end))
         self.current_lr = 0.0
         self._parts: TrainComponents | None = None
         self._resume_rng: dict[str, Any] | None = None
         self.interrupt = DeferredInterrupt()
+
+    @property
+    def checkpoints(self) -> CheckpointHook:
+        """The hook that writes every checkpoint of the run."""
+        return next(h for h in self.hooks if isinstance(h, CheckpointHook))
 
     # ------------------------------------------------------------------ views
     @property
@@ -114,7 +120,7 @@ class Trainer:
         self.logger.log(message)
 
     def _autocast(self):
-        if self.cfg.amp and self.device.type == "cuda":
+        if self.plan.use_amp:
             return torch.autocast("cuda", dtype=torch.float16)
         return contextlib.nullcontext()
 
@@ -129,7 +135,7 @@ class Trainer:
             stale = remove_stale_temporaries(self.out_dir)
             if stale:
                 self.log(f"removed {len(stale)} temporary files left by an interrupted write: {', '.join(stale)}")
-        self._parts = build_components(self.cfg, self.dist, self.log, restore=self._restore if self.cfg.resume else None)
+        self._parts = build_components(self.plan, self.log, restore=self._restore if self.cfg.resume else None)
         if self.is_main:
             if self.cfg.exist_ok and not self.cfg.resume:
                 removed = clear_run(self.out_dir)
@@ -137,7 +143,7 @@ class Trainer:
                     self.log(f"--exist-ok: removed the earlier run's {', '.join(removed)} from {self.out_dir}")
             self.out_dir.mkdir(parents=True, exist_ok=True)
             cfg = self.cfg
-            scales = f", multi-scale {cfg.size_range[0]}-{cfg.size_range[1]}" if cfg.multiscale and not cfg.no_aug else ""
+            scales = f", multi-scale {cfg.size_range[0]}-{cfg.size_range[1]}" if self.plan.multiscale else ""
             self.log(f"model {cfg.model}, input {cfg.size}x{cfg.size}{scales}; output folder: {self.out_dir}")
             self.logger.write_json(self.cfg.to_dict(), self.out_dir / "config.json", indent=2, default=str)
             if self.cfg.tensorboard:
@@ -159,19 +165,8 @@ class Trainer:
             self.log(f"warning: {best} (epoch {state.best_epoch}) is missing; the next epoch that improves writes it again")
 
     def save(self, name: str = "last.pth", with_state: bool = True) -> Path | None:
-        """Write ``OUT/name`` (rank 0): the EMA weights, plus the resumable state if ``with_state``."""
-        if not self.is_main:
-            return None
-        parts = self.parts
-        return self.state.save(
-            self.out_dir / name,
-            weights=parts.inference_model.state_dict(),
-            names=parts.names,
-            model_name=self.cfg.model,
-            parts=parts.stateful() if with_state else None,
-            config=self.cfg.to_dict(),
-            input_size=self.cfg.size,
-        )
+        """Write ``OUT/name`` (rank 0) through the checkpoint hook, the one writer."""
+        return self.checkpoints.write(self, name, with_state)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainResult:
@@ -182,6 +177,7 @@ class Trainer:
         try:
             with self.interrupt:
                 if self.state.epoch == 0 and self.state.iter_in_epoch == 0 and not self.cfg.resume:
+                    self.evaluator.start(self)
                     for hook in self.hooks:
                         hook.before_train(self)
                 if self.state.pending_row is not None:  # killed after training an epoch, before its records
@@ -227,9 +223,7 @@ class Trainer:
         cfg, parts, state = self.cfg, self.parts, self.state
         epoch = state.epoch
         seed_everything(epoch_seed(cfg.seed, epoch, self.dist.rank))
-        parts.pipeline.set_epoch(epoch)  # the dataset drops Mosaic/MixUp from no_aug_start_epoch on
-        if epoch >= cfg.no_aug_start_epoch and not parts.criterion.use_l1:
-            parts.criterion.use_l1 = True
+        if parts.enter_epoch(epoch):  # Mosaic/MixUp off and L1 on, together, at the one boundary
             self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off, L1 loss on")
         parts.train_mode()
         skip = state.iter_in_epoch
@@ -243,20 +237,15 @@ class Trainer:
             if index == skip and skip and self._resume_rng:
                 restore_rng_state(self._resume_rng)
                 self._resume_rng = None
-            if state.global_iter == 0:
-                for hook in self.hooks:
-                    hook.before_first_iter(self, batch)
+            for hook in self.hooks:
+                hook.before_step(self, batch)
             losses, size = self.train_one_iter(batch)
             state.iter_in_epoch = index + 1
             state.add_losses(losses)
             now = time.time()
             state.epoch_time, clock = state.epoch_time + now - clock, now
             bar.update(losses, self.current_lr, size)
-            if self.on_iteration_end is not None:
-                try:
-                    self.on_iteration_end(self)
-                except KeyboardInterrupt:
-                    self.interrupt.request()
+            self._after_step(losses)
             if self.interrupt.requested and index + 1 < parts.iters_per_epoch:
                 bar.close()
                 raise KeyboardInterrupt
@@ -272,7 +261,7 @@ class Trainer:
         images, targets = batch_to_tensors(batch)
         images = images.to(self.device, non_blocking=True).float()
         targets = targets.to(self.device, non_blocking=True).float()
-        size = size_for_iteration(state.global_iter, cfg.size, cfg.size_range, cfg.seed, cfg.multiscale and not cfg.no_aug)
+        size = size_for_iteration(state.global_iter, cfg.size, cfg.size_range, cfg.seed, self.plan.multiscale)
         images, targets = resize_batch(images, targets, size)
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -296,9 +285,17 @@ class Trainer:
         self.logger.scalars({**scalars, "train/lr": lr, "train/size": size}, state.global_iter)
         return values, size
 
+    def _after_step(self, losses: Mapping[str, float]) -> None:
+        """The hooks' ``after_step``; a :class:`KeyboardInterrupt` from one stops the run as Ctrl-C does."""
+        try:
+            for hook in self.hooks:
+                hook.after_step(self, losses)
+        except KeyboardInterrupt:
+            self.interrupt.request()
+
     def after_epoch(self, row: dict[str, Any]) -> None:
-        """Average BatchNorm statistics over the ranks, count the epoch, write ``last.pth``
-        (so that a crash in the evaluation costs nothing) and run the hooks."""
+        """Average BatchNorm statistics over the ranks, count the epoch, write its ``last.pth``
+        with the epoch pending (so that a crash in the evaluation costs nothing) and finish it."""
         parts, state = self.parts, self.state
         dist_utils.sync_norm_buffers(parts.model)
         if parts.ema:
@@ -307,13 +304,19 @@ class Trainer:
         state.iter_in_epoch = 0
         state.pending_row = row
         state.start_epoch()
-        self.save("last.pth")
+        self.checkpoints.write(self, "last.pth")
         self.finish_epoch()
 
     def finish_epoch(self) -> None:
-        """The after-epoch hooks of the finished epoch ``state.pending_row`` (evaluation,
-        history, ``best.pth``, then ``last.pth`` without anything pending)."""
-        end = EpochEnd(self.state.epoch, self.state.pending_row)
+        """The after-epoch work of the pending epoch ``state.pending_row`` (also what a resume
+        from a ``last.pth`` written before it runs first): evaluate, close the row into the
+        history, then the hooks' ``after_epoch`` (``best.pth``, ``history.json``, log lines)."""
+        state = self.state
+        epoch, row = state.epoch, dict(state.pending_row)
+        metric, is_best = self.evaluator.after_epoch(self, epoch, row)
+        state.note_skipped("train", self.parts.pipeline.dataset.unreadable_paths())
+        state.close_epoch(row)
+        end = EpochEnd(epoch, row, metric, is_best)
         for hook in self.hooks:
             hook.after_epoch(self, end)
         dist_utils.barrier()
@@ -335,9 +338,12 @@ class Trainer:
         self.log(f"done: last checkpoint {out / 'last.pth'}{best}")
 
 
-def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
-    """Train with ``cfg``; on exit the process group (if any) is torn down."""
-    trainer = Trainer(cfg, log)
+def train(
+    cfg: TrainConfig | RunPlan, log: Callable[[str], None] | None = None, hooks: Iterable[Hook] = ()
+) -> TrainResult:
+    """Train with ``cfg`` (a config, planned once here, or a :class:`~yoloxkit.engine.plan.RunPlan`);
+    ``hooks`` run after the built-in ones. On exit the process group (if any) is torn down."""
+    trainer = Trainer(cfg, log, hooks=hooks)
     try:
         return trainer.fit()
     finally:

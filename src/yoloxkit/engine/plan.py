@@ -1,0 +1,113 @@
+"""A training run worked out once: :func:`plan_run` turns a :class:`TrainConfig` into a frozen
+:class:`RunPlan` (resolved options, run folder, process, starting weights) before anything is
+built. The command line calls it as its preflight (a missing dataset, an ``--out`` holding
+another run or a missing download fail there, in seconds); the trainer, the builder and the
+hooks read the plan and never resolve again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import DatasetError
+from ..weights import WeightsSource, resolve_weights_source
+from . import distributed as dist_utils
+from .config import ConfigError, TrainConfig
+from .run_dir import resolve_run_dir, restarts
+
+__all__ = ["RunPlan", "plan_run", "starting_weights", "describe_recipe"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One training run as planned: ``cfg`` is resolved (every default filled, ``out`` the
+    folder chosen, ``resume`` off when the run :attr:`restarted`), ``dist`` the process (rank,
+    world size, device) and ``weights`` where the starting weights come from (``None``: random,
+    or restored by ``--resume``)."""
+
+    cfg: TrainConfig
+    dist: dist_utils.DistInfo
+    weights: WeightsSource | None
+    restarted: bool = False  # --resume found a run stopped before its first last.pth: started again
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.cfg.out)
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+    @property
+    def use_amp(self) -> bool:
+        """Mixed precision: asked for (``--amp``) and on a CUDA device."""
+        return bool(self.cfg.amp) and self.device.type == "cuda"
+
+    @property
+    def multiscale(self) -> bool:
+        """Whether the input size changes during training (never without augmentation)."""
+        return bool(self.cfg.multiscale) and not self.cfg.no_aug
+
+    @property
+    def no_aug_start_epoch(self) -> int:
+        """The epoch from which Mosaic/MixUp are off and L1 on (:attr:`TrainConfig.no_aug_start_epoch`)."""
+        return self.cfg.no_aug_start_epoch
+
+
+def starting_weights(cfg: TrainConfig) -> WeightsSource | None:
+    """Where a run's weights come from: ``None`` for random weights (``"none"``) and on resume,
+    else ``--weights`` (a path or a zoo name) or, without it, the model's COCO weights (bundled
+    for yolox-nano, the cached official download otherwise). Offline without a cached file it
+    raises :class:`~yoloxkit.errors.DownloadError` naming the URL, ``--weights PATH`` and
+    ``--weights none``."""
+    if cfg.resume or cfg.from_scratch:
+        return None
+    return resolve_weights_source(cfg.model, cfg.weights, scratch_hint=True)
+
+
+def plan_run(cfg: TrainConfig | RunPlan) -> RunPlan:
+    """Plan the run of ``cfg`` (a plan is returned as it is): resolve the options, check that the
+    dataset path exists, start the process group under torchrun, pick the run folder (rank 0
+    picks, every rank uses it; an ``--out`` holding another run is refused) and find the starting
+    weights (a missing download is tried, and fails with one line, now)."""
+    if isinstance(cfg, RunPlan):
+        return cfg
+    cfg = cfg.resolved()
+    if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
+        raise DatasetError(f"{cfg.data}: dataset path does not exist")
+    dist = dist_utils.init_distributed(cfg.device)
+    if dist.device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was requested but no CUDA device is available")
+    out = resolve_run_dir(cfg.out, cfg.resume, cfg.exist_ok) if dist.rank == 0 else None
+    cfg = dataclasses.replace(cfg, out=str(dist_utils.broadcast_object(out)))
+    restarted = restarts(cfg.out, cfg.resume)
+    if restarted:  # stopped before its first last.pth: nothing to continue, start it again
+        cfg = dataclasses.replace(cfg, resume=False, exist_ok=True)
+    return RunPlan(cfg, dist, starting_weights(cfg), restarted)
+
+
+def describe_recipe(cfg: TrainConfig) -> str:
+    """One line naming the recipe of the resolved ``cfg`` and what it changes."""
+    plain = cfg.epochs - cfg.no_aug_start_epoch
+    schedule = (f"warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'},"
+                f" the last {plain} epoch{'' if plain == 1 else 's'} without Mosaic/MixUp and with L1")
+    if cfg.recipe == "official":
+        return f"recipe official (the official YOLOX recipe: {schedule})"
+    parts = [schedule]
+    if cfg.freeze_detector:
+        parts.append("detector frozen, only the PSS branch trains" + ("" if cfg.ema else ", no EMA"))
+    elif cfg.freeze_trunk:
+        parts.append("backbone and neck frozen")
+    if cfg.loss_normalizer == "running":
+        parts.append("losses divided by a running mean of the positives")
+    if cfg.fit_new_classes:
+        parts.append("new class rows fitted on the training labels")
+    if cfg.ema and not cfg.ema_ramp:
+        parts.append(f"EMA {cfg.ema_decay:g} from the starting weights")
+    if cfg.eval_start:
+        parts.append("the starting weights evaluated as epoch 0")
+    return f"recipe finetune ({'; '.join(parts)}); --recipe official for the official recipe"

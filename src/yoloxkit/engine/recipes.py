@@ -1,0 +1,114 @@
+"""The training recipes: the official YOLOX settings per model size and the fine-tuning preset.
+
+A run uses one of two recipes (:data:`RECIPE_NAMES`): ``"official"``, the official YOLOX recipe
+exactly, or ``"finetune"``, the official recipe with the changes of :data:`FINETUNE_PRESET` for
+starting from pretrained weights (the default whenever the run starts from pretrained weights).
+:class:`TrainingRecipe` is the part of the official recipe that depends on the model size
+(multi-scale range, Mosaic and MixUp settings). :meth:`yoloxkit.engine.config.TrainConfig.resolved`
+reads these tables; nothing else restates their values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..data.augment import AugmentConfig
+from ..models import get_spec
+
+__all__ = [
+    "TrainingRecipe",
+    "training_recipe",
+    "preset_value",
+    "is_scratch",
+    "LR_PER_IMAGE",
+    "PSS_LR_SCALE",
+    "RECIPE_NAMES",
+    "RECIPES",
+    "OFFICIAL_PRESET",
+    "FINETUNE_PRESET",
+    "SCRATCH",
+]
+
+LR_PER_IMAGE = 0.01 / 64  # the official "0.01 per 64 images"
+#: --freeze-detector: the fresh PSS branch alone learns at 20x the official rate. On coco-mini
+#: (nano-e2e, 60 epochs, batch 16) 0.0025 barely moved its loss; 0.05 and 0.2 reached the same AP.
+PSS_LR_SCALE = 20.0
+
+RECIPE_NAMES = ("official", "finetune")
+#: ``--weights none`` (or ``--from-scratch``): random initial weights
+SCRATCH = "none"
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The official training settings that depend on the model size."""
+
+    train_size_range: tuple[int, int] | None = None  # fixed multi-scale range; None: size +- 5*32
+    mosaic_prob: float = 1.0
+    mosaic_scale: tuple[float, float] = (0.1, 2.0)
+    mixup_prob: float = 1.0
+    enable_mixup: bool = True
+
+    def augment(self, **overrides: Any) -> AugmentConfig:
+        """This recipe's :class:`AugmentConfig` (official values elsewhere), ``overrides`` applied."""
+        base = AugmentConfig(mosaic_prob=self.mosaic_prob, mosaic_scale=tuple(self.mosaic_scale),
+                             enable_mixup=self.enable_mixup, mixup_prob=self.mixup_prob)
+        return dataclasses.replace(base, **overrides)
+
+
+#: The schedule-and-loss settings of each recipe, for the fields whose default is ``None``.
+#: ``warmup_epochs`` and ``no_aug_epochs`` of the fine-tuning preset are fractions of the run
+#: (at least one epoch each; see :func:`preset_value`).
+OFFICIAL_PRESET: dict[str, Any] = {
+    "warmup_epochs": 5,
+    "no_aug_epochs": 15,
+    "eval_interval": 10,
+    "ema_decay": 0.9998,
+    "ema_ramp": 2000.0,
+    "loss_normalizer": "batch",
+    "freeze_trunk": False,
+    "fit_new_classes": False,
+    "eval_start": False,
+}
+FINETUNE_PRESET: dict[str, Any] = {
+    "warmup_epochs": 0.1,  # of the run, at least 1 epoch
+    "no_aug_epochs": 0.2,  # of the run, at least 1 epoch
+    "eval_interval": 1,
+    "ema_decay": 0.98,
+    "ema_ramp": 0.0,  # no ramp: the average starts at the pretrained weights
+    "loss_normalizer": "running",
+    "freeze_trunk": True,
+    "fit_new_classes": True,
+    "eval_start": True,
+}
+_FRACTION_FIELDS = ("warmup_epochs", "no_aug_epochs")
+
+
+def is_scratch(weights: str | None) -> bool:
+    """Whether ``weights`` asks for random initial weights (``"none"``, any case)."""
+    return isinstance(weights, str) and weights.strip().lower() in (SCRATCH, "scratch")
+
+
+def preset_value(recipe: str, name: str, epochs: int) -> Any:
+    """The value of preset field ``name`` in ``recipe`` for a run of ``epochs`` epochs."""
+    value = (FINETUNE_PRESET if recipe == "finetune" else OFFICIAL_PRESET)[name]
+    if recipe == "finetune" and name in _FRACTION_FIELDS:
+        whole = max(1, int(round(value * epochs)))
+        return whole if name == "no_aug_epochs" else float(whole)
+    return value
+
+
+_SMALL_MODEL = TrainingRecipe(train_size_range=(320, 640), mosaic_scale=(0.5, 1.5), enable_mixup=False)
+RECIPES: dict[str, TrainingRecipe] = {
+    "yolox-nano": dataclasses.replace(_SMALL_MODEL, mosaic_prob=0.5),
+    "yolox-tiny": _SMALL_MODEL,
+}
+
+
+def training_recipe(model: str) -> TrainingRecipe:
+    """The official recipe of model ``model`` (any name :func:`yoloxkit.models.get_spec` accepts):
+    nano and tiny train at 320..640 with Mosaic scale (0.5, 1.5) and no MixUp, nano with Mosaic
+    p=0.5; the other sizes use the defaults of :class:`TrainingRecipe`."""
+    return RECIPES.get(get_spec(model).name, TrainingRecipe())

@@ -49,7 +49,7 @@ from yoloxkit.engine.finetune import load_for_finetune, rescale_folded_convs
 from yoloxkit.engine import trainer as trainer_module
 from yoloxkit.engine.hooks import Hook
 from yoloxkit.engine.trainer import Trainer
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.packaged import bundled_weights_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -110,7 +110,7 @@ def make_shapes_dataset(root: Path, splits: dict[str, int], size: int, seed: int
 def initial_weights(model_name: str, init: str, seed: int, path: Path) -> Path:
     """One state dict for both trainers, built by yoloxkit and saved as ``{"model", "names"}``."""
     torch.manual_seed(seed)
-    model = build_model(model_name, num_classes=len(NAMES))
+    model = build_network(model_name, num_classes=len(NAMES))
     if init != "random":
         report = load_for_finetune(model, bundled_weights_path(), NAMES, model_name)
         print(f"# init: {report.message()}")
@@ -132,7 +132,7 @@ class Scorer:
     scored on the val split with COCO AP (percent)."""
 
     def __init__(self, model_name: str, data_dir: Path, split: str, size: int) -> None:
-        self.model = build_model(model_name, num_classes=len(NAMES))
+        self.model = build_network(model_name, num_classes=len(NAMES))
         self.data = load_dataset(data_dir, split=split)
         self.size = size
 

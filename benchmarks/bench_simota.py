@@ -18,6 +18,7 @@ import time
 import torch
 
 from yoloxkit.assign.geometry import anchor_centers
+from yoloxkit.assign.inputs import AssignInputs
 from yoloxkit.assign.simota import simota_assign
 
 STRIDES = (8, 16, 32)
@@ -53,7 +54,8 @@ def make_inputs(size: int, batch: int, objects: int, num_classes: int, seed: int
 
 
 def ours(x):
-    out = simota_assign(x["boxes"], x["obj"], x["cls"], x["gt"], x["classes"], x["valid"], x["shapes"], STRIDES)
+    inputs = AssignInputs.from_tensors(x["boxes"], x["obj"], x["cls"], x["gt"], x["classes"], x["valid"], x["shapes"], STRIDES)
+    out = simota_assign(inputs)
     return out.fg_mask
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from yoloxkit.coco_names import COCO_NAMES
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.imaging import image_files
 from yoloxkit.weights import guess_model_name, import_onnx_into, read_onnx_weights
 from yoloxkit.weights import BUNDLED_MODEL, bundled_weights_path, load_weights, save_checkpoint
@@ -41,14 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.onnx} looks like {name} with {weights.num_classes} classes, not {BUNDLED_MODEL} COCO")
         return 2
     images = image_files(args.calib_images)
-    model = build_model(name, num_classes=weights.num_classes)
+    model = build_network(name, num_classes=weights.num_classes)
     report = import_onnx_into(model, weights, images, size=weights.input_hw or (416, 416), progress=True)
     print(f"imported {report.num_convs} convs, calibrated on {report.num_calibration_images} images; "
           f"max |diff| vs onnxruntime on the first image: {report.max_abs_diff:.3g}")
     save_checkpoint(args.out, model, list(COCO_NAMES), name, source=f"official YOLOX-Nano COCO ONNX export ({args.onnx.name})")
 
     # Read it back the way users will, and check it still reproduces the ONNX file.
-    check = build_model(name).eval()
+    check = build_network(name).eval()
     names = load_weights(check, args.out)
     assert names == list(COCO_NAMES)
     reference = torch.load(args.out, map_location="cpu", weights_only=True)

@@ -9,7 +9,7 @@ import torch
 
 from yoloxkit.cli import main
 from yoloxkit.coco_names import COCO_NAMES
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.weights import describe_weights, load_weights
 
 from test_onnx_import import letterboxed, raw_output
@@ -38,7 +38,7 @@ def test_onnx_round_trip(capsys, tmp_path, nano_onnx, coco_mini, dog_jpg):
     raw = torch.load(dst, map_location="cpu", weights_only=True)
     assert raw["model_name"] == "yolox-nano" and raw["names"] == list(COCO_NAMES)
 
-    model = build_model("yolox-nano")
+    model = build_network("yolox-nano")
     assert load_weights(model, dst) == list(COCO_NAMES)
     batch = letterboxed(dog_jpg)
     session = ort.InferenceSession(str(nano_onnx), providers=["CPUExecutionProvider"])
@@ -48,7 +48,7 @@ def test_onnx_round_trip(capsys, tmp_path, nano_onnx, coco_mini, dog_jpg):
 
 def test_pth_is_resaved_in_our_format(capsys, tmp_path):
     torch.manual_seed(0)
-    model = build_model("yolox-nano", num_classes=3).eval()
+    model = build_network("yolox-nano", num_classes=3).eval()
     src = tmp_path / "official.pth"
     torch.save({"model": model.state_dict(), "start_epoch": 10}, src)  # official layout, no names
     names = tmp_path / "names.txt"
@@ -84,7 +84,7 @@ def test_wrong_model_override(capsys, tmp_path, nano_onnx):
 
 def test_names_count_must_match(capsys, tmp_path):
     src = tmp_path / "w.pth"
-    torch.save({"model": build_model("yolox-nano", num_classes=3).state_dict()}, src)
+    torch.save({"model": build_network("yolox-nano", num_classes=3).state_dict()}, src)
     names = tmp_path / "names.txt"
     names.write_text("only\ntwo\n")
     code, _, err = run_cli(capsys, src, tmp_path / "x.pth", "--names", names)

@@ -18,7 +18,7 @@ from yoloxkit.engine.config import TrainConfig
 from yoloxkit.engine.evaluation import evaluate_model
 from yoloxkit.engine.finetune import load_for_finetune
 from yoloxkit.engine.trainer import Trainer
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.packaged import bundled_weights_path
 
 IMAGES, SIZE, EPOCHS = 16, 256, 3
@@ -51,7 +51,7 @@ def test_pretrained_start_learns_new_classes_and_beats_scratch(three_classes, tm
     names = list(train.names)
     assert names == ["person", "vehicle", "animal"]
     with one_thread():
-        fresh_rows = build_model("yolox-nano", num_classes=3)
+        fresh_rows = build_network("yolox-nano", num_classes=3)
         report = load_for_finetune(fresh_rows, bundled_weights_path(), names, "yolox-nano")
         unfitted, _, _ = evaluate_model(fresh_rows, names, val, SIZE)
     assert report.new_classes == ["vehicle", "animal"]

@@ -12,7 +12,7 @@ from yoloxkit.coco_names import COCO_NAMES
 from yoloxkit.errors import ImageReadError, InferenceError, UnknownModelError, WeightsMismatchError
 from yoloxkit.infer import Detections, Detector
 from yoloxkit.infer.fuse import FusedConvAct, fuse_model
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.weights import bundled_weights_path, read_checkpoint, save_checkpoint
 
 from tests.parity.reference import build_reference, randomize
@@ -146,7 +146,7 @@ def test_matches_the_reference_pipeline_end_to_end(dog_jpg):
 
 
 def test_fusion_keeps_outputs_and_leaves_the_model_alone():
-    model = build_model("yolox-nano").eval()
+    model = build_network("yolox-nano").eval()
     randomize(model, seed=3)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fused = fuse_model(model)
@@ -161,7 +161,7 @@ def test_fusion_keeps_outputs_and_leaves_the_model_alone():
 
 
 def test_from_model_wraps_without_modifying(tmp_path, dog_jpg):
-    model = build_model("yolox-nano", num_classes=3)
+    model = build_network("yolox-nano", num_classes=3)
     randomize(model, seed=5)
     model.train()
     before = copy.deepcopy(model.state_dict())
@@ -178,7 +178,7 @@ def test_from_model_wraps_without_modifying(tmp_path, dog_jpg):
 
 
 def test_class_names_default_and_override(tmp_path):
-    model = build_model("yolox-nano", num_classes=2)
+    model = build_network("yolox-nano", num_classes=2)
     path = save_checkpoint(tmp_path / "two.pth", model)
     assert Detector(weights=path).names == ["class0", "class1"]
     assert Detector(weights=path, names=["a", "b"]).names == ["a", "b"]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from yoloxkit.errors import ImageReadError, WeightsError, WeightsMismatchError
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.weights.calibration import ChannelStats, calibration_images
 from yoloxkit.weights.identify import guess_model_name
 from yoloxkit.weights.onnx_reader import read_onnx_weights
@@ -59,7 +59,7 @@ def ort_dog(nano_onnx, dog_batch) -> np.ndarray:
 @pytest.fixture(scope="module")
 def imported(onnx_weights):
     """yolox-nano with the ONNX weights, calibrated on the default (bundled demo picture) set."""
-    model = build_model("yolox-nano")
+    model = build_network("yolox-nano")
     report = import_onnx_into(model, onnx_weights)
     return model.eval(), report
 
@@ -146,7 +146,7 @@ def test_stays_stable_in_train_mode(imported, coco_mini, dog_batch, ort_dog):
 
 
 def test_calibration_on_given_images(onnx_weights, coco_mini, dog_batch, ort_dog):
-    model = build_model("yolox-nano")
+    model = build_network("yolox-nano")
     images = sorted((coco_mini / "train2017").glob("*.jpg"))[:3]
     report = import_onnx_into(model, onnx_weights, images, verify=False)
     assert report.num_calibration_images == 3 and report.max_abs_diff is None
@@ -155,12 +155,12 @@ def test_calibration_on_given_images(onnx_weights, coco_mini, dog_batch, ort_dog
 
 def test_wrong_model_size_is_a_mismatch(onnx_weights):
     with pytest.raises(WeightsMismatchError, match=r"looks like yolox-nano .*pass --model yolox-nano"):
-        pair_convs(build_model("yolox-tiny"), onnx_weights)
+        pair_convs(build_network("yolox-tiny"), onnx_weights)
 
 
 def test_wrong_class_count_is_a_mismatch(onnx_weights):
     with pytest.raises(WeightsMismatchError, match="cls_preds"):
-        pair_convs(build_model("yolox-nano", num_classes=20), onnx_weights)
+        pair_convs(build_network("yolox-nano", num_classes=20), onnx_weights)
 
 
 def test_verification_catches_a_wrong_import(imported, onnx_weights, dog_batch):
@@ -220,7 +220,7 @@ def test_guesses_every_zoo_model_from_conv_shapes(name):
     from yoloxkit.weights.onnx_reader import OnnxConv, OnnxWeights
 
     with torch.device("meta"):
-        model = build_model(name, num_classes=20)
+        model = build_network(name, num_classes=20)
     convs = [
         OnnxConv(i, f"Conv_{i}", np.broadcast_to(np.zeros((), np.float32), tuple(m.weight.shape)), None,
                  m.groups, tuple(m.stride), tuple(m.padding) * 2, tuple(m.dilation), frozenset({i - 1}) if i else frozenset())
@@ -234,7 +234,7 @@ def test_guesses_every_zoo_model_from_conv_shapes(name):
 
 def test_onnx_convs_map_one_to_one_onto_the_traced_forward_order(onnx_weights):
     """The 113 ONNX convs line up with yolox-nano's 113 Conv2d in traced forward order."""
-    pairs = pair_convs(build_model("yolox-nano"), onnx_weights)
+    pairs = pair_convs(build_network("yolox-nano"), onnx_weights)
     assert len(pairs) == len(onnx_weights.convs) == 113
     assert [onnx.index for _, _, onnx in pairs] == [conv.index for conv in onnx_weights.convs]
     # Not registration order: the head registers its stems last but runs each one first.

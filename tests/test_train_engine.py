@@ -16,7 +16,7 @@ from yoloxkit.engine.ema import ModelEMA
 from yoloxkit.engine.multiscale import resize_batch, size_for_iteration
 from yoloxkit.engine.optim import build_optimizer, parameter_groups
 from yoloxkit.engine.schedule import WarmupCosineSchedule
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 
 REFERENCE_CONFIGS = {
     "yolox-nano": "YoloxNano",
@@ -145,7 +145,7 @@ def test_optimizer_groups_match_reference():
 
     from tests.parity.reference import build_reference
 
-    ours = build_model("yolox-nano", 80)
+    ours = build_network("yolox-nano", 80)
     ref_cfg = YoloxNano()
     ref_cfg.model = build_reference("yolox-nano", 80)
     ref_opt = ref_cfg.get_optimizer(64)

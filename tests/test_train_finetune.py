@@ -10,14 +10,14 @@ import torch
 from yoloxkit.coco_names import COCO_NAMES
 from yoloxkit.engine.finetune import load_for_finetune, map_classes, rescale_folded_convs
 from yoloxkit.errors import WeightsMismatchError
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.weights import save_checkpoint
 
 
 @pytest.fixture(scope="module")
 def coco_checkpoint(tmp_path_factory):
     torch.manual_seed(0)
-    model = build_model("yolox-nano", 80)
+    model = build_network("yolox-nano", 80)
     with torch.no_grad():
         for conv in model.head.cls_preds:
             conv.weight.normal_()
@@ -35,7 +35,7 @@ def test_map_classes_by_name():
 def test_subset_of_coco_keeps_matching_class_rows(coco_checkpoint):
     path, source = coco_checkpoint
     names = ["dog", "person", "unicorn"]
-    model = build_model("yolox-nano", len(names))
+    model = build_network("yolox-nano", len(names))
     fresh_bias = model.head.cls_preds[0].bias.detach().clone()
     report = load_for_finetune(model, path, names)
     own = model.state_dict()
@@ -52,7 +52,7 @@ def test_subset_of_coco_keeps_matching_class_rows(coco_checkpoint):
 
 def test_same_classes_load_everything(coco_checkpoint):
     path, source = coco_checkpoint
-    model = build_model("yolox-nano", 80)
+    model = build_network("yolox-nano", 80)
     report = load_for_finetune(model, path, list(COCO_NAMES))
     assert report.loaded == report.total and not report.reinitialised
     assert all(torch.equal(v, source[k]) for k, v in model.state_dict().items())
@@ -61,12 +61,12 @@ def test_same_classes_load_everything(coco_checkpoint):
 def test_other_model_size_is_a_clear_error(coco_checkpoint):
     path, _ = coco_checkpoint
     with pytest.raises(WeightsMismatchError, match="--model"):
-        load_for_finetune(build_model("yolox-s", 3), path, ["a", "b", "c"])
+        load_for_finetune(build_network("yolox-s", 3), path, ["a", "b", "c"])
 
 
 def test_rescale_folded_convs_keeps_the_function():
     torch.manual_seed(1)
-    model = build_model("yolox-nano", 4).eval()
+    model = build_network("yolox-nano", 4).eval()
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):

@@ -19,11 +19,11 @@ IMAGES, SIZE, EPOCHS = 8, 256, 30
 @pytest.mark.timeout(600)
 def test_finetuning_bundled_nano_raises_ap_on_its_training_images(coco_mini, tmp_path):
     from yoloxkit.data import load_dataset
-    from yoloxkit.models import build_model
+    from yoloxkit.models import build_network
 
     data = make_subset(coco_mini, tmp_path / "data", IMAGES, splits=("train2017", "val2017"))
     with one_thread():
-        model = build_model("yolox-nano", 80)
+        model = build_network("yolox-nano", 80)
         names = load_weights(model, bundled_weights_path())
         before, _, _ = evaluate_model(model, names, load_dataset(data, split="val2017"), SIZE)
         cfg = TrainConfig(

@@ -12,7 +12,7 @@ import torch
 from yoloxkit.weights import hub
 from yoloxkit.coco_names import COCO_NAMES
 from yoloxkit.errors import DownloadError, UnknownModelError, WeightsError, WeightsMismatchError
-from yoloxkit.models import MODEL_SPECS, build_model
+from yoloxkit.models import MODEL_SPECS, build_network
 from yoloxkit.weights import (
     build_model_with_weights,
     bundled_demo_image,
@@ -38,7 +38,7 @@ class _RunsCodeWhenUnpickled:
 
 def _random_nano(num_classes: int = 80, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = build_model("yolox-nano", num_classes=num_classes)
+    model = build_network("yolox-nano", num_classes=num_classes)
     with torch.no_grad():
         for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
             bn.running_mean.normal_(0, 0.1)
@@ -59,7 +59,7 @@ def test_yoloxkit_checkpoint_round_trip(tmp_path):
     path = save_checkpoint(tmp_path / "ckpt.pth", model, ["a", "b", "c"], "yolox-nano", epoch=7)
     raw = torch.load(path, map_location="cpu", weights_only=True)
     assert raw["names"] == ["a", "b", "c"] and raw["model_name"] == "yolox-nano" and raw["epoch"] == 7
-    loaded = build_model("yolox-nano", num_classes=3)
+    loaded = build_network("yolox-nano", num_classes=3)
     assert load_weights(loaded, path) == ["a", "b", "c"]
     assert _same_state(model, loaded)
 
@@ -68,7 +68,7 @@ def test_official_format_checkpoint_loads_without_names(tmp_path):
     model = _random_nano()
     path = tmp_path / "yolox_nano.pth"
     torch.save({"model": model.state_dict(), "start_epoch": 300}, path)  # the official layout
-    loaded = build_model("yolox-nano")
+    loaded = build_network("yolox-nano")
     assert load_weights(loaded, path) is None
     assert _same_state(model, loaded)
     info = describe_weights(path)
@@ -78,22 +78,22 @@ def test_official_format_checkpoint_loads_without_names(tmp_path):
 def test_identify_state_dict_for_every_zoo_model():
     for name in MODEL_SPECS:
         with torch.device("meta"):
-            state = build_model(name, num_classes=7).state_dict()
+            state = build_network(name, num_classes=7).state_dict()
         assert identify_state_dict(state) == name
     assert identify_state_dict({"foo": torch.zeros(1)}) is None
 
 
 def test_other_model_size_is_a_mismatch_naming_it(tmp_path):
     path = tmp_path / "s.pth"
-    torch.save({"model": build_model("yolox-s").state_dict()}, path)
+    torch.save({"model": build_network("yolox-s").state_dict()}, path)
     with pytest.raises(WeightsMismatchError, match=r"s\.pth .*looks like yolox-s weights; pass --model yolox-s"):
-        load_weights(build_model("yolox-nano"), path)
+        load_weights(build_network("yolox-nano"), path)
 
 
 def test_other_class_count_is_a_mismatch_saying_so(tmp_path):
     path = save_checkpoint(tmp_path / "c20.pth", _random_nano(num_classes=20), None, "yolox-nano")
     with pytest.raises(WeightsMismatchError, match="yolox-nano with 20 classes, the model has 80"):
-        load_weights(build_model("yolox-nano"), path)
+        load_weights(build_network("yolox-nano"), path)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_garbled_file_is_a_weights_error(tmp_path, content):
     path = tmp_path / "garbled.pth"
     path.write_bytes(content)
     with pytest.raises(WeightsError, match="garbled.pth") as info:
-        load_weights(build_model("yolox-nano"), path)
+        load_weights(build_network("yolox-nano"), path)
     assert "\n" not in str(info.value)
 
 
@@ -132,7 +132,7 @@ def test_not_a_checkpoint_and_unsafe_pickles_are_refused(tmp_path):
 
 def test_missing_file_is_a_weights_error(tmp_path):
     with pytest.raises(WeightsError, match="not found: .*missing.pth"):
-        load_weights(build_model("yolox-nano"), tmp_path / "missing.pth")
+        load_weights(build_network("yolox-nano"), tmp_path / "missing.pth")
 
 
 def test_build_model_with_weights_uses_stored_name_and_class_count(tmp_path):
@@ -172,7 +172,7 @@ def test_bundled_weights_reproduce_the_onnx_export(nano_onnx, dog_jpg):
     assert path.is_file() and path.stat().st_size < 8_000_000
     raw = torch.load(path, map_location="cpu", weights_only=True)
     assert raw["model_name"] == "yolox-nano" and raw["names"] == list(COCO_NAMES)
-    model = build_model("yolox-nano")
+    model = build_network("yolox-nano")
     assert load_weights(model, path) == list(COCO_NAMES)
     batch = letterboxed(dog_jpg)
     expected = ort.InferenceSession(str(nano_onnx), providers=["CPUExecutionProvider"]).run(None, {"images": batch})[0]

@@ -18,7 +18,7 @@ import torch
 from yoloxkit.cli import build_parser, main
 from yoloxkit.errors import DownloadError, WeightsError
 from yoloxkit.infer import Detector
-from yoloxkit.models import build_model
+from yoloxkit.models import build_network
 from yoloxkit.weights import (
     WeightsSource,
     bundled_weights_path,
@@ -146,7 +146,7 @@ def test_offline_name_fails_with_one_line_naming_the_url(offline, tmp_path):
 
 def test_official_file_in_the_cache_is_used_without_network(offline, tmp_path, dog_jpg):
     torch.manual_seed(0)
-    model = build_model("yolox-tiny")
+    model = build_network("yolox-tiny")
     cached = cached_official("yolox-tiny")
     assert cached.parent == tmp_path / "home" / "weights"
     cached.parent.mkdir(parents=True)

@@ -82,11 +82,11 @@ def _detector(args: argparse.Namespace, backend: str):
     """The detector timed for ``backend``: freshly initialised (--random-init), else --model,
     else the one --weights names or stores, else yolox-nano."""
     from ..infer import Detector
-    from ..models import build_model, get_spec
+    from ..models import build_network, get_spec
 
     if args.random_init:
         spec = get_spec(args.model or "yolox-nano")
-        model = build_model(spec.name).eval()
+        model = build_network(spec.name).eval()
         return Detector.from_model(model, None, args.size or spec.input_size, device=args.device, backend=backend,
                                    model_name=spec.name), model
     return Detector(args.model, weights=args.weights, size=args.size, device=args.device, backend=backend), None

@@ -20,7 +20,7 @@ from ..data.augment import AugmentConfig
 from ..data.dataset import TrainingDataset
 from ..data.loader import collate
 from ..losses import YoloxLoss
-from ..models import build_model as build_network
+from ..models import build_network
 from . import distributed as dist_utils
 from .class_rows import fit_class_rows
 from .config import TrainConfig

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..coco_names import fallback_names
 from ..errors import WeightsError, WeightsMismatchError
-from ..models import build_model, get_spec
+from ..models import build_network, get_spec
 from .calibration import CalibrationSource
 from .checkpoint import load_state_dict_checked, read_checkpoint, stored_input_size
 from .exported import ExportInfo, onnx_export_info, openvino_export_info, torchscript_export_info
@@ -126,7 +126,7 @@ class OnnxContents:
         """The un-folded state dict of ``model_name``'s model (BatchNorms calibrated) and the names."""
         if model_name is None:
             raise WeightsMismatchError(f"{self.path}: fine-tuning from ONNX needs the model name (--model)")
-        model = build_model(get_spec(model_name).name, num_classes=self.onnx.num_classes)
+        model = build_network(get_spec(model_name).name, num_classes=self.onnx.num_classes)
         names = self.load_into(model)
         return model.eval().state_dict(), names
 

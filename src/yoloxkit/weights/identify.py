@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsMismatchError
-from ..models import MODEL_SPECS, build_model
+from ..models import MODEL_SPECS, build_network
 from .onnx_reader import OnnxWeights
 
 __all__ = ["identify_state_dict", "num_classes_of", "mismatch_hint", "guess_model_name", "guess_hint"]
@@ -22,14 +22,14 @@ __all__ = ["identify_state_dict", "num_classes_of", "mismatch_hint", "guess_mode
 @lru_cache(maxsize=None)
 def _zoo_model_shapes(name: str, num_classes: int) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
-        model = build_model(name, num_classes=num_classes)
+        model = build_network(name, num_classes=num_classes)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 @lru_cache(maxsize=None)
 def _zoo_conv_count(name: str) -> int:
     with torch.device("meta"):
-        model = build_model(name, num_classes=1)
+        model = build_network(name, num_classes=1)
     return sum(isinstance(m, nn.Conv2d) for m in model.modules())
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsMismatchError
-from ..models import build_model, get_spec
+from ..models import build_network, get_spec
 from .calibration import CalibrationSource
 from .contents import WeightsInfo, runtime_only_error
 from .formats import Contents, FileFormat, format_of
@@ -108,7 +108,7 @@ class WeightsFile:
         info, name = self.info, self.model_name
         if name is None:
             raise WeightsMismatchError(f"{self.path} matches no zoo model; pass --model NAME")
-        model = build_model(name, num_classes=info.num_classes or 80)
+        model = build_network(name, num_classes=info.num_classes or 80)
         names = self.contents.load_into(model, calib_images)
         return LoadedModel(model.eval(), names, name, info)
 

@@ -114,3 +114,18 @@ def test_a_new_field_with_an_option_becomes_a_flag_and_a_yaml_key(monkeypatch):
     args = parser.parse_args(["--data", "D", "--label-smoothing", "0.1"])
     assert config_from_args(args).label_smoothing == 0.1
     assert "(default 0.0)" in parser.format_help()
+
+
+def test_help_texts_take_the_recipes_values_from_the_presets(monkeypatch):
+    from yoloxkit.engine import recipes
+
+    actions = {a.dest: a for a in _train_parser()._actions}
+    assert "official 5, finetune 10%% of the run" in actions["warmup_epochs"].help
+    assert "official 0.9998, finetune 0.98" in actions["ema_decay"].help
+    assert "official 10, finetune 1;" in actions["eval_interval"].help
+    # a preset changed in its one place changes the help text with it
+    monkeypatch.setitem(recipes.FINETUNE_PRESET, "ema_decay", 0.95)
+    monkeypatch.setitem(recipes.FINETUNE_PRESET, "warmup_epochs", 0.25)
+    actions = {a.dest: a for a in _train_parser()._actions}
+    assert "official 0.9998, finetune 0.95" in actions["ema_decay"].help
+    assert "finetune 25%% of the run" in actions["warmup_epochs"].help

@@ -40,9 +40,10 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
     flag not given leaves the YAML's or the field's value)."""
     from ..engine.config import TrainConfig
     from ..engine.options import cli_fields, help_text, value_type
+    from ..engine.recipes import preset_help
 
     for f, opt in cli_fields(TrainConfig):
-        kwargs: dict = {"dest": f.name, "default": None, "help": help_text(f, opt)}
+        kwargs: dict = {"dest": f.name, "default": None, "help": help_text(f, opt, preset_help(f.name))}
         if opt.kind == "value":
             kwargs.update(type=value_type(TrainConfig, f.name), choices=opt.choices, nargs=opt.nargs)
         else:

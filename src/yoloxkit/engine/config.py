@@ -22,6 +22,7 @@ import yaml
 
 from ..data.augment import AugmentConfig
 from ..errors import YoloxkitError
+from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
 from .options import cli_fields, option
@@ -109,16 +110,16 @@ class TrainConfig:
     batch_size: int = option(64, "total batch size over all processes (default {default})")
     lr: float | None = option(None, "base learning rate (default 0.01 * batch / 64)")
     min_lr_ratio: float = option(0.05, "final lr as a fraction of the base lr (default {default})")
-    warmup_epochs: float | None = option(None, "quadratic warm-up epochs (default: official 5, finetune 10%% of the run, at least 1)")
+    warmup_epochs: float | None = option(None, "quadratic warm-up epochs (default: official {official}, finetune {finetune}, at least 1)")
     warmup_lr: float = 0.0
     no_aug_epochs: int | None = option(
         None, "the lr's flat tail without Mosaic/MixUp, with L1; Mosaic stops one epoch earlier, as in the official"
-        " trainer (default: official 15, finetune 20%% of the run)")
+        " trainer (default: official {official}, finetune {finetune})")
     momentum: float = option(0.9, "SGD momentum (default {default})")
     weight_decay: float = option(5e-4, "weight decay on conv/linear weights (default {default})")
     ema: bool | None = option(None, "EMA of the weights (default on, off with --freeze-detector)", kind="toggle")
-    ema_decay: float | None = option(None, "EMA decay (default: official 0.9998, finetune 0.98)")
-    ema_ramp: float | None = option(None, "iterations of the EMA's decay ramp (default: official 2000; finetune 0, no ramp)")
+    ema_decay: float | None = option(None, "EMA decay (default: official {official}, finetune {finetune})")
+    ema_ramp: float | None = option(None, "iterations of the EMA's decay ramp (default: official {official}; finetune {finetune}, no ramp)")
     amp: bool = option(False, "mixed precision on CUDA", kind="switch")
     sync_bn: bool = option(False, "SyncBatchNorm under DDP", kind="switch")
     # fine-tuning (None: the recipe's; see FINETUNE_PRESET)
@@ -161,9 +162,9 @@ class TrainConfig:
     max_iters_per_epoch: int | None = option(None, "cap iterations per epoch (quick runs and tests)")
     # evaluation and feedback
     eval_interval: int | None = option(
-        None, "evaluate every N epochs (default: official 10, finetune 1; every epoch in the no-aug phase; 0: never)")
-    eval_conf: float = option(0.01, "confidence threshold of evaluation (default {default})")
-    eval_nms: float = option(0.65, "NMS IoU threshold of evaluation (default {default})")
+        None, "evaluate every N epochs (default: official {official}, finetune {finetune}; every epoch in the no-aug phase; 0: never)")
+    eval_conf: float = option(EVAL_CONF, "confidence threshold of evaluation (default {default})")
+    eval_nms: float = option(EVAL_NMS, "NMS IoU threshold of evaluation (default {default})")
     visualize_assign: bool = option(False, "write PNGs of the SimOTA positives for a few images to OUT/assign", kind="switch")
     plots: bool = option(True, "PNG plots of losses and AP at the end (default on)", kind="toggle")
     tensorboard: bool = True

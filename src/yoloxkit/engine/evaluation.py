@@ -12,6 +12,7 @@ from torch import nn
 from ..data import DetectionData
 from ..evaluate import EvalResult, evaluate
 from ..infer import Detector
+from ..infer.defaults import EVAL_CONF, EVAL_NMS
 
 __all__ = ["evaluate_split", "evaluate_model", "metric_name"]
 
@@ -21,8 +22,8 @@ def evaluate_split(
     names: list[str],
     data: DetectionData,
     size: int,
-    conf: float = 0.01,
-    nms: float = 0.65,
+    conf: float = EVAL_CONF,
+    nms: float = EVAL_NMS,
     device: torch.device | str = "cpu",
     batch_size: int = 8,
 ) -> EvalResult:

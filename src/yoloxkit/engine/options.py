@@ -59,6 +59,10 @@ def value_type(cls: type, name: str) -> type | None:
     return args[0] if args[0] in (int, float) else None
 
 
-def help_text(field: Field, opt: Option) -> str:
-    """The field's help with ``{default}`` replaced by its default."""
-    return opt.help.replace("{default}", str(field.default))
+def help_text(field: Field, opt: Option, presets: dict[str, str] | None = None) -> str:
+    """The field's help with ``{default}`` replaced by its default and each ``{key}`` of
+    ``presets`` (e.g. ``{official}``, ``{finetune}``: the recipes' values) by its text."""
+    text = opt.help.replace("{default}", str(field.default))
+    for key, value in (presets or {}).items():
+        text = text.replace("{" + key + "}", value)
+    return text

@@ -112,3 +112,19 @@ def training_recipe(model: str) -> TrainingRecipe:
     nano and tiny train at 320..640 with Mosaic scale (0.5, 1.5) and no MixUp, nano with Mosaic
     p=0.5; the other sizes use the defaults of :class:`TrainingRecipe`."""
     return RECIPES.get(get_spec(model).name, TrainingRecipe())
+
+
+def preset_help(name: str) -> dict[str, str]:
+    """The two recipes' values of preset field ``name`` as help texts put them (``official``,
+    ``finetune``; a fraction of the run as a percentage), so that help texts never restate them;
+    empty for a field without a preset."""
+    if name not in OFFICIAL_PRESET:
+        return {}
+
+    def text(value: Any, fraction: bool) -> str:
+        if fraction:
+            return f"{value * 100:g}%% of the run"  # argparse formats help with %
+        return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+    return {"official": text(OFFICIAL_PRESET[name], False),
+            "finetune": text(FINETUNE_PRESET[name], name in _FRACTION_FIELDS)}

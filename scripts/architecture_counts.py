@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import io
 import sys
 import tempfile
 from collections import Counter
@@ -56,7 +58,8 @@ def resolve_calls(data: str) -> Counter:
                 "--no-plots", "--out", str(Path(tmp) / "run")]
         sys.setprofile(profile)
         try:
-            main(argv)
+            with contextlib.redirect_stdout(io.StringIO()):  # the run's own log lines
+                main(argv)
         finally:
             sys.setprofile(None)
     return calls

@@ -66,3 +66,22 @@ def test_runtime_exports_are_refused_before_reading(tmp_path):
         opened.load_into(yoloxkit.build_model("yolox-nano"))
     with pytest.raises(WeightsError, match="weights file not found"):
         opened.describe()
+
+
+def test_load_state_is_a_deprecated_alias_of_open_weights_state_dict():
+    import warnings
+
+    import torch
+
+    from yoloxkit.weights import load, load_state, open_weights
+
+    load._warned.discard("yoloxkit.weights.load_state")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        state, names = load_state("yolox-nano")
+        load_state("yolox-nano")
+    assert sum(issubclass(w.category, DeprecationWarning) and "load_state" in str(w.message) for w in caught) == 1
+    expected, expected_names = open_weights("yolox-nano").state_dict()
+    assert names == expected_names and len(names) == 80
+    assert state.keys() == expected.keys()
+    assert all(torch.equal(state[k], expected[k]) for k in state)

@@ -39,6 +39,7 @@ from .load import (
     load_model,
     load_weights,
     read_names_file,
+    load_state,
     resolve_weights,
     weights_format,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "read_names_file",
     "read_onnx_weights",
     "register_format",
+    "load_state",
     "resolve_weights",
     "resolve_weights_source",
     "save_checkpoint",

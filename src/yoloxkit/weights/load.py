@@ -116,6 +116,12 @@ def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = 
     return resolve_weights_source(model_name, weights).path
 
 
+def load_state(path: str | os.PathLike, model_name: str | None = None):
+    """Deprecated: ``open_weights(path, model_name).state_dict()`` (the state dict and class names)."""
+    _deprecated("yoloxkit.weights.load_state", "open_weights(weights, model).state_dict()")
+    return open_weights(path, model_name).state_dict()
+
+
 def read_names_file(path: str | os.PathLike) -> list[str]:
     """Class names from a names file (:func:`yoloxkit.names.read_names_file`), errors as :class:`WeightsError`."""
     try:

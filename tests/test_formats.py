@@ -58,3 +58,17 @@ def test_a_registered_format_is_recognised_and_exported(tmp_path, monkeypatch):
     options = ExportOptions(size=(64, 64), model_name="yolox-nano", simplify=False)
     result = export_model(yoloxkit.build_model("yolox-nano").eval(), "onnx2", tmp_path / "m.onnx2", options)
     assert result.path == tmp_path / "m.onnx2" and result.path.is_file()
+
+
+def test_default_suffix_is_a_deprecated_alias_that_warns_once():
+    import warnings
+
+    from yoloxkit.export import options
+
+    options._DEPRECATION_SHOWN.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        suffixes = [options.default_suffix(f) for f in ("onnx", "torchscript", "openvino")]
+    assert suffixes == [find_format(f).output_suffix for f in ("onnx", "torchscript", "openvino")]
+    assert suffixes == [".onnx", ".torchscript", ".xml"]
+    assert sum(issubclass(w.category, DeprecationWarning) for w in caught) == 1

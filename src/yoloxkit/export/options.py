@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .nms_graph import NMS_OUTPUT_NAMES
 
 __all__ = [
     "FORMATS", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "DEFAULT_TOPK", "ExportOptions", "ExportResult",
-    "options_for_model",
+    "options_for_model", "default_suffix",
 ]
 
 logger = logging.getLogger("yoloxkit")
@@ -82,6 +83,21 @@ class ExportResult:
             f"exported {self.format} to {self.path} (outputs: {', '.join(self.output_names)}); "
             f"verified in {self.runtime}: max abs diff vs PyTorch {self.max_abs_diff:.3g}"
         )
+
+
+_DEPRECATION_SHOWN: list[bool] = []  # default_suffix warns once
+
+
+def default_suffix(fmt: str) -> str:
+    """Deprecated: ``find_format(fmt).output_suffix`` (``.onnx``, ``.torchscript``, ``.xml``)."""
+    if not _DEPRECATION_SHOWN:
+        _DEPRECATION_SHOWN.append(True)
+        warnings.warn("yoloxkit.export.options.default_suffix is deprecated; use"
+                      " yoloxkit.weights.find_format(fmt).output_suffix", DeprecationWarning, stacklevel=2)
+    entry = find_format(fmt)
+    if entry is None or entry.writer is None:
+        raise KeyError(fmt)
+    return entry.output_suffix
 
 
 def output_names(options: ExportOptions) -> tuple[str, ...]:

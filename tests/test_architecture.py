@@ -23,7 +23,7 @@ MAX_FUNCTION_LINES = 60
 # Lowest first. A unit is a top-level module or subpackage of yoloxkit.
 LAYERS: list[set[str]] = [
     {"errors", "_version"},
-    {"io", "coco_names", "names", "optional", "ort_session", "packaged"},
+    {"io", "coco_names", "deprecation", "names", "optional", "ort_session", "packaged"},
     {"imaging"},
     {"models"},
     {"assign"},

@@ -269,13 +269,13 @@ def test_write_assignment_images_runs_a_model_without_touching_its_state(tmp_pat
 def test_the_loose_arguments_of_old_give_the_same_assignment_with_one_warning():
     import warnings
 
-    from yoloxkit.assign import inputs as inputs_module
+    from yoloxkit import deprecation
 
     _, _, _, pred = _toy_problem()
     loose = (pred.unsqueeze(0), torch.zeros(1, 64), torch.zeros(1, 64, 3), torch.tensor([[[20.0, 20.0, 24, 24]]]),
              torch.tensor([[1]]), torch.tensor([[True]]), *TOY)
     bundled = simota_assign(AssignInputs.from_tensors(*loose))
-    inputs_module._WARNED.discard("simota_assign")
+    deprecation._SHOWN.discard("simota_assign")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         old = simota_assign(*loose)

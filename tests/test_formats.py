@@ -63,9 +63,10 @@ def test_a_registered_format_is_recognised_and_exported(tmp_path, monkeypatch):
 def test_default_suffix_is_a_deprecated_alias_that_warns_once():
     import warnings
 
+    from yoloxkit import deprecation
     from yoloxkit.export import options
 
-    options._DEPRECATION_SHOWN.clear()
+    deprecation._SHOWN.discard("yoloxkit.export.options.default_suffix")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         suffixes = [options.default_suffix(f) for f in ("onnx", "torchscript", "openvino")]

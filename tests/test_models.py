@@ -98,9 +98,10 @@ def test_public_build_model_carries_the_loss_and_the_network_alone_does_not():
 def test_models_build_model_is_a_deprecated_alias_of_build_network_that_warns_once():
     import warnings
 
-    from yoloxkit.models import build_network, zoo
+    from yoloxkit import deprecation
+    from yoloxkit.models import build_network
 
-    zoo._WARNED = False
+    deprecation._SHOWN.discard("yoloxkit.models.build_model")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         old = yoloxkit.models.build_model("yolox-nano", num_classes=2)

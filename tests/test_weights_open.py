@@ -73,9 +73,10 @@ def test_load_state_is_a_deprecated_alias_of_open_weights_state_dict():
 
     import torch
 
-    from yoloxkit.weights import load, load_state, open_weights
+    from yoloxkit import deprecation
+    from yoloxkit.weights import load_state, open_weights
 
-    load._warned.discard("yoloxkit.weights.load_state")
+    deprecation._SHOWN.discard("yoloxkit.weights.load_state")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         state, names = load_state("yolox-nano")

@@ -9,11 +9,11 @@ input pixels; ``B`` images, ``A`` anchors (level by level, row-major, as the mod
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
 
+from ..deprecation import warn_deprecated
 from ..models.head import make_grid
 
 __all__ = ["AnchorGrid", "Predictions", "GroundTruth", "AssignInputs", "anchor_centers", "from_loose_arguments"]
@@ -115,9 +115,6 @@ class AssignInputs:
         )
 
 
-_WARNED: set[str] = set()
-
-
 def from_loose_arguments(function: str, first: object, rest: tuple) -> AssignInputs:
     """``first`` if it is already an :class:`AssignInputs`; else the bundle of the eight loose
     arguments ``(first, *rest)`` of the earlier signature, with a :class:`DeprecationWarning` (once
@@ -128,12 +125,10 @@ def from_loose_arguments(function: str, first: object, rest: tuple) -> AssignInp
         return first
     if len(rest) != 7:
         raise TypeError(f"{function}: expected an AssignInputs (or the 8 loose arguments of old), got {1 + len(rest)}")
-    if function not in _WARNED:
-        _WARNED.add(function)
-        warnings.warn(
-            f"{function}(pred_boxes, obj_logits, cls_logits, gt_boxes, gt_classes, gt_valid, shapes, strides)"
-            f" is deprecated; pass one yoloxkit.assign.inputs.AssignInputs (AssignInputs.from_tensors(...))",
-            DeprecationWarning,
-            stacklevel=3,
-        )
+    warn_deprecated(
+        function,
+        f"{function}(pred_boxes, obj_logits, cls_logits, gt_boxes, gt_classes, gt_valid, shapes, strides)"
+        f" is deprecated; pass one yoloxkit.assign.inputs.AssignInputs (AssignInputs.from_tensors(...))",
+        stacklevel=4,
+    )
     return AssignInputs.from_tensors(first, *rest)  # type: ignore[arg-type]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
+from ..deprecation import warn_deprecated
 from ..io import atomic_write_text
 from . import distributed as dist_utils
 from .builder import TrainComponents, build_components
@@ -75,8 +75,8 @@ class Trainer:
         self.evaluator = Evaluator()
         self.hooks: list[Hook] = default_hooks(self.cfg) + list(hooks)
         if on_iteration_end is not None:
-            warnings.warn("Trainer(on_iteration_end=...) is deprecated; pass hooks=[a Hook with after_step]",
-                          DeprecationWarning, stacklevel=2)
+            warn_deprecated("Trainer(on_iteration_end)", "Trainer(on_iteration_end=...) is deprecated;"
+                            " pass hooks=[a Hook with after_step]")
             self.hooks.append(StepCallback(on_iteration_end))
         self.current_lr = 0.0
         self._parts: TrainComponents | None = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..deprecation import warn_deprecated
 from ..errors import ExportError
 from ..infer.defaults import DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS
 from ..weights.formats import export_format_names, find_format
@@ -85,15 +85,10 @@ class ExportResult:
         )
 
 
-_DEPRECATION_SHOWN: list[bool] = []  # default_suffix warns once
-
-
 def default_suffix(fmt: str) -> str:
     """Deprecated: ``find_format(fmt).output_suffix`` (``.onnx``, ``.torchscript``, ``.xml``)."""
-    if not _DEPRECATION_SHOWN:
-        _DEPRECATION_SHOWN.append(True)
-        warnings.warn("yoloxkit.export.options.default_suffix is deprecated; use"
-                      " yoloxkit.weights.find_format(fmt).output_suffix", DeprecationWarning, stacklevel=2)
+    warn_deprecated("yoloxkit.export.options.default_suffix", "yoloxkit.export.options.default_suffix is"
+                    " deprecated; use yoloxkit.weights.find_format(fmt).output_suffix")
     entry = find_format(fmt)
     if entry is None or entry.writer is None:
         raise KeyError(fmt)

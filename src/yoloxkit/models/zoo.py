@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
 
+from ..deprecation import warn_deprecated
 from ..errors import UnknownModelError
 from .head import DecoupledHead
 from .necks import FPN, PAFPN
@@ -145,19 +145,12 @@ def build_network(
     return YOLOX(backbone, head)
 
 
-_WARNED = False
-
-
 def build_model(*args: Any, **kwargs: Any) -> YOLOX:
     """Deprecated name of :func:`build_network` (the network without a loss); warns once. The
     model with its loss is ``yoloxkit.build_model``."""
-    global _WARNED
-    if not _WARNED:
-        _WARNED = True
-        warnings.warn(
-            "yoloxkit.models.build_model is deprecated: use yoloxkit.models.build_network (the network"
-            " alone) or yoloxkit.build_model (the network with its loss)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+    warn_deprecated(
+        "yoloxkit.models.build_model",
+        "yoloxkit.models.build_model is deprecated: use yoloxkit.models.build_network (the network"
+        " alone) or yoloxkit.build_model (the network with its loss)",
+    )
     return build_network(*args, **kwargs)

@@ -7,12 +7,12 @@ answer from the format registry (:mod:`.formats`)."""
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Literal, Sequence
 
 from torch import nn
 
+from ..deprecation import warn_deprecated
 from ..errors import DatasetError, WeightsError
 from ..names import read_names_file as names_file
 from .calibration import CalibrationSource
@@ -101,13 +101,8 @@ def build_model_with_weights(
     return loaded.model, loaded.names, loaded.model_name
 
 
-_warned: set[str] = set()
-
-
 def _deprecated(old: str, new: str) -> None:
-    if old not in _warned:
-        _warned.add(old)
-        warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+    warn_deprecated(old, f"{old} is deprecated; use {new}", stacklevel=4)
 
 
 def resolve_weights(model_name: str | None, weights: str | os.PathLike | None = None) -> Path:

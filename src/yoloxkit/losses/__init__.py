@@ -1,6 +1,7 @@
 """YOLOX training losses: the detection terms (:mod:`.detection`), the PSS term of end-to-end
 models (:mod:`.pss`) and :class:`YoloxLoss`, the criterion a model carries (:mod:`.criterion`)."""
 
+from . import criterion, detection, pss
 from .criterion import NORMALIZERS, YoloxLoss
 from .detection import (
     REG_WEIGHT,
@@ -17,23 +18,4 @@ from .detection import (
 )
 from .pss import PSS_TARGETS, best_detector_scores, distill_pss_loss, flatten_pss, pss_loss
 
-__all__ = [
-    "REG_WEIGHT",
-    "YoloxLoss",
-    "FlatPredictions",
-    "flatten_predictions",
-    "split_targets",
-    "ground_truth",
-    "assign_targets",
-    "iou_loss",
-    "l1_targets",
-    "yolox_loss",
-    "yolox_loss_flat",
-    "detection_losses",
-    "flatten_pss",
-    "pss_loss",
-    "best_detector_scores",
-    "distill_pss_loss",
-    "PSS_TARGETS",
-    "NORMALIZERS",
-]
+__all__ = [*detection.__all__, *pss.__all__, *criterion.__all__]

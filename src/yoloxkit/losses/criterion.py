@@ -22,7 +22,8 @@ __all__ = ["YoloxLoss", "NORMALIZERS"]
 #: what the summed terms are divided by (:class:`YoloxLoss`)
 NORMALIZERS = ("batch", "running")
 
-LOSS_KEYS = ("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "num_fg")
+#: the keys of the detection loss dict (zeros when a frozen detector leaves its terms out)
+_DETECTION_KEYS = ("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss", "num_fg")
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -132,7 +133,7 @@ class YoloxLoss:
         if pss is None or self.detector_loss:
             losses = detection_losses(preds, inputs, self.use_l1, normalizer)
         else:
-            losses = dict.fromkeys(LOSS_KEYS, preds.raw_reg.new_zeros(()))
+            losses = dict.fromkeys(_DETECTION_KEYS, preds.raw_reg.new_zeros(()))
         if pss is None:
             return losses
         term = self._pss_term(preds, inputs, flatten_pss(pss))

@@ -51,7 +51,8 @@ class ServiceSettings:
                 object.__setattr__(self, name, threshold(value, name))
 
     def for_detector(self, detector: object) -> "ServiceSettings":
-        """These settings with ``conf``/``nms`` filled in from ``detector`` when not set."""
+        """These settings with ``conf``/``nms`` filled in from ``detector`` when not set (checked
+        by :meth:`__post_init__`, as every value is)."""
         conf = getattr(detector, "conf", DEFAULT_CONF) if self.conf is None else self.conf
         nms = getattr(detector, "nms", DEFAULT_NMS) if self.nms is None else self.nms
-        return replace(self, conf=threshold(conf, "conf"), nms=threshold(nms, "nms"))
+        return replace(self, conf=conf, nms=nms)

@@ -26,7 +26,7 @@ from ..detect import DetectJob
 from ..limits import UploadRejected, decode_upload
 from ..options import SLICE_OFF, RequestSlicing, check_slicing, effective_slicing, request_slicing
 from ..schemas import ERROR_RESPONSES, DetectResponse
-from ..service import Service, current_service
+from ..service import Service, current_batcher, current_service
 
 __all__ = ["router", "SliceOptions", "slice_options", "requested_class_ids"]
 
@@ -162,6 +162,7 @@ async def detect(
     classes: Optional[str] = Query(None, description="comma-separated class names to keep"),
     slicing: SliceOptions = Depends(slice_options),
     service: Service = Depends(current_service),
+    batcher: MicroBatcher = Depends(current_batcher),
 ) -> Any:
     """Detect objects in one uploaded image; requests arriving together share a forward pass.
 
@@ -177,7 +178,7 @@ async def detect(
     job = DetectJob(image=image, conf=settings.conf if conf is None else float(conf),
                     nms=settings.nms if nms is None else float(nms), class_ids=wanted_ids, name=name,
                     slicing=requested)
-    future = _submit(request.app.state.batcher, job, settings.retry_after_s)
+    future = _submit(batcher, job, settings.retry_after_s)
     del image, job
     outcome = await asyncio.wrap_future(future)
     return _response(outcome, started, service.model_name)

@@ -68,7 +68,6 @@ def register(subparsers) -> None:
 def _check_args(args: argparse.Namespace) -> str:
     """The export format, checked with every option before any model is loaded."""
     from ..errors import ExportError
-    from ..weights import export_format_names
 
     fmt = args.format.lower()
     formats = export_format_names()

@@ -23,7 +23,7 @@ from .contents import WeightsInfo, read_checkpoint_file, read_onnx_file, read_op
 from .exported import is_torchscript_archive
 
 __all__ = [
-    "Contents", "FileFormat", "export_format_names", "find_format", "format_names", "format_of", "register_format",
+    "Contents", "FileFormat", "export_format_names", "find_format", "format_of", "register_format",
 ]
 
 
@@ -75,10 +75,6 @@ def register_format(fmt: FileFormat) -> None:
 def find_format(name: str) -> FileFormat | None:
     """The format called ``name`` (any case), or None."""
     return _FORMATS.get(str(name).strip().lower())
-
-
-def format_names() -> tuple[str, ...]:
-    return tuple(_FORMATS)
 
 
 def export_format_names() -> tuple[str, ...]:

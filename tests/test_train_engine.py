@@ -92,15 +92,17 @@ def test_pretrained_start_uses_the_finetune_preset_scaled_to_the_run():
     cfg = default_config("yolox-nano", epochs=10).resolved()
     assert cfg.recipe == "finetune" and cfg.weights is None
     assert (cfg.warmup_epochs, cfg.no_aug_epochs, cfg.eval_interval) == (1.0, 2, 1)
-    assert cfg.freeze_trunk and cfg.fit_new_classes and cfg.eval_start and cfg.loss_normalizer == "running"
+    assert not cfg.freeze_trunk and cfg.frozen_stages == 1 and cfg.recalibrate_bn
+    assert cfg.fit_new_classes and cfg.eval_start and cfg.loss_normalizer == "running"
     assert (cfg.ema_decay, cfg.ema_ramp) == (0.98, 0.0)
     assert cfg.no_aug_start_epoch == 7
     assert default_config("yolox-nano", epochs=100).resolved().warmup_epochs == 10.0
     # every preset value gives way to an explicit one, and --recipe official restores them all
-    mixed = default_config("yolox-nano", epochs=10, freeze_trunk=False, warmup_epochs=3).resolved()
-    assert (mixed.freeze_trunk, mixed.warmup_epochs, mixed.fit_new_classes) == (False, 3, True)
+    mixed = default_config("yolox-nano", epochs=10, freeze_trunk=True, warmup_epochs=3).resolved()
+    assert (mixed.freeze_trunk, mixed.warmup_epochs, mixed.fit_new_classes) == (True, 3, True)
     official = default_config("yolox-nano", epochs=10, recipe="official").resolved()
     assert (official.warmup_epochs, official.no_aug_epochs, official.freeze_trunk) == (5, 15, False)
+    assert (official.frozen_stages, official.recalibrate_bn, official.trunk_lr_scale) == (0, False, 1.0)
     assert (official.ema_decay, official.ema_ramp, official.eval_interval) == (0.9998, 2000.0, 10)
     with pytest.raises(ConfigError, match="--recipe"):
         default_config("yolox-nano", recipe="fast").resolved()

@@ -94,7 +94,9 @@ def test_every_flag_comes_from_a_field_with_registry_choices():
     assert actions["pss_targets"].choices == losses.PSS_TARGETS
     assert actions["loss_normalizer"].choices == losses.NORMALIZERS
     assert actions["epochs"].type is int and actions["lr"].type is float and actions["names"].nargs == "+"
-    assert "(default 300)" in actions["epochs"].help  # the field's default, written once
+    assert "(default 64)" in actions["batch_size"].help  # the field's default, written once
+    epochs_help = actions["epochs"].help  # the recipes' constants, written once
+    assert f"default: {config_module.OFFICIAL_EPOCHS}," in epochs_help and f"{config_module.PSS_BRANCH_EPOCHS} with" in epochs_help
     with pytest.raises(config_module.ConfigError, match="--loss-normalizer must be one of batch, running"):
         TrainConfig(loss_normalizer="median").resolved()
 

@@ -26,8 +26,9 @@ from .class_rows import fit_class_rows
 from .config import TrainConfig
 from .data import TrainPipeline, build_train_pipeline, epoch_seed, load_splits, seed_everything
 from .ema import ModelEMA
+from .batchnorm_calibration import recalibrate_batchnorm
 from .finetune import load_for_finetune, rescale_folded_convs
-from .freeze import freeze_detector, freeze_trunk, keep_frozen_eval
+from .freeze import freeze_detector, freeze_stages, freeze_trunk, keep_frozen_eval
 from .optim import build_optimizer
 from .plan import RunPlan, describe_recipe, plan_run, starting_weights
 from .schedule import WarmupCosineSchedule
@@ -156,6 +157,13 @@ def _build_model(plan: RunPlan, data: DetectionData, log: Callable[[str], None])
     elif cfg.freeze_trunk:
         count = freeze_trunk(model)
         log(f"fine-tuning: backbone and neck frozen ({count / 1e6:.2f} M parameters; --no-freeze-trunk trains them)")
+    elif cfg.frozen_stages:
+        count = freeze_stages(model, cfg.frozen_stages)
+        log(f"fine-tuning: the first {cfg.frozen_stages} backbone stage(s) frozen ({count / 1e6:.3f} M parameters)")
+    if plan.weights is not None and cfg.recalibrate_bn:
+        changed = recalibrate_batchnorm(model, (images.float() for images, _ in _fit_batches(cfg, data)))
+        log(f"fine-tuning: {changed} BatchNorm layers took the training images' statistics (same output;"
+            " --no-recalibrate-bn keeps the weights' own)")
     if cfg.sync_bn and dist.distributed:
         if dist.device.type == "cuda":
             model = dist_utils.convert_sync_bn(model)
@@ -220,7 +228,7 @@ def build_components(
         model=model,
         criterion=criterion,
         ema=ModelEMA(model, cfg.ema_decay, cfg.ema_ramp) if cfg.ema else None,
-        optimizer=build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay),
+        optimizer=build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay, trunk_lr_scale=cfg.trunk_lr_scale),
         schedule=schedule,
         scaler=torch.amp.GradScaler("cuda", enabled=plan.use_amp),
         train_model=model,

@@ -14,7 +14,10 @@ from torch import nn
 from ..models.head import is_pss_key
 from .config import ConfigError
 
-__all__ = ["trunk_of", "freeze_trunk", "freeze_detector", "keep_frozen_eval"]
+__all__ = ["trunk_of", "freeze_trunk", "freeze_stages", "STAGES", "freeze_detector", "keep_frozen_eval"]
+
+#: the backbone's stages, input first (CSPDarknet and Darknet-53 alike)
+STAGES = ("stem", "dark2", "dark3", "dark4", "dark5")
 
 
 def trunk_of(model: nn.Module) -> nn.Module:
@@ -36,6 +39,22 @@ def freeze_trunk(model: nn.Module) -> int:
         count += param.numel()
     trunk.eval()
     return count
+
+
+def freeze_stages(model: nn.Module, count: int) -> int:
+    """Freeze the first ``count`` stages of the backbone (:data:`STAGES`: 1 is the stem alone),
+    as detectron2's ``FREEZE_AT``; returns the number of parameters frozen."""
+    backbone = getattr(trunk_of(model), "backbone", None)
+    frozen = 0
+    for name in STAGES[: max(0, count)]:
+        stage = getattr(backbone, name, None)
+        if not isinstance(stage, nn.Module):
+            raise TypeError(f"{type(model).__name__} has no backbone stage {name!r} to freeze")
+        for param in stage.parameters():
+            param.requires_grad_(False)
+            frozen += param.numel()
+        stage.eval()
+    return frozen
 
 
 def freeze_detector(model: nn.Module) -> int:

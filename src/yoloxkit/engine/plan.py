@@ -90,11 +90,20 @@ def plan_run(cfg: TrainConfig | RunPlan) -> RunPlan:
     return RunPlan(cfg, dist, starting_weights(cfg), restarted)
 
 
+def _trained_parts(cfg: TrainConfig) -> str:
+    frozen = {0: "", 1: " but the stem"}.get(cfg.frozen_stages, f" but the first {cfg.frozen_stages} backbone stages")
+    lr = f" (backbone and neck at {cfg.trunk_lr_scale:g}x the lr)" if cfg.trunk_lr_scale != 1.0 else ""
+    return f"the whole network trains{frozen}{lr}"
+
+
 def describe_recipe(cfg: TrainConfig) -> str:
     """One line naming the recipe of the resolved ``cfg`` and what it changes."""
     plain = cfg.epochs - cfg.no_aug_start_epoch
-    schedule = (f"warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'},"
-                f" the last {plain} epoch{'' if plain == 1 else 's'} without Mosaic/MixUp and with L1")
+    schedule = f"{cfg.epochs} epochs, warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'}, "
+    if cfg.mosaic or cfg.mixup:
+        schedule += f"the last {plain} epoch{'' if plain == 1 else 's'} without Mosaic/MixUp and with L1"
+    else:
+        schedule += f"no Mosaic/MixUp, L1 in the last {plain} epoch{'' if plain == 1 else 's'}"
     if cfg.recipe == "official":
         return f"recipe official (the official YOLOX recipe: {schedule})"
     parts = [schedule]
@@ -102,6 +111,10 @@ def describe_recipe(cfg: TrainConfig) -> str:
         parts.append("detector frozen, only the PSS branch trains" + ("" if cfg.ema else ", no EMA"))
     elif cfg.freeze_trunk:
         parts.append("backbone and neck frozen")
+    else:
+        parts.append(_trained_parts(cfg))
+    if cfg.recalibrate_bn:
+        parts.append("BatchNorm statistics re-estimated on the training images")
     if cfg.loss_normalizer == "running":
         parts.append("losses divided by a running mean of the positives")
     if cfg.fit_new_classes:

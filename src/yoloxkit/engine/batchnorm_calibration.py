@@ -22,27 +22,9 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from ..weights.calibration import ChannelStats
+
 __all__ = ["recalibrate_batchnorm"]
-
-
-class _Moments:
-    """Per-channel running sums of a 4-D tensor's values (float64)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.total: torch.Tensor | None = None
-        self.squares: torch.Tensor | None = None
-
-    def update(self, x: torch.Tensor) -> None:
-        x = x.detach().double().transpose(0, 1).flatten(1)  # [C, N*H*W]
-        total, squares = x.sum(1), x.square().sum(1)
-        self.total = total if self.total is None else self.total + total
-        self.squares = squares if self.squares is None else self.squares + squares
-        self.count += x.shape[1]
-
-    def mean_var(self) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = self.total / self.count
-        return mean, (self.squares / self.count - mean.square()).clamp_min(0.0)
 
 
 @torch.no_grad()
@@ -59,7 +41,7 @@ def recalibrate_batchnorm(
                and m.weight.requires_grad]
     if not targets:
         return 0
-    moments = {bn: _Moments() for bn in targets}
+    moments = {bn: ChannelStats() for bn in targets}
     hooks = [bn.register_forward_pre_hook(lambda module, args: moments[module].update(args[0])) for bn in targets]
     was_training = model.training
     param = next(model.parameters())
@@ -75,7 +57,7 @@ def recalibrate_batchnorm(
     for bn, moment in moments.items():
         if moment.count == 0:
             continue
-        mean, var = moment.mean_var()
+        mean, var = moment.mean, moment.var
         old_std = torch.sqrt(bn.running_var.double() + bn.eps)
         gamma = bn.weight.double()
         bn.bias.add_((gamma * (mean - bn.running_mean.double()) / old_std).to(bn.bias.dtype))

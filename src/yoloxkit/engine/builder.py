@@ -160,10 +160,6 @@ def _build_model(plan: RunPlan, data: DetectionData, log: Callable[[str], None])
     elif cfg.frozen_stages:
         count = freeze_stages(model, cfg.frozen_stages)
         log(f"fine-tuning: the first {cfg.frozen_stages} backbone stage(s) frozen ({count / 1e6:.3f} M parameters)")
-    if plan.weights is not None and cfg.recalibrate_bn:
-        changed = recalibrate_batchnorm(model, (images.float() for images, _ in _fit_batches(cfg, data)))
-        log(f"fine-tuning: {changed} BatchNorm layers took the training images' statistics (same output;"
-            " --no-recalibrate-bn keeps the weights' own)")
     if cfg.sync_bn and dist.distributed:
         if dist.device.type == "cuda":
             model = dist_utils.convert_sync_bn(model)
@@ -171,6 +167,10 @@ def _build_model(plan: RunPlan, data: DetectionData, log: Callable[[str], None])
         else:
             log("warning: --sync-bn needs CUDA devices; BatchNorm statistics are averaged at each epoch end instead")
     model.to(dist.device)
+    if plan.weights is not None and cfg.recalibrate_bn:
+        changed = recalibrate_batchnorm(model, (images.float() for images, _ in _fit_batches(cfg, data)))
+        log(f"fine-tuning: {changed} BatchNorm layers took the training images' statistics (same output;"
+            " --no-recalibrate-bn keeps the weights' own)")
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     return model, criterion

@@ -12,7 +12,7 @@ skipped; the exit status is 1 when any failed. Each run's stdout/stderr go to
 ``OUT/bench_train.{out,err}`` (``tail -f`` them while it runs).
 
     .venv/bin/python benchmarks/bench_finetune.py [--datasets bccd coco-mini-3cls coco-mini]
-        [--variants default frozen-trunk no-recalibrate-bn] [--seeds 0 1 2] [--epochs N]
+        [--variants default frozen-trunk stem-trained no-recalibrate-bn trunk-lr-0.1] [--seeds 0 1 2] [--epochs N]
         [--size S] [--max-iters-per-epoch N] [--workers 2] [--runs-dir runs/bench_finetune]
         [--json results.json]
 
@@ -37,11 +37,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 # ----- variants: name -> extra `yoloxkit train` flags (edit freely) ---------------------------
-# (the finetune recipe already freezes the trunk by default: `frozen-trunk` pins it explicitly)
 VARIANTS: dict[str, list[str]] = {
-    "default": [],
-    "frozen-trunk": ["--freeze-trunk"],
+    "default": [],  # the finetune recipe: everything but the stem trains
+    "frozen-trunk": ["--freeze-trunk"],  # the default before issue 27
+    "stem-trained": ["--frozen-stages", "0"],  # the trunk as before issue 27's fix: it collapses
     "no-recalibrate-bn": ["--no-recalibrate-bn"],
+    "trunk-lr-0.1": ["--trunk-lr-scale", "0.1"],
 }
 
 # ----- datasets: data (relative to the repo root), extra flags, epochs, size, batch, test split --

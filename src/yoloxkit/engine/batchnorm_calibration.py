@@ -28,15 +28,13 @@ __all__ = ["recalibrate_batchnorm"]
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(
-    model: nn.Module, batches: Iterable[torch.Tensor], modules: Iterable[nn.Module] | None = None
-) -> int:
-    """Move the training data's statistics into the BatchNorms of ``model`` (or of ``modules``,
-    default: every trainable one) keeping the eval output the same; returns the layers changed.
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
+    """Move the training data's statistics into the BatchNorms of ``model`` whose parameters train
+    (frozen ones keep theirs), keeping the eval output the same; returns the layers changed.
 
     ``batches`` are input images ``[B, 3, H, W]`` as the model takes them (0-255 BGR, letterboxed).
     """
-    targets = [m for m in (modules if modules is not None else model.modules())
+    targets = [m for m in model.modules()
                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine and m.track_running_stats
                and m.weight.requires_grad]
     if not targets:

@@ -22,11 +22,11 @@ from ..data.loader import collate
 from ..losses import YoloxLoss
 from ..models import build_network
 from . import distributed as dist_utils
+from .batchnorm_calibration import recalibrate_batchnorm
 from .class_rows import fit_class_rows
 from .config import TrainConfig
 from .data import TrainPipeline, build_train_pipeline, epoch_seed, load_splits, seed_everything
 from .ema import ModelEMA
-from .batchnorm_calibration import recalibrate_batchnorm
 from .finetune import load_for_finetune, rescale_folded_convs
 from .freeze import freeze_detector, freeze_stages, freeze_trunk, keep_frozen_eval
 from .optim import build_optimizer

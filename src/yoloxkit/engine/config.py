@@ -277,7 +277,7 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.size is not None and (self.size < 32 or self.size % 32):
             raise ConfigError(f"--size must be a positive multiple of 32, got {self.size}")
-        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval", "ema_ramp"):
+        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval", "ema_ramp", "frozen_stages", "trunk_lr_scale"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:

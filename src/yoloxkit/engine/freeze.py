@@ -32,12 +32,17 @@ def trunk_of(model: nn.Module) -> nn.Module:
 def freeze_trunk(model: nn.Module) -> int:
     """Stop the trunk's parameters from requiring gradients and put it in eval mode; returns the
     number of parameters frozen. Call before the optimiser is built (and before DDP wraps it)."""
-    trunk = trunk_of(model)
+    return _freeze(trunk_of(model))
+
+
+def _freeze(module: nn.Module) -> int:
+    """Stop ``module``'s parameters from requiring gradients and put it in eval mode; returns
+    the number of parameters frozen."""
     count = 0
-    for param in trunk.parameters():
+    for param in module.parameters():
         param.requires_grad_(False)
         count += param.numel()
-    trunk.eval()
+    module.eval()
     return count
 
 
@@ -50,10 +55,7 @@ def freeze_stages(model: nn.Module, count: int) -> int:
         stage = getattr(backbone, name, None)
         if not isinstance(stage, nn.Module):
             raise TypeError(f"{type(model).__name__} has no backbone stage {name!r} to freeze")
-        for param in stage.parameters():
-            param.requires_grad_(False)
-            frozen += param.numel()
-        stage.eval()
+        frozen += _freeze(stage)
     return frozen
 
 

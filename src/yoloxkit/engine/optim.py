@@ -34,37 +34,22 @@ def parameter_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
     return norm_weights, weights, biases
 
 
-def _groups(model: nn.Module, weight_decay: float, prefix: str = "", lr_scale: float = 1.0,
-            exclude: set[int] | None = None) -> list[dict]:
-    norm_weights, weights, biases = parameter_groups(model)
-    if exclude:
-        norm_weights, weights, biases = ([p for p in ps if id(p) not in exclude] for ps in (norm_weights, weights, biases))
-    groups = [
-        {"params": norm_weights, "weight_decay": 0.0, "name": f"{prefix}norm"},
-        {"params": weights, "weight_decay": weight_decay, "name": f"{prefix}weights"},
-        {"params": biases, "weight_decay": 0.0, "name": f"{prefix}biases"},
-    ]
-    for group in groups:
-        group["lr_scale"] = lr_scale
-    return groups
-
-
 def build_optimizer(
     model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4, nesterov: bool = True,
     trunk_lr_scale: float = 1.0,
 ) -> torch.optim.SGD:
     """SGD over the groups of :func:`parameter_groups` (decay on conv/linear weights only); with
     ``trunk_lr_scale != 1``, ``model.backbone`` gets its own three groups at that fraction of the lr."""
-    trunk = getattr(model, "backbone", None) if trunk_lr_scale != 1.0 else None
-    if isinstance(trunk, nn.Module):
-        trunk_groups = _groups(trunk, weight_decay, "trunk_", trunk_lr_scale)
-        taken = {id(p) for g in trunk_groups for p in g["params"]}
-        groups = trunk_groups + _groups(model, weight_decay, exclude=taken)
-    else:
-        groups = _groups(model, weight_decay)
-    groups = [g for g in groups if g["params"]]
-    for group in groups:
-        group["lr"] = lr * group["lr_scale"]
+    kinds = dict(zip(("norm", "weights", "biases"), parameter_groups(model)))
+    trunk = getattr(model, "backbone", None)
+    in_trunk = {id(p) for p in trunk.parameters()} if trunk_lr_scale != 1.0 and isinstance(trunk, nn.Module) else set()
+    groups = []
+    for prefix, scale, inside in (("trunk_", trunk_lr_scale, True), ("", 1.0, False)):
+        for kind, params in kinds.items():
+            chosen = [p for p in params if (id(p) in in_trunk) == inside]
+            if chosen:
+                groups.append({"params": chosen, "weight_decay": weight_decay if kind == "weights" else 0.0,
+                               "name": prefix + kind, "lr_scale": scale, "lr": lr * scale})
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
 
 

@@ -12,8 +12,8 @@ skipped; the exit status is 1 when any failed. Each run's stdout/stderr go to
 ``OUT/bench_train.{out,err}`` (``tail -f`` them while it runs).
 
     .venv/bin/python benchmarks/bench_finetune.py [--datasets bccd coco-mini-3cls coco-mini]
-        [--variants default frozen-trunk stem-trained no-recalibrate-bn trunk-lr-0.1] [--seeds 0 1 2] [--epochs N]
-        [--size S] [--max-iters-per-epoch N] [--workers 2] [--runs-dir runs/bench_finetune]
+        [--variants default official-lr fixed-size frozen-trunk stem-trained no-recalibrate-bn trunk-lr-0.1] [--seeds 0 1 2] [--epochs N]
+        [--size S] [--max-iters-per-epoch N] [--workers N] [--runs-dir runs/bench_finetune]
         [--json results.json]
 
 Smoke run (minutes): ``--datasets bccd coco-mini --variants default --epochs 1 --size 128
@@ -38,7 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 # ----- variants: name -> extra `yoloxkit train` flags (edit freely) ---------------------------
 VARIANTS: dict[str, list[str]] = {
-    "default": [],  # the finetune recipe: everything but the stem trains
+    "default": [],  # the finetune recipe: everything but the stem trains, at 2x the official lr
+    "official-lr": ["--lr", "{official_lr}"],  # 0.01 per 64 images, the default before issue 27's second step
+    "fixed-size": ["--no-multiscale"],
     "frozen-trunk": ["--freeze-trunk"],  # the default before issue 27
     "stem-trained": ["--frozen-stages", "0"],  # the trunk as before issue 27's fix: it collapses
     "no-recalibrate-bn": ["--no-recalibrate-bn"],
@@ -85,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, help="override every dataset's epochs (quick runs)")
     p.add_argument("--size", type=int, help="override every dataset's input size")
     p.add_argument("--max-iters-per-epoch", type=int, help="passed to yoloxkit train (smoke runs)")
-    p.add_argument("--workers", type=int, default=2, help="data loader workers (default 2)")
+    p.add_argument("--workers", type=int, default=None, help="data loader workers (default: yoloxkit's)")
     p.add_argument("--runs-dir", default="runs/bench_finetune", help="run folders (relative: to the repo root)")
     p.add_argument("--json", type=Path, help="write all results to this JSON file")
     return p.parse_args(argv)
@@ -113,11 +115,14 @@ def train_command(args: argparse.Namespace, spec: dict[str, Any], variant: str, 
     epochs, size = run_settings(args, spec)
     cmd = [sys.executable, "-m", "yoloxkit", "train", "--data", str(repo_path(spec["data"])), *spec["args"],
            "--model", "yolox-nano", "--epochs", str(epochs), "--size", str(size),
-           "--batch-size", str(spec["batch_size"]), "--workers", str(args.workers), "--seed", str(seed),
+           "--batch-size", str(spec["batch_size"]), "--seed", str(seed),
            "--out", str(out), "--exist-ok", "--no-progress", "--no-plots"]
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
     if args.max_iters_per_epoch:
         cmd += ["--max-iters-per-epoch", str(args.max_iters_per_epoch)]
-    return cmd + VARIANTS[variant]
+    official_lr = 0.01 * spec["batch_size"] / 64
+    return cmd + [flag.format(official_lr=f"{official_lr:g}") for flag in VARIANTS[variant]]
 
 
 def run_logged(cmd: list[str], log_stem: Path) -> tuple[int, str, str, float]:

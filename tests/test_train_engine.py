@@ -88,6 +88,20 @@ def test_nano_and_tiny_multiscale_is_320_to_640_at_any_size():
     assert default_config("yolox-s", size=320, weights="none").resolved().size_range == (160, 480)
 
 
+def test_finetune_multiscale_is_centred_on_the_evaluation_size():
+    from yoloxkit.engine.recipes import FINETUNE_SIZE_STEPS
+
+    span = 32 * FINETUNE_SIZE_STEPS
+    for name, size in (("yolox-nano", 416), ("yolox-tiny", 320), ("yolox-s", 640)):
+        assert default_config(name, size=size).resolved().size_range == (size - span, size + span)
+    # an explicit range wins over both recipes; nano's official 320..640 is the official recipe's only
+    assert default_config("yolox-nano", multiscale_range=1).resolved().size_range == (384, 448)
+    assert default_config("yolox-nano", weights="none", multiscale_range=1).resolved().size_range == (384, 448)
+    assert default_config("yolox-nano", size=64, multiscale_range=3).resolved().size_range == (32, 160)
+    with pytest.raises(ConfigError, match="--multiscale-range"):
+        default_config("yolox-nano", multiscale_range=-1).resolved()
+
+
 def test_pretrained_start_uses_the_finetune_preset_scaled_to_the_run():
     cfg = default_config("yolox-nano", epochs=10).resolved()
     assert cfg.recipe == "finetune" and cfg.weights is None
@@ -104,6 +118,12 @@ def test_pretrained_start_uses_the_finetune_preset_scaled_to_the_run():
     assert (official.warmup_epochs, official.no_aug_epochs, official.freeze_trunk) == (5, 15, False)
     assert (official.frozen_stages, official.recalibrate_bn, official.trunk_lr_scale) == (0, False, 1.0)
     assert (official.ema_decay, official.ema_ramp, official.eval_interval) == (0.9998, 2000.0, 10)
+    from yoloxkit.engine.recipes import FINETUNE_LR_SCALE
+
+    assert official.lr == pytest.approx(0.01 * official.batch_size / 64)  # the official rate, untouched
+    finetune = default_config("yolox-nano", batch_size=16).resolved()
+    assert finetune.lr == pytest.approx(FINETUNE_LR_SCALE * 0.01 * 16 / 64) and FINETUNE_LR_SCALE > 1
+    assert default_config("yolox-nano", batch_size=16, lr=0.001).resolved().lr == 0.001
     with pytest.raises(ConfigError, match="--recipe"):
         default_config("yolox-nano", recipe="fast").resolved()
 
@@ -116,7 +136,7 @@ def test_yaml_then_flags_override(tmp_path):
     from yoloxkit.engine.config import update_config
 
     cfg = update_config(cfg, {"epochs": 3}, "command line").resolved()
-    assert cfg.epochs == 3 and cfg.size == 416 and cfg.lr == pytest.approx(0.01)
+    assert cfg.epochs == 3 and cfg.size == 416 and cfg.lr == pytest.approx(0.02)  # finetune: 2x 0.01 at batch 64
 
 
 def test_config_errors_name_the_option(tmp_path):

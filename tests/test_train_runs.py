@@ -192,10 +192,16 @@ def test_plot_axes_count_whole_epochs(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ item 11 and messages
 def test_default_workers_fit_the_machine(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert TrainConfig(data="d", model="yolox-nano", device="cpu").resolved().workers == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert TrainConfig(data="d", model="yolox-nano").resolved().workers == 2
+    # two CPUs: CPU training loads in the main process; a GPU still gets its workers
+    assert TrainConfig(data="d", model="yolox-nano", device="cpu").resolved().workers == 0
+    assert config_module.default_workers("cuda") == 2
+    assert TrainConfig(data="d", model="yolox-nano", device="cpu", workers=2).resolved().workers == 2
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert config_module.default_workers() == 4
+    assert config_module.default_workers("cpu") == 4
     assert TrainConfig(data="d", model="yolox-nano", workers=1).resolved().workers == 1
 
 

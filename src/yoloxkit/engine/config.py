@@ -27,10 +27,13 @@ from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
 from .options import cli_fields, option
 from .recipes import (
+    FINETUNE_LR_SCALE,
     FINETUNE_PRESET,
+    FINETUNE_SIZE_STEPS,
     LR_PER_IMAGE,
     OFFICIAL_EPOCHS,
     OFFICIAL_PRESET,
+    OFFICIAL_SIZE_STEPS,
     PSS_BRANCH_EPOCHS,
     PSS_LR_SCALE,
     RECIPE_NAMES,
@@ -72,10 +75,20 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_workers() -> int:
+#: CPU training on at most this many CPUs loads its data in the main process
+CPU_INLINE_LOADING_MAX_CPUS = 2
+
+
+def default_workers(device: str | None = None) -> int:
     """Data-loader workers per process: 4, or fewer on a machine with fewer CPUs (PyTorch warns
-    when the workers outnumber them)."""
-    return min(4, available_cpus())
+    when the workers outnumber them). Training on the CPU of a machine with at most
+    :data:`CPU_INLINE_LOADING_MAX_CPUS` CPUs gets none: the model's threads already use every
+    core, and worker processes competing with them made a BCCD epoch (nano, 416, batch 16, 2
+    CPUs) 1.4x slower than loading in the main process (docs/BENCHMARKS.md)."""
+    cpus = available_cpus()
+    if device is not None and device.startswith("cpu") and cpus <= CPU_INLINE_LOADING_MAX_CPUS:
+        return 0
+    return min(4, cpus)
 
 
 _FT = " (default: on in the finetune recipe)"
@@ -113,7 +126,8 @@ class TrainConfig:
     epochs: int | None = option(
         None, f"number of epochs (default: {OFFICIAL_EPOCHS}, the official budget; {PSS_BRANCH_EPOCHS} with --freeze-detector)")
     batch_size: int = option(64, "total batch size over all processes (default {default})")
-    lr: float | None = option(None, "base learning rate (default 0.01 * batch / 64)")
+    lr: float | None = option(
+        None, f"base learning rate (default: official 0.01 * batch / 64; finetune {FINETUNE_LR_SCALE:g}x that)")
     min_lr_ratio: float = option(0.05, "final lr as a fraction of the base lr (default {default})")
     warmup_epochs: float | None = option(None, "quadratic warm-up epochs (default: official {official}, finetune {finetune}, at least 1)")
     warmup_lr: float = 0.0
@@ -152,7 +166,9 @@ class TrainConfig:
     # input size and multi-scale
     size: int | None = option(None, "training and evaluation input size (default: the model's, 416 or 640)")
     multiscale: bool = option(True, "multi-scale training (default on)", kind="toggle")
-    multiscale_range: int = 5  # size +- range*32 (nano/tiny: the recipe's 320..640)
+    multiscale_range: int | None = option(
+        None, "multi-scale training sizes: size +- N*32 (default: official {official_steps}, nano and tiny 320-640;"
+        " finetune {finetune_steps}, centred on --size)".format(official_steps=OFFICIAL_SIZE_STEPS, finetune_steps=FINETUNE_SIZE_STEPS))
     size_range: tuple[int, int] | None = None  # explicit (min, max); None: from the recipe / range
     # augmentation (None: from the model's TrainingRecipe)
     no_aug: bool = option(False, "no augmentation at all (letterbox only)", kind="switch")
@@ -170,7 +186,9 @@ class TrainConfig:
     translate: float = AugmentConfig.translate
     shear: float = AugmentConfig.shear
     # data loading
-    workers: int | None = option(None, "data loader workers per process (default: 4, at most the CPUs available)")
+    workers: int | None = option(
+        None, "data loader workers per process (default: 4, at most the CPUs available; none when training on"
+        " the CPU of a machine with 2 CPUs or fewer)")
     cache_ram: bool = option(False, "cache decoded images in RAM", kind="switch")
     max_iters_per_epoch: int | None = option(None, "cap iterations per epoch (quick runs and tests)")
     # evaluation and feedback
@@ -224,15 +242,17 @@ class TrainConfig:
             if getattr(cfg, name) is None:
                 setattr(cfg, name, value)
         if cfg.size_range is None:
-            if recipe.train_size_range is not None:  # official nano/tiny: 320..640 at any size
-                cfg.size_range = tuple(recipe.train_size_range)
+            official = cfg.recipe == "official"
+            if cfg.multiscale_range is None and official and recipe.train_size_range is not None:
+                cfg.size_range = tuple(recipe.train_size_range)  # official nano/tiny: 320..640 at any size
             else:
-                cfg.size_range = (
-                    max(32, cfg.size - 32 * cfg.multiscale_range),
-                    cfg.size + 32 * cfg.multiscale_range,
-                )
+                steps = cfg.multiscale_range
+                if steps is None:
+                    steps = OFFICIAL_SIZE_STEPS if official else FINETUNE_SIZE_STEPS
+                cfg.size_range = (max(32, cfg.size - 32 * steps), cfg.size + 32 * steps)
         if cfg.lr is None:
-            cfg.lr = LR_PER_IMAGE * cfg.batch_size * (PSS_LR_SCALE if cfg.freeze_detector else 1.0)
+            scale = PSS_LR_SCALE if cfg.freeze_detector else FINETUNE_LR_SCALE if cfg.recipe == "finetune" else 1.0
+            cfg.lr = LR_PER_IMAGE * cfg.batch_size * scale
         if cfg.ema is None:
             # The frozen detector needs no average, and averaging the fresh PSS branch over its last
             # few hundred steps costs it 0.5 AP (docs/end_to_end.md).
@@ -240,7 +260,7 @@ class TrainConfig:
         if cfg.device is None:
             cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
         if cfg.workers is None:
-            cfg.workers = default_workers()
+            cfg.workers = default_workers(cfg.device)
         cfg.validate()
         return cfg
 
@@ -277,7 +297,8 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.size is not None and (self.size < 32 or self.size % 32):
             raise ConfigError(f"--size must be a positive multiple of 32, got {self.size}")
-        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval", "ema_ramp", "frozen_stages", "trunk_lr_scale"):
+        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval", "ema_ramp", "frozen_stages", "trunk_lr_scale",
+                     "multiscale_range"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:

@@ -99,7 +99,7 @@ def _trained_parts(cfg: TrainConfig) -> str:
 def describe_recipe(cfg: TrainConfig) -> str:
     """One line naming the recipe of the resolved ``cfg`` and what it changes."""
     plain = cfg.epochs - cfg.no_aug_start_epoch
-    schedule = f"{cfg.epochs} epochs, warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'}, "
+    schedule = f"{cfg.epochs} epochs at lr {cfg.lr:g}, warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'}, "
     if cfg.mosaic or cfg.mixup:
         schedule += f"the last {plain} epoch{'' if plain == 1 else 's'} without Mosaic/MixUp and with L1"
     else:

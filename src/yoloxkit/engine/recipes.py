@@ -26,6 +26,9 @@ __all__ = [
     "OFFICIAL_EPOCHS",
     "PSS_BRANCH_EPOCHS",
     "PSS_LR_SCALE",
+    "FINETUNE_LR_SCALE",
+    "OFFICIAL_SIZE_STEPS",
+    "FINETUNE_SIZE_STEPS",
     "RECIPE_NAMES",
     "RECIPES",
     "OFFICIAL_PRESET",
@@ -38,11 +41,24 @@ LR_PER_IMAGE = 0.01 / 64  # the official "0.01 per 64 images"
 #: (nano-e2e, 60 epochs, batch 16) 0.0025 barely moved its loss; 0.05 and 0.2 reached the same AP.
 PSS_LR_SCALE = 20.0
 
+#: finetune: twice the official rate per image. A fine-tune runs tens of epochs where the official
+#: recipe runs 300, and a domain shift must move the whole network within them. BCCD (nano, 416,
+#: batch 16, 30 epochs): test mAP50-95 58.6 -> 60.4, RBC AP50 82.8 -> 85.4; the same-domain runs keep
+#: their level (coco-mini 5 epochs: every epoch >= 30.5; coco-mini-3cls 10 epochs: see docs/BENCHMARKS.md).
+FINETUNE_LR_SCALE = 2.0
+
 #: the official training budget (from scratch on COCO; also the fine-tuning default)
 OFFICIAL_EPOCHS = 300
 #: --freeze-detector: the PSS branch alone, on plain images (docs/end_to_end.md: 60 epochs on coco-mini
 #: reach NMS-free AP 31.0; 10 epochs, 20.8)
 PSS_BRANCH_EPOCHS = 60
+
+#: the official multi-scale range: size +- 5 strides of 32 (nano and tiny: a fixed 320..640)
+OFFICIAL_SIZE_STEPS = 5
+#: finetune: size +- 2 strides, centred on the evaluation size. A fine-tune is judged at one size,
+#: and a centred range costs what that size costs (nano's official 320..640 at 416 costs 1.4x).
+#: BCCD, nano, 416, 30 epochs, lr 0.005: test 92.6 / 60.4 at 352..480 against 92.4 / 60.3 at 320..640.
+FINETUNE_SIZE_STEPS = 2
 
 RECIPE_NAMES = ("official", "finetune")
 #: ``--weights none`` (or ``--from-scratch``): random initial weights

@@ -13,7 +13,7 @@ import torch
 
 from tests.train_subset import make_subset, one_thread, tiny_config
 from yoloxkit.cli import main
-from yoloxkit.engine import config as config_module
+from yoloxkit.engine import loader_workers
 from yoloxkit.engine.config import ConfigError, TrainConfig
 from yoloxkit.engine.run_dir import clear_run, remove_stale_temporaries, resolve_run_dir
 from yoloxkit.engine.trainer import Trainer
@@ -197,11 +197,11 @@ def test_default_workers_fit_the_machine(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     # two CPUs: CPU training loads in the main process; a GPU still gets its workers
     assert TrainConfig(data="d", model="yolox-nano", device="cpu").resolved().workers == 0
-    assert config_module.default_workers("cuda") == 2
+    assert loader_workers.default_workers("cuda") == 2
     assert TrainConfig(data="d", model="yolox-nano", device="cpu", workers=2).resolved().workers == 2
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
-    assert config_module.default_workers() == 4
-    assert config_module.default_workers("cpu") == 4
+    assert loader_workers.default_workers() == 4
+    assert loader_workers.default_workers("cpu") == 4
     assert TrainConfig(data="d", model="yolox-nano", workers=1).resolved().workers == 1
 
 

@@ -25,6 +25,7 @@ from ..errors import YoloxkitError
 from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
+from .loader_workers import default_workers
 from .options import cli_fields, option
 from .recipes import (
     FINETUNE_LR_SCALE,
@@ -65,30 +66,6 @@ __all__ = [
 
 class ConfigError(YoloxkitError, ValueError):
     """A training configuration value or file that is invalid."""
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the system has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-#: CPU training on at most this many CPUs loads its data in the main process
-CPU_INLINE_LOADING_MAX_CPUS = 2
-
-
-def default_workers(device: str | None = None) -> int:
-    """Data-loader workers per process: 4, or fewer on a machine with fewer CPUs (PyTorch warns
-    when the workers outnumber them). Training on the CPU of a machine with at most
-    :data:`CPU_INLINE_LOADING_MAX_CPUS` CPUs gets none: the model's threads already use every
-    core, and worker processes competing with them made a BCCD epoch (nano, 416, batch 16, 2
-    CPUs) 1.4x slower than loading in the main process (docs/BENCHMARKS.md)."""
-    cpus = available_cpus()
-    if device is not None and device.startswith("cpu") and cpus <= CPU_INLINE_LOADING_MAX_CPUS:
-        return 0
-    return min(4, cpus)
 
 
 _FT = " (default: on in the finetune recipe)"

@@ -25,7 +25,7 @@ from ..errors import YoloxkitError
 from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
-from .loader_workers import default_workers
+from .loader_workers import CPU_INLINE_LOADING_MAX_CPUS, default_workers
 from .options import cli_fields, option
 from .recipes import (
     FINETUNE_LR_SCALE,
@@ -144,8 +144,8 @@ class TrainConfig:
     size: int | None = option(None, "training and evaluation input size (default: the model's, 416 or 640)")
     multiscale: bool = option(True, "multi-scale training (default on)", kind="toggle")
     multiscale_range: int | None = option(
-        None, "multi-scale training sizes: size +- N*32 (default: official {official_steps}, nano and tiny 320-640;"
-        " finetune {finetune_steps}, centred on --size)".format(official_steps=OFFICIAL_SIZE_STEPS, finetune_steps=FINETUNE_SIZE_STEPS))
+        None, f"multi-scale training sizes: size +- N*32 (default: official {OFFICIAL_SIZE_STEPS}, nano and tiny 320-640;"
+        f" finetune {FINETUNE_SIZE_STEPS}, centred on --size)")
     size_range: tuple[int, int] | None = None  # explicit (min, max); None: from the recipe / range
     # augmentation (None: from the model's TrainingRecipe)
     no_aug: bool = option(False, "no augmentation at all (letterbox only)", kind="switch")
@@ -165,7 +165,7 @@ class TrainConfig:
     # data loading
     workers: int | None = option(
         None, "data loader workers per process (default: 4, at most the CPUs available; none when training on"
-        " the CPU of a machine with 2 CPUs or fewer)")
+        f" the CPU of a machine with {CPU_INLINE_LOADING_MAX_CPUS} CPUs or fewer)")
     cache_ram: bool = option(False, "cache decoded images in RAM", kind="switch")
     max_iters_per_epoch: int | None = option(None, "cap iterations per epoch (quick runs and tests)")
     # evaluation and feedback

@@ -98,6 +98,9 @@ def test_finetune_multiscale_is_centred_on_the_evaluation_size():
     assert default_config("yolox-nano", multiscale_range=1).resolved().size_range == (384, 448)
     assert default_config("yolox-nano", weights="none", multiscale_range=1).resolved().size_range == (384, 448)
     assert default_config("yolox-nano", size=64, multiscale_range=3).resolved().size_range == (32, 160)
+    # --freeze-detector (the PSS branch alone) keeps the official range of its documented recipe
+    e2e = default_config("yolox-nano-e2e", freeze_detector=True).resolved()
+    assert e2e.recipe == "finetune" and e2e.size_range == (416 - 160, 416 + 160)
     with pytest.raises(ConfigError, match="--multiscale-range"):
         default_config("yolox-nano", multiscale_range=-1).resolved()
 

@@ -12,7 +12,7 @@ skipped; the exit status is 1 when any failed. Each run's stdout/stderr go to
 ``OUT/bench_train.{out,err}`` (``tail -f`` them while it runs).
 
     .venv/bin/python benchmarks/bench_finetune.py [--datasets bccd coco-mini-3cls coco-mini]
-        [--variants default official-lr fixed-size frozen-trunk stem-trained no-recalibrate-bn trunk-lr-0.1] [--seeds 0 1 2] [--epochs N]
+        [--variants default no-shift-rule shift-lr-only official-lr fixed-size frozen-trunk stem-trained no-recalibrate-bn trunk-lr-0.1] [--seeds 0 1 2] [--epochs N]
         [--size S] [--max-iters-per-epoch N] [--workers N] [--runs-dir runs/bench_finetune]
         [--json results.json]
 
@@ -38,8 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 # ----- variants: name -> extra `yoloxkit train` flags (edit freely) ---------------------------
 VARIANTS: dict[str, list[str]] = {
-    "default": [],  # the finetune recipe: everything but the stem trains, at 2x the official lr
-    "official-lr": ["--lr", "{official_lr}"],  # 0.01 per 64 images, the default before issue 27's second step
+    "default": [],  # the finetune recipe: everything but the stem trains, at 2x the official lr (3x and L1 throughout on a domain shift)
+    "no-shift-rule": ["--shifted-lr-scale", "1", "--no-l1-from-start"],  # 2x everywhere, L1 in the tail: before issue 27's third step
+    "shift-lr-only": ["--no-l1-from-start"],  # the domain-shift rule without its L1 part
+    "official-lr": ["--lr", "{official_lr}", "--no-l1-from-start"],  # 0.01 per 64 images, the default before issue 27's second step
     "fixed-size": ["--no-multiscale"],
     "frozen-trunk": ["--freeze-trunk"],  # the default before issue 27
     "stem-trained": ["--frozen-stages", "0"],  # the trunk as before issue 27's fix: it collapses

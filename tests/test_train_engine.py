@@ -112,6 +112,7 @@ def test_pretrained_start_uses_the_finetune_preset_scaled_to_the_run():
     assert not cfg.freeze_trunk and cfg.frozen_stages == 1 and cfg.recalibrate_bn
     assert cfg.fit_new_classes and cfg.eval_start and cfg.loss_normalizer == "running"
     assert (cfg.ema_decay, cfg.ema_ramp) == (0.98, 0.0)
+    assert cfg.l1_from_start is None and cfg.shifted_lr_scale == 1.5  # engine/domain_shift.py
     assert cfg.no_aug_start_epoch == 7
     assert default_config("yolox-nano", epochs=100).resolved().warmup_epochs == 10.0
     # every preset value gives way to an explicit one, and --recipe official restores them all
@@ -121,6 +122,7 @@ def test_pretrained_start_uses_the_finetune_preset_scaled_to_the_run():
     assert (official.warmup_epochs, official.no_aug_epochs, official.freeze_trunk) == (5, 15, False)
     assert (official.frozen_stages, official.recalibrate_bn, official.trunk_lr_scale) == (0, False, 1.0)
     assert (official.ema_decay, official.ema_ramp, official.eval_interval) == (0.9998, 2000.0, 10)
+    assert not official.l1_from_start and official.shifted_lr_scale == 1.0
     from yoloxkit.engine.recipes import FINETUNE_LR_SCALE
 
     assert official.lr == pytest.approx(0.01 * official.batch_size / 64)  # the official rate, untouched

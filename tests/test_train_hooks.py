@@ -112,6 +112,12 @@ def test_entering_the_no_aug_epoch_turns_mosaic_off_and_l1_on_together():
                             None, None, None, None, None, no_aug_start_epoch=2)
     assert [parts.enter_epoch(e) for e in range(4)] == [False, False, True, False]
     assert epochs == [0, 1, 2, 3] and criterion.use_l1 is True
+    # L1 on from the start (the finetune recipe): Mosaic still stops once, at the same boundary
+    from_start = YoloxLoss()
+    from_start.use_l1 = True
+    parts = TrainComponents(None, None, [], SimpleNamespace(set_epoch=epochs.append), 1, None, from_start,
+                            None, None, None, None, None, no_aug_start_epoch=2)
+    assert [parts.enter_epoch(e) for e in range(4)] == [False, False, True, False] and from_start.use_l1 is True
 
 
 def test_the_criterion_is_built_whole_from_the_plan(data, tmp_path):
@@ -124,4 +130,8 @@ def test_the_criterion_is_built_whole_from_the_plan(data, tmp_path):
     assert parts.model.criterion is parts.criterion
     assert parts.criterion.normalizer == trainer.cfg.loss_normalizer == "running"  # the finetune recipe
     assert parts.criterion.pss_targets == "detector" and parts.criterion.detector_loss is True
-    assert parts.criterion.use_l1 is False
+    assert parts.criterion.use_l1 is False  # until the no-aug tail, or the domain-shift rule at epoch 0
+    early = Trainer(_config(data, tmp_path / "early", l1_from_start=True), log=lambda m: None)
+    with one_thread():
+        early.setup()
+    assert early.parts.criterion.use_l1 is True

@@ -50,22 +50,24 @@ class TrainComponents:
     pipeline: TrainPipeline
     iters_per_epoch: int
     model: nn.Module  # the bare model, on the device
-    criterion: YoloxLoss  # the model's loss; :meth:`enter_epoch` turns its L1 term on
+    criterion: YoloxLoss  # the model's loss; :meth:`enter_epoch` turns its L1 term on (if not on from the start)
     ema: ModelEMA | None
     optimizer: torch.optim.Optimizer
     schedule: WarmupCosineSchedule
     scaler: torch.amp.GradScaler
     train_model: nn.Module  # what the loop calls: the model, or its DDP wrapper
     no_aug_start_epoch: int = 0  # the one boundary: Mosaic/MixUp off and L1 on from this epoch
+    no_aug_entered: bool = False
 
     def enter_epoch(self, epoch: int) -> bool:
         """Select the shuffle and samples of 0-based ``epoch``. From :attr:`no_aug_start_epoch`
         on the dataset leaves out Mosaic and MixUp and the criterion adds its L1 term: both
-        switch here, together. Returns whether this call made the switch."""
+        switch here, together (L1 stays on when it ran from the start). Returns whether this call
+        made the switch."""
         self.pipeline.set_epoch(epoch)
-        if epoch < self.no_aug_start_epoch or self.criterion.use_l1:
+        if epoch < self.no_aug_start_epoch or self.no_aug_entered:
             return False
-        self.criterion.use_l1 = True
+        self.no_aug_entered = self.criterion.use_l1 = True
         return True
 
     def train_mode(self) -> None:
@@ -151,6 +153,7 @@ def _build_model(plan: RunPlan, data: DetectionData, log: Callable[[str], None])
     model = build_network(cfg.model, num_classes=len(data.names))
     criterion = YoloxLoss(normalizer=cfg.loss_normalizer, pss_targets=cfg.pss_targets, detector_loss=not cfg.freeze_detector)
     model.criterion = criterion
+    criterion.use_l1 = bool(cfg.l1_from_start)
     if plan.weights is not None:
         _load_start(model, cfg, plan.weights.path, data, log)
     if cfg.freeze_detector:
@@ -240,5 +243,6 @@ def build_components(
         log("warning: --amp needs a CUDA device; training in float32")
     if restore is not None:
         restore(parts)
+        cfg.lr = schedule.base_lr  # as saved: the domain-shift rule (engine/domain_shift.py) may have raised it
     parts.train_model = dist_utils.wrap_ddp(model, plan.dist)
     return parts

@@ -21,10 +21,10 @@ import torch
 import yaml
 
 from ..data.augment import AugmentConfig
-from ..errors import YoloxkitError
 from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
+from .config_checks import ConfigError, check_choices, validate_config
 from .loader_workers import CPU_INLINE_LOADING_MAX_CPUS, default_workers
 from .options import cli_fields, option
 from .recipes import (
@@ -64,10 +64,6 @@ __all__ = [
 ]
 
 
-class ConfigError(YoloxkitError, ValueError):
-    """A training configuration value or file that is invalid."""
-
-
 _FT = " (default: on in the finetune recipe)"
 
 
@@ -105,6 +101,9 @@ class TrainConfig:
     batch_size: int = option(64, "total batch size over all processes (default {default})")
     lr: float | None = option(
         None, f"base learning rate (default: official 0.01 * batch / 64; finetune {FINETUNE_LR_SCALE:g}x that)")
+    shifted_lr_scale: float | None = option(
+        None, "multiply the lr when the starting weights score below the model's COCO AP on the validation split, a domain"
+        " shift (default: official {official}, finetune {finetune}; 1 with an explicit --lr)")
     min_lr_ratio: float = option(0.05, "final lr as a fraction of the base lr (default {default})")
     warmup_epochs: float | None = option(None, "quadratic warm-up epochs (default: official {official}, finetune {finetune}, at least 1)")
     warmup_lr: float = 0.0
@@ -119,6 +118,9 @@ class TrainConfig:
     amp: bool = option(False, "mixed precision on CUDA", kind="switch")
     sync_bn: bool = option(False, "SyncBatchNorm under DDP", kind="switch")
     # fine-tuning (None: the recipe's; see FINETUNE_PRESET)
+    l1_from_start: bool | None = option(
+        None, "the L1 box loss from the first epoch, not only in the no-aug tail (default: official off; finetune on"
+        " when the starting weights score below the model's COCO AP on the validation split)", kind="toggle")
     loss_normalizer: str | None = option(
         None, "divide the losses by the batch's positives (official) or a running mean of them (finetune)", choices=NORMALIZERS)
     freeze_trunk: bool | None = option(None, "freeze backbone and neck, BatchNorm in eval mode" + _FT, kind="toggle")
@@ -202,6 +204,8 @@ class TrainConfig:
             cfg.recipe = "official" if cfg.from_scratch else "finetune"
         if cfg.epochs is None:
             cfg.epochs = PSS_BRANCH_EPOCHS if cfg.freeze_detector else OFFICIAL_EPOCHS
+        if cfg.lr is not None and cfg.shifted_lr_scale is None:
+            cfg.shifted_lr_scale = 1.0  # the user's lr is the lr
         if cfg.freeze_detector and cfg.recalibrate_bn is None:
             cfg.recalibrate_bn = False  # the detector is frozen; the fresh branch has no statistics to keep
         for name in OFFICIAL_PRESET:
@@ -262,46 +266,15 @@ class TrainConfig:
 
     def check_choices(self) -> None:
         """Raise :class:`ConfigError` for a value outside its field's ``choices`` (the registries)."""
-        for f, opt in cli_fields(TrainConfig):
-            value = getattr(self, f.name)
-            if opt.choices is not None and value is not None and value not in opt.choices:
-                raise ConfigError(f"{opt.flag_for(f.name)} must be one of {', '.join(opt.choices)}, got {value!r}")
+        check_choices(self)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid value."""
-        self.check_choices()
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size}
-        for name, value in positive.items():
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        if self.size is not None and (self.size < 32 or self.size % 32):
-            raise ConfigError(f"--size must be a positive multiple of 32, got {self.size}")
-        for name in ("no_aug_epochs", "warmup_epochs", "workers", "eval_interval", "ema_ramp", "frozen_stages", "trunk_lr_scale",
-                     "multiscale_range"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
-            raise ConfigError(f"--max-iters-per-epoch must be >= 1, got {self.max_iters_per_epoch}")
-        if self.freeze_detector and not get_spec(self.model).end_to_end:
-            raise ConfigError(
-                f"--freeze-detector trains only the PSS branch of an end-to-end model; {self.model} has none"
-                f" (use {get_spec(self.model).name}-e2e)"
-            )
-        if self.lr is not None and self.lr <= 0:
-            raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        for name in ("mosaic_prob", "mixup_prob", "hsv_prob", "flip_prob", "eval_conf", "eval_nms", "min_lr_ratio", "ema_decay"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ConfigError(f"{name} must be in [0, 1], got {value}")
-        if self.device is not None and not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise ConfigError(f"--device must be cpu or cuda[:N], got {self.device!r}")
+        validate_config(self)
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
+        """The fields as plain JSON values (tuples as lists)."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(self).items()}
 
 
 # augmentation options whose None means the official value of AugmentConfig

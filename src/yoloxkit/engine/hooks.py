@@ -23,6 +23,7 @@ from .assign_images import write_assignment_images
 from .builder import TrainComponents
 from .config import TrainConfig
 from .data import batch_to_tensors
+from .domain_shift import adapt_to_domain_shift
 from .evaluation import evaluate_split, metric_name
 from .logger import TrainLogger, format_losses
 from .plan import RunPlan
@@ -105,7 +106,7 @@ class Evaluator:
         """Epoch 0: the starting weights, with ``eval_start``."""
         if not run.cfg.eval_start or run.parts.val_data is None or run.cfg.eval_interval == 0:
             return
-        metric, _, report = self.evaluate(run)
+        metric, metrics, report = self.evaluate(run)
         if metric is None:
             return
         state = run.state
@@ -113,6 +114,14 @@ class Evaluator:
         state.update_best(0, metric, report)
         run.logger.scalars({"val/AP": metric}, 0)
         run.logger.log(f"epoch 0 (starting weights): {state.metric_name} {metric:.2f}")
+        shift = adapt_to_domain_shift(run.cfg, metrics)
+        if shift is not None:  # on every rank: the metrics are broadcast
+            run.cfg.lr = run.parts.schedule.base_lr = shift.lr
+            if shift.l1:
+                run.cfg.l1_from_start = run.parts.criterion.use_l1 = True
+            run.logger.log(shift.line)
+            if run.is_main:
+                run.logger.write_json(run.cfg.to_dict(), run.out_dir / "config.json", indent=2, default=str)
 
     @staticmethod
     def due(cfg: TrainConfig, epoch: int, has_val: bool) -> bool:

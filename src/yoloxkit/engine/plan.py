@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DatasetError
+from ..models import get_spec
 from ..weights import WeightsSource, resolve_weights_source
 from . import distributed as dist_utils
 from .config import ConfigError, TrainConfig
@@ -100,10 +101,13 @@ def describe_recipe(cfg: TrainConfig) -> str:
     """One line naming the recipe of the resolved ``cfg`` and what it changes."""
     plain = cfg.epochs - cfg.no_aug_start_epoch
     schedule = f"{cfg.epochs} epochs at lr {cfg.lr:g}, warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'}, "
-    if cfg.mosaic or cfg.mixup:
-        schedule += f"the last {plain} epoch{'' if plain == 1 else 's'} without Mosaic/MixUp and with L1"
+    last = f"the last {plain} epoch{'' if plain == 1 else 's'}"
+    if cfg.l1_from_start:
+        schedule += (f"{last} without Mosaic/MixUp, " if cfg.mosaic or cfg.mixup else "no Mosaic/MixUp, ") + "L1 throughout"
+    elif cfg.mosaic or cfg.mixup:
+        schedule += f"{last} without Mosaic/MixUp and with L1"
     else:
-        schedule += f"no Mosaic/MixUp, L1 in the last {plain} epoch{'' if plain == 1 else 's'}"
+        schedule += f"no Mosaic/MixUp, L1 in {last}"
     if cfg.recipe == "official":
         return f"recipe official (the official YOLOX recipe: {schedule})"
     parts = [schedule]
@@ -123,4 +127,8 @@ def describe_recipe(cfg: TrainConfig) -> str:
         parts.append(f"EMA {cfg.ema_decay:g} from the starting weights")
     if cfg.eval_start:
         parts.append("the starting weights evaluated as epoch 0")
+        if get_spec(cfg.model).coco_ap > 0 and (cfg.shifted_lr_scale != 1.0 or cfg.l1_from_start is None):
+            parts.append("if they score below the model's COCO AP (a domain shift): "
+                         + " and ".join(([f"{cfg.shifted_lr_scale:g}x the lr"] if cfg.shifted_lr_scale != 1.0 else [])
+                                        + (["L1 throughout"] if cfg.l1_from_start is None else [])))
     return f"recipe finetune ({'; '.join(parts)}); --recipe official for the official recipe"

@@ -99,6 +99,8 @@ OFFICIAL_PRESET: dict[str, Any] = {
     "recalibrate_bn": False,
     "trunk_lr_scale": 1.0,
     "frozen_stages": 0,
+    "shifted_lr_scale": 1.0,
+    "l1_from_start": False,
 }
 FINETUNE_PRESET: dict[str, Any] = {
     "warmup_epochs": 0.1,  # of the run, at least 1 epoch
@@ -113,6 +115,8 @@ FINETUNE_PRESET: dict[str, Any] = {
     "recalibrate_bn": True,
     "trunk_lr_scale": 1.0,
     "frozen_stages": 1,
+    "shifted_lr_scale": 1.5,  # engine/domain_shift.py: 3x the official lr per image when the data is out of domain
+    "l1_from_start": None,  # auto: on when the data is out of domain (engine/domain_shift.py)
 }
 _FRACTION_FIELDS = ("warmup_epochs", "no_aug_epochs")
 

@@ -224,7 +224,7 @@ class Trainer:
         epoch = state.epoch
         seed_everything(epoch_seed(cfg.seed, epoch, self.dist.rank))
         if parts.enter_epoch(epoch):  # Mosaic/MixUp off and L1 on, together, at the one boundary
-            self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off, L1 loss on")
+            self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off" + ("" if cfg.l1_from_start else ", L1 loss on"))
         parts.train_mode()
         skip = state.iter_in_epoch
         clock = time.time()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from yoloxkit.engine.config import ConfigError, default_config
-from yoloxkit.engine.domain_shift import adapt_to_domain_shift, is_domain_shift, start_ap50_95
+from yoloxkit.engine.domain_shift import ShiftRule, adapt_to_domain_shift, is_domain_shift, shift_rule, start_ap50_95
 from yoloxkit.models import get_spec
 
 NANO_AP = get_spec("yolox-nano").coco_ap
@@ -28,6 +28,7 @@ def test_a_start_below_the_models_own_coco_ap_is_a_shift():
 def test_the_finetune_recipe_raises_the_lr_and_starts_l1_only_for_shifted_data():
     cfg = default_config("yolox-nano", batch_size=16).resolved()
     assert cfg.shifted_lr_scale == 1.5 and cfg.l1_from_start is None  # None: on out of domain
+    assert shift_rule(cfg) == ShiftRule(1.5, True, NANO_AP)
     shift = adapt_to_domain_shift(cfg, {"mAP50": 24.1, "mAP50_95": 12.6})
     assert shift.lr == pytest.approx(1.5 * cfg.lr) and shift.lr == pytest.approx(3 * 0.01 * 16 / 64)
     assert shift.l1 is True
@@ -56,6 +57,6 @@ def test_an_explicit_scale_applies_to_an_explicit_lr_and_end_to_end_models_never
     cfg = default_config("yolox-nano", batch_size=16, lr=0.004, shifted_lr_scale=2.0).resolved()
     assert adapt_to_domain_shift(cfg, {"mAP50_95": 5.0}).lr == pytest.approx(0.008)
     e2e = default_config("yolox-nano-e2e", batch_size=16).resolved()
-    assert adapt_to_domain_shift(e2e, {"mAP50_95": 5.0}) is None
+    assert adapt_to_domain_shift(e2e, {"mAP50_95": 5.0}) is None and shift_rule(e2e) is None
     with pytest.raises(ConfigError, match="--shifted-lr-scale"):
         default_config("yolox-nano", shifted_lr_scale=-1).resolved()

@@ -26,7 +26,7 @@ from ..losses import NORMALIZERS, PSS_TARGETS
 from ..models import get_spec
 from .config_checks import ConfigError, check_choices, validate_config
 from .loader_workers import CPU_INLINE_LOADING_MAX_CPUS, default_workers
-from .options import cli_fields, option
+from .options import option
 from .recipes import (
     FINETUNE_LR_SCALE,
     FINETUNE_PRESET,

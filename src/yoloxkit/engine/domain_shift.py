@@ -22,11 +22,14 @@ coco-mini's 5 epochs at 29.8 (30.5 at 2x), and L1 throughout ended coco-mini-3cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..models import get_spec
 
-__all__ = ["ShiftAdaptation", "start_ap50_95", "is_domain_shift", "adapt_to_domain_shift"]
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+__all__ = ["ShiftAdaptation", "ShiftRule", "shift_rule", "start_ap50_95", "is_domain_shift", "adapt_to_domain_shift"]
 
 #: the keys of mAP50-95 in the COCO and VOC evaluators' metrics
 _AP50_95_KEYS = ("AP", "mAP50_95")
@@ -58,22 +61,38 @@ def is_domain_shift(start_ap: float, reference_ap: float) -> bool:
     return reference_ap > 0 and start_ap < reference_ap
 
 
-def adapt_to_domain_shift(cfg: Any, metrics: Mapping[str, Any]) -> ShiftAdaptation | None:
-    """What the domain-shift rule changes for the resolved ``cfg``, given the starting weights'
-    evaluation ``metrics``; ``None`` when nothing changes (data in the domain, a model without a
-    published COCO AP, ``shifted_lr_scale`` 1 and ``l1_from_start`` set by the user)."""
-    spec = get_spec(cfg.model)
-    start = start_ap50_95(metrics)
-    if start is None or not is_domain_shift(start, spec.coco_ap):
-        return None
+@dataclass(frozen=True)
+class ShiftRule:
+    """What a resolved config does on a domain shift: multiply the lr by ``lr_scale`` (1: keep
+    it), start the L1 loss at once (``l1``), measured against ``reference_ap``."""
+
+    lr_scale: float
+    l1: bool
+    reference_ap: float
+
+
+def shift_rule(cfg: TrainConfig) -> ShiftRule | None:
+    """The rule of the resolved ``cfg``; ``None`` when a shift would change nothing (a model without
+    a published COCO AP, ``shifted_lr_scale`` 1 and ``l1_from_start`` set by the user)."""
+    reference = get_spec(cfg.model).coco_ap
     scale = cfg.shifted_lr_scale if cfg.shifted_lr_scale is not None else 1.0
     l1 = cfg.l1_from_start is None
-    if scale == 1.0 and not l1:
+    if reference <= 0 or (scale == 1.0 and not l1):
         return None
-    lr = cfg.lr * scale
-    changes = [f"the lr is {lr:g} ({scale:g}x the recipe's {cfg.lr:g})"] if scale != 1.0 else []
-    changes += ["the L1 box loss runs from the first epoch"] if l1 else []
+    return ShiftRule(scale, l1, reference)
+
+
+def adapt_to_domain_shift(cfg: TrainConfig, metrics: Mapping[str, Any]) -> ShiftAdaptation | None:
+    """What the domain-shift rule changes for the resolved ``cfg``, given the starting weights'
+    evaluation ``metrics``; ``None`` when nothing changes (data in the domain, or no rule)."""
+    rule = shift_rule(cfg)
+    start = start_ap50_95(metrics)
+    if rule is None or start is None or not is_domain_shift(start, rule.reference_ap):
+        return None
+    lr = cfg.lr * rule.lr_scale
+    changes = [f"the lr is {lr:g} ({rule.lr_scale:g}x the recipe's {cfg.lr:g})"] if rule.lr_scale != 1.0 else []
+    changes += ["the L1 box loss runs from the first epoch"] if rule.l1 else []
     line = (f"domain shift: the starting weights score mAP50-95 {start:.1f} on the validation images, below"
-            f" {spec.name}'s {spec.coco_ap:g} on COCO val2017: {' and '.join(changes)}"
+            f" {get_spec(cfg.model).name}'s {rule.reference_ap:g} on COCO val2017: {' and '.join(changes)}"
             " (--shifted-lr-scale 1 and --no-l1-from-start keep the recipe)")
-    return ShiftAdaptation(lr, l1, line)
+    return ShiftAdaptation(lr, rule.l1, line)

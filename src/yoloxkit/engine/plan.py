@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from ..errors import DatasetError
-from ..models import get_spec
 from ..weights import WeightsSource, resolve_weights_source
 from . import distributed as dist_utils
 from .config import ConfigError, TrainConfig
+from .domain_shift import shift_rule
 from .run_dir import resolve_run_dir, restarts
 
 __all__ = ["RunPlan", "plan_run", "starting_weights", "describe_recipe"]
@@ -127,8 +127,8 @@ def describe_recipe(cfg: TrainConfig) -> str:
         parts.append(f"EMA {cfg.ema_decay:g} from the starting weights")
     if cfg.eval_start:
         parts.append("the starting weights evaluated as epoch 0")
-        if get_spec(cfg.model).coco_ap > 0 and (cfg.shifted_lr_scale != 1.0 or cfg.l1_from_start is None):
-            parts.append("if they score below the model's COCO AP (a domain shift): "
-                         + " and ".join(([f"{cfg.shifted_lr_scale:g}x the lr"] if cfg.shifted_lr_scale != 1.0 else [])
-                                        + (["L1 throughout"] if cfg.l1_from_start is None else [])))
+        rule = shift_rule(cfg)
+        if rule is not None:
+            changes = ([f"{rule.lr_scale:g}x the lr"] if rule.lr_scale != 1.0 else []) + (["L1 throughout"] if rule.l1 else [])
+            parts.append(f"if they score below the model's COCO AP (a domain shift): {' and '.join(changes)}")
     return f"recipe finetune ({'; '.join(parts)}); --recipe official for the official recipe"

@@ -70,7 +70,10 @@ def test_default_recipe_adapts_the_trunk_to_a_new_domain_without_collapsing(cell
     assert default.parts.schedule.base_lr == pytest.approx(raised)
     assert any(line.startswith("domain shift:") and f"the lr is {raised:g}" in line for line in lines)
     assert default.parts.criterion.use_l1 is True  # and the L1 loss ran from the first epoch
+    boundary = [line for line in lines if "Mosaic/MixUp off" in line]
+    assert len(boundary) == 1 and "L1 loss on" not in boundary[0]  # it was on already
     assert json.loads((tmp_path / "default" / "config.json").read_text())["lr"] == pytest.approx(raised)
     resumed = Trainer(_config(cells, tmp_path / "default", resume=True), log=lambda _line: None)
     resumed.setup()
     assert resumed.parts.schedule.base_lr == pytest.approx(raised) and resumed.cfg.lr == pytest.approx(raised)
+    assert resumed.parts.criterion.use_l1 is True  # restored: what the boundary line reads

@@ -57,18 +57,17 @@ class TrainComponents:
     scaler: torch.amp.GradScaler
     train_model: nn.Module  # what the loop calls: the model, or its DDP wrapper
     no_aug_start_epoch: int = 0  # the one boundary: Mosaic/MixUp off and L1 on from this epoch
-    no_aug_entered: bool = False
 
     def enter_epoch(self, epoch: int) -> bool:
         """Select the shuffle and samples of 0-based ``epoch``. From :attr:`no_aug_start_epoch`
         on the dataset leaves out Mosaic and MixUp and the criterion adds its L1 term: both
-        switch here, together (L1 stays on when it ran from the start). Returns whether this call
-        made the switch."""
+        switch here, together (L1 stays on when it ran from the start). Returns whether ``epoch``
+        is the boundary itself (a run resumed past it does not cross it again)."""
         self.pipeline.set_epoch(epoch)
-        if epoch < self.no_aug_start_epoch or self.no_aug_entered:
+        if epoch < self.no_aug_start_epoch:
             return False
-        self.no_aug_entered = self.criterion.use_l1 = True
-        return True
+        self.criterion.use_l1 = True
+        return epoch == self.no_aug_start_epoch
 
     def train_mode(self) -> None:
         """Put the model in training mode, frozen parts staying in eval mode."""

@@ -120,8 +120,7 @@ class Evaluator:
             if shift.l1:
                 run.cfg.l1_from_start = run.parts.criterion.use_l1 = True
             run.logger.log(shift.line)
-            if run.is_main:
-                run.logger.write_json(run.cfg.to_dict(), run.out_dir / "config.json", indent=2, default=str)
+            run.logger.write_config(run.cfg.to_dict(), run.out_dir)  # with the raised lr
 
     @staticmethod
     def due(cfg: TrainConfig, epoch: int, has_val: bool) -> bool:

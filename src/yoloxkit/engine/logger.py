@@ -80,6 +80,10 @@ class TrainLogger:
         if self.is_main:
             atomic_write_text(json.dumps(value, indent=indent, default=default) + "\n", path)
 
+    def write_config(self, options: dict[str, Any], out_dir: str | os.PathLike) -> None:
+        """``out_dir/config.json``: every option of the run (``TrainConfig.to_dict()``), rank 0."""
+        self.write_json(options, os.path.join(out_dir, "config.json"), indent=2, default=str)
+
     def flush(self) -> None:
         if self.writer is not None:
             self.writer.flush()

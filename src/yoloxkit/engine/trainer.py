@@ -145,7 +145,7 @@ class Trainer:
             cfg = self.cfg
             scales = f", multi-scale {cfg.size_range[0]}-{cfg.size_range[1]}" if self.plan.multiscale else ""
             self.log(f"model {cfg.model}, input {cfg.size}x{cfg.size}{scales}; output folder: {self.out_dir}")
-            self.logger.write_json(self.cfg.to_dict(), self.out_dir / "config.json", indent=2, default=str)
+            self.logger.write_config(self.cfg.to_dict(), self.out_dir)
             if self.cfg.tensorboard:
                 self.logger.open_tensorboard(self.out_dir / "tensorboard")
 
@@ -220,11 +220,11 @@ class Trainer:
     def train_one_epoch(self) -> dict[str, Any]:
         """Run the iterations of epoch ``state.epoch`` (from ``state.iter_in_epoch`` on, after a
         resume) and return its history row: ``epoch`` (1-based), ``time_s`` and the mean losses."""
-        cfg, parts, state = self.cfg, self.parts, self.state
-        epoch = state.epoch
+        cfg, parts, state, epoch = self.cfg, self.parts, self.state, self.state.epoch
         seed_everything(epoch_seed(cfg.seed, epoch, self.dist.rank))
+        l1_was_on = parts.criterion.use_l1  # from the start (domain shift), as restored on a resume
         if parts.enter_epoch(epoch):  # Mosaic/MixUp off and L1 on, together, at the one boundary
-            self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off" + ("" if cfg.l1_from_start else ", L1 loss on"))
+            self.log(f"epoch {epoch + 1}: last {cfg.epochs - epoch} epochs, Mosaic/MixUp off" + ("" if l1_was_on else ", L1 loss on"))
         parts.train_mode()
         skip = state.iter_in_epoch
         clock = time.time()

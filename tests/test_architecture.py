@@ -180,7 +180,7 @@ def test_import_and_help_stay_light():
     import subprocess
     import sys
 
-    heavy = ("torchvision", "onnxslim", "matplotlib", "fastapi", "openvino", "onnxruntime", "scipy")
+    heavy = ("torchvision", "onnxslim", "matplotlib", "fastapi", "openvino", "onnxruntime", "scipy", "mlflow", "wandb")
     code = (
         "import sys, contextlib, io\n"
         "import yoloxkit\n"

@@ -49,6 +49,10 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
         kwargs: dict = {"dest": f.name, "default": None, "help": help_text(f, opt, preset_help(f.name))}
         if opt.kind == "value":
             kwargs.update(type=value_type(TrainConfig, f.name), choices=opt.choices, nargs=opt.nargs)
+            if opt.nargs == "?":
+                kwargs["const"] = opt.const
+            if opt.metavar:
+                kwargs["metavar"] = opt.metavar
         else:
             kwargs["action"] = _ACTIONS[opt.kind]
         parser.add_argument(opt.flag_for(f.name), **kwargs)

@@ -232,7 +232,8 @@ def build_components(
         model=model,
         criterion=criterion,
         ema=ModelEMA(model, cfg.ema_decay, cfg.ema_ramp) if cfg.ema else None,
-        optimizer=build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay, trunk_lr_scale=cfg.trunk_lr_scale),
+        optimizer=build_optimizer(
+            model, cfg.lr, cfg.momentum, cfg.weight_decay, trunk_lr_scale=cfg.trunk_lr_scale, name=cfg.optimizer),
         schedule=schedule,
         scaler=torch.amp.GradScaler("cuda", enabled=plan.use_amp),
         train_model=model,

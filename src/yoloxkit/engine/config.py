@@ -17,16 +17,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from ..data.augment import AugmentConfig
 from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..losses import NORMALIZERS, PSS_TARGETS
-from ..models import get_spec
 from .config_checks import ConfigError, check_choices, validate_config
-from .loader_workers import CPU_INLINE_LOADING_MAX_CPUS, default_workers
+from .loader_workers import CPU_INLINE_LOADING_MAX_CPUS
 from .options import option
+from .resolve import fill_defaults
 from .recipes import (
     FINETUNE_LR_SCALE,
     FINETUNE_PRESET,
@@ -35,13 +34,13 @@ from .recipes import (
     OFFICIAL_EPOCHS,
     OFFICIAL_PRESET,
     OFFICIAL_SIZE_STEPS,
+    OPTIMIZER_NAMES,
     PSS_BRANCH_EPOCHS,
-    PSS_LR_SCALE,
     RECIPE_NAMES,
     SCRATCH,
+    WEIGHT_DECAY,
     TrainingRecipe,
     is_scratch,
-    preset_value,
     training_recipe,
 )
 
@@ -110,8 +109,20 @@ class TrainConfig:
     no_aug_epochs: int | None = option(
         None, "the lr's flat tail without Mosaic/MixUp, with L1; Mosaic stops one epoch earlier, as in the official"
         " trainer (default: official {official}, finetune {finetune})")
+    optimizer: str | None = option(
+        None, "sgd: the official SGD with Nesterov momentum (default); adamw: AdamW at a tenth of SGD's lr per image"
+        " and weight decay 0.05 (mmyolo's YOLOX recipe); neither decays norms or biases", choices=OPTIMIZER_NAMES)
     momentum: float = option(0.9, "SGD momentum (default {default})")
-    weight_decay: float = option(5e-4, "weight decay on conv/linear weights (default {default})")
+    weight_decay: float | None = option(
+        None, f"weight decay on conv/linear weights (default: sgd {WEIGHT_DECAY['sgd']:g}, adamw {WEIGHT_DECAY['adamw']:g})")
+    # when to stop (None: off; a resumed run keeps its own)
+    patience: int | None = option(
+        None, "early stopping: end the run when N evaluations in a row bring no improvement of the validation metric",
+        metavar="N")
+    min_delta: float | None = option(None, "early stopping: the smallest rise of the metric, in points, that counts (default 0)", metavar="POINTS")
+    time: float | None = option(
+        None, "time budget in hours (0.5: 30 minutes): the epochs are fitted, after timing the first steps and again"
+        " after each epoch, so that warm-up, cosine and the no-aug tail all end within it; --epochs caps them", metavar="HOURS")
     ema: bool | None = option(None, "EMA of the weights (default on, off with --freeze-detector)", kind="toggle")
     ema_decay: float | None = option(None, "EMA decay (default: official {official}, finetune {finetune})")
     ema_ramp: float | None = option(None, "iterations of the EMA's decay ramp (default: official {official}; finetune {finetune}, no ramp)")
@@ -179,6 +190,15 @@ class TrainConfig:
     plots: bool = option(True, "PNG plots of losses and AP at the end (default on)", kind="toggle")
     tensorboard: bool = True
     progress: bool = option(True, "no progress bars", kind="off", flag="--no-progress")
+    # experiment trackers (optional extras; engine/experiment_trackers.py)
+    mlflow: str | None = option(
+        None, "log the run to MLflow: a tracking URI, or a folder as a local file store (no value: MLFLOW_TRACKING_URI,"
+        " else ./mlruns);"
+        " pip install 'yoloxkit[mlflow]'", nargs="?", const="", metavar="URI")
+    wandb: str | None = option(
+        None, "log the run to Weights & Biases, project PROJECT or ENTITY/PROJECT (no value: yoloxkit);"
+        " WANDB_MODE=offline keeps it on disk in OUT/wandb; pip install 'yoloxkit[wandb]'", nargs="?", const="yoloxkit",
+        metavar="PROJECT")
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -195,55 +215,10 @@ class TrainConfig:
         return is_scratch(self.weights)
 
     def resolved(self) -> "TrainConfig":
-        """A copy with every model-dependent ``None`` filled with the official value."""
+        """A copy with every model-dependent ``None`` filled with the official value
+        (:func:`.resolve.fill_defaults`), checked."""
         self.check_choices()
-        spec = get_spec(self.model)
-        recipe = training_recipe(spec.name)
-        cfg = dataclasses.replace(self, model=spec.name)
-        if cfg.recipe is None:
-            cfg.recipe = "official" if cfg.from_scratch else "finetune"
-        if cfg.epochs is None:
-            cfg.epochs = PSS_BRANCH_EPOCHS if cfg.freeze_detector else OFFICIAL_EPOCHS
-        if cfg.lr is not None and cfg.shifted_lr_scale is None:
-            cfg.shifted_lr_scale = 1.0  # the user's lr is the lr
-        if cfg.freeze_detector and cfg.recalibrate_bn is None:
-            cfg.recalibrate_bn = False  # the detector is frozen; the fresh branch has no statistics to keep
-        for name in OFFICIAL_PRESET:
-            if getattr(cfg, name) is None:
-                setattr(cfg, name, preset_value(cfg.recipe, name, cfg.epochs))
-        derived = {
-            "size": spec.input_size, "mosaic_prob": recipe.mosaic_prob,
-            "mosaic_scale": tuple(recipe.mosaic_scale), "mixup_prob": recipe.mixup_prob,
-            # --freeze-detector: the PSS branch learns from the detector's own outputs on plain images
-            # (docs/end_to_end.md: NMS-free AP 23.0 with Mosaic/MixUp, 30.2 without)
-            "mosaic": not cfg.freeze_detector, "mixup": recipe.enable_mixup and not cfg.freeze_detector,
-            **{name: getattr(AugmentConfig, name) for name in _AUGMENT_FIELDS},
-        }
-        for name, value in derived.items():
-            if getattr(cfg, name) is None:
-                setattr(cfg, name, value)
-        if cfg.size_range is None:
-            # --freeze-detector keeps the official range its documented recipe was measured with (coco-mini,
-            # 60 epochs: NMS-free AP 31.0 at 256-576; 30.7 at the fine-tune's 352-480)
-            official = cfg.recipe == "official" or cfg.freeze_detector
-            if cfg.multiscale_range is None and official and recipe.train_size_range is not None:
-                cfg.size_range = tuple(recipe.train_size_range)  # official nano/tiny: 320..640 at any size
-            else:
-                steps = cfg.multiscale_range
-                if steps is None:
-                    steps = OFFICIAL_SIZE_STEPS if official else FINETUNE_SIZE_STEPS
-                cfg.size_range = (max(32, cfg.size - 32 * steps), cfg.size + 32 * steps)
-        if cfg.lr is None:
-            scale = PSS_LR_SCALE if cfg.freeze_detector else FINETUNE_LR_SCALE if cfg.recipe == "finetune" else 1.0
-            cfg.lr = LR_PER_IMAGE * cfg.batch_size * scale
-        if cfg.ema is None:
-            # The frozen detector needs no average, and averaging the fresh PSS branch over its last
-            # few hundred steps costs it 0.5 AP (docs/end_to_end.md).
-            cfg.ema = not cfg.freeze_detector
-        if cfg.device is None:
-            cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
-        if cfg.workers is None:
-            cfg.workers = default_workers(cfg.device)
+        cfg = fill_defaults(self)
         cfg.validate()
         return cfg
 
@@ -277,8 +252,6 @@ class TrainConfig:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(self).items()}
 
 
-# augmentation options whose None means the official value of AugmentConfig
-_AUGMENT_FIELDS = ("mixup_scale", "hsv_prob", "flip_prob", "degrees", "translate", "shear")
 _TUPLE_FIELDS = {"size_range", "mosaic_scale", "mixup_scale"}
 
 

@@ -39,6 +39,13 @@ def validate_config(cfg: Any) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     if cfg.max_iters_per_epoch is not None and cfg.max_iters_per_epoch < 1:
         raise ConfigError(f"--max-iters-per-epoch must be >= 1, got {cfg.max_iters_per_epoch}")
+    if cfg.patience is not None and cfg.patience < 1:
+        raise ConfigError(f"--patience must be >= 1 evaluations (leave it out for no early stopping), got {cfg.patience}")
+    for name in ("min_delta", "weight_decay"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.time is not None and not cfg.time > 0:
+        raise ConfigError(f"--time must be a positive number of hours (0.5: 30 minutes), got {cfg.time}")
     if cfg.freeze_detector and not get_spec(cfg.model).end_to_end:
         raise ConfigError(
             f"--freeze-detector trains only the PSS branch of an end-to-end model; {cfg.model} has none"

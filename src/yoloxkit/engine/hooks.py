@@ -53,6 +53,7 @@ class Run(Protocol):
     logger: TrainLogger
     out_dir: Path
     device: torch.device
+    current_lr: float  # the lr of the last step (of the head's groups)
 
     @property
     def parts(self) -> TrainComponents: ...
@@ -69,6 +70,7 @@ class EpochEnd:
     row: dict[str, Any]  # its history row: epoch, time_s, mean losses (+ ap and val_* when evaluated)
     metric: float | None = None  # its validation metric; None: not evaluated this epoch
     is_best: bool = False  # the metric is the best so far (decided by TrainState.update_best)
+    report: dict | None = None  # the whole evaluation (EvalResult.to_json(): per-class AP ...); None: not evaluated
 
     @property
     def improved(self) -> bool:
@@ -130,20 +132,20 @@ class Evaluator:
         finished_no_aug = epoch - 1 >= cfg.no_aug_start_epoch and not cfg.no_aug
         return epoch % cfg.eval_interval == 0 or epoch == cfg.epochs or finished_no_aug
 
-    def after_epoch(self, run: Run, epoch: int, row: dict[str, Any]) -> tuple[float | None, bool]:
-        """Evaluate after ``epoch`` when due, adding the metrics to ``row``: ``(metric, is_best)``."""
+    def after_epoch(self, run: Run, epoch: int, row: dict[str, Any]) -> EpochEnd:
+        """Evaluate after ``epoch`` when due, adding the metrics to ``row``."""
         state = run.state
         if not self.due(run.cfg, epoch, run.parts.val_data is not None):
-            return None, False
+            return EpochEnd(epoch, row)
         metric, metrics, report = self.evaluate(run)
         if metric is None:
-            return None, False
+            return EpochEnd(epoch, row)
         row["ap"] = metric
         row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         is_best = state.update_best(epoch, metric, report)
         run.logger.scalars({"val/AP": metric}, epoch)
         run.logger.log(f"epoch {epoch}: {state.metric_name} {metric:.2f} (best {state.best_metric:.2f})")
-        return metric, is_best
+        return EpochEnd(epoch, row, metric, is_best, report)
 
     @staticmethod
     def evaluate(run: Run) -> tuple[float | None, dict, dict | None]:

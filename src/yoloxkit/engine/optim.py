@@ -1,4 +1,5 @@
-"""The official YOLOX optimiser: SGD (momentum 0.9, nesterov) with three parameter groups.
+"""The official YOLOX optimiser: SGD (momentum 0.9, nesterov) with three parameter groups; or
+AdamW (``--optimizer adamw``) over the same groups, weight decay on conv/linear weights only.
 
 Fine-tuning may give the trunk (backbone and neck) its own learning rate, a fraction
 ``trunk_lr_scale`` of the head's: the trunk's three groups then carry ``lr_scale`` and
@@ -36,10 +37,11 @@ def parameter_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
 
 def build_optimizer(
     model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4, nesterov: bool = True,
-    trunk_lr_scale: float = 1.0,
-) -> torch.optim.SGD:
-    """SGD over the groups of :func:`parameter_groups` (decay on conv/linear weights only); with
-    ``trunk_lr_scale != 1``, ``model.backbone`` gets its own three groups at that fraction of the lr."""
+    trunk_lr_scale: float = 1.0, name: str = "sgd",
+) -> torch.optim.Optimizer:
+    """SGD (``name="sgd"``) or AdamW (``"adamw"``, torch's default betas and eps) over the groups of
+    :func:`parameter_groups` (decay on conv/linear weights only); with ``trunk_lr_scale != 1``,
+    ``model.backbone`` gets its own three groups at that fraction of the lr."""
     kinds = dict(zip(("norm", "weights", "biases"), parameter_groups(model)))
     trunk = getattr(model, "backbone", None)
     in_trunk = {id(p) for p in trunk.parameters()} if trunk_lr_scale != 1.0 and isinstance(trunk, nn.Module) else set()
@@ -50,6 +52,10 @@ def build_optimizer(
             if chosen:
                 groups.append({"params": chosen, "weight_decay": weight_decay if kind == "weights" else 0.0,
                                "name": prefix + kind, "lr_scale": scale, "lr": lr * scale})
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    if name != "sgd":
+        raise ValueError(f"optimizer must be sgd or adamw, got {name!r}")
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
 
 

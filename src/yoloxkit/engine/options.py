@@ -31,6 +31,8 @@ class Option:
     flag: str | None = None  # None: ``--`` + the field name with dashes
     choices: tuple[str, ...] | None = None  # also checked by TrainConfig.validate
     nargs: str | None = None
+    const: Any = None  # with ``nargs="?"``: the value of the flag given without one
+    metavar: str | None = None  # the value's name in --help (default: the field's name in capitals)
     #: further flags that store a constant into this field: (flag, constant, help)
     consts: tuple[tuple[str, Any, str], ...] = ()
 

@@ -18,7 +18,9 @@ from ..weights import WeightsSource, resolve_weights_source
 from . import distributed as dist_utils
 from .config import ConfigError, TrainConfig
 from .domain_shift import shift_rule
+from .resolve import EPOCH_FRACTION_FIELDS
 from .run_dir import resolve_run_dir, restarts
+from .saved_run import adopt_saved_settings, read_saved_config
 
 __all__ = ["RunPlan", "plan_run", "starting_weights", "describe_recipe"]
 
@@ -34,6 +36,9 @@ class RunPlan:
     dist: dist_utils.DistInfo
     weights: WeightsSource | None
     restarted: bool = False  # --resume found a run stopped before its first last.pth: started again
+    #: the options that follow the run's length when it changes (--time, --resume --epochs): the
+    #: fine-tune's warm-up and no-aug fractions, where not given
+    epoch_fractions: tuple[str, ...] = ()
 
     @property
     def out_dir(self) -> Path:
@@ -74,21 +79,28 @@ def plan_run(cfg: TrainConfig | RunPlan) -> RunPlan:
     """Plan the run of ``cfg`` (a plan is returned as it is): resolve the options, check that the
     dataset path exists, start the process group under torchrun, pick the run folder (rank 0
     picks, every rank uses it; an ``--out`` holding another run is refused) and find the starting
-    weights (a missing download is tried, and fails with one line, now)."""
+    weights (a missing download is tried, and fails with one line, now). ``--resume`` finds the
+    run's folder first and takes its own settings (:mod:`.saved_run`) before resolving."""
     if isinstance(cfg, RunPlan):
         return cfg
+    given = cfg
+    if cfg.resume:  # the run's own length, budget and optimiser, unless given again (every rank reads)
+        found = str(resolve_run_dir(cfg.out, True, cfg.exist_ok))
+        cfg = adopt_saved_settings(dataclasses.replace(cfg, out=found), read_saved_config(found))
     cfg = cfg.resolved()
     if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
         raise DatasetError(f"{cfg.data}: dataset path does not exist")
     dist = dist_utils.init_distributed(cfg.device)
     if dist.device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was requested but no CUDA device is available")
-    out = resolve_run_dir(cfg.out, cfg.resume, cfg.exist_ok) if dist.rank == 0 else None
-    cfg = dataclasses.replace(cfg, out=str(dist_utils.broadcast_object(out)))
+    if not cfg.resume:
+        out = resolve_run_dir(cfg.out, cfg.resume, cfg.exist_ok) if dist.rank == 0 else None
+        cfg = dataclasses.replace(cfg, out=str(dist_utils.broadcast_object(out)))
     restarted = restarts(cfg.out, cfg.resume)
     if restarted:  # stopped before its first last.pth: nothing to continue, start it again
         cfg = dataclasses.replace(cfg, resume=False, exist_ok=True)
-    return RunPlan(cfg, dist, starting_weights(cfg), restarted)
+    fractions = tuple(n for n in EPOCH_FRACTION_FIELDS if getattr(given, n) is None) if cfg.recipe == "finetune" else ()
+    return RunPlan(cfg, dist, starting_weights(cfg), restarted, fractions)
 
 
 def _trained_parts(cfg: TrainConfig) -> str:
@@ -100,7 +112,8 @@ def _trained_parts(cfg: TrainConfig) -> str:
 def describe_recipe(cfg: TrainConfig) -> str:
     """One line naming the recipe of the resolved ``cfg`` and what it changes."""
     plain = cfg.epochs - cfg.no_aug_start_epoch
-    schedule = f"{cfg.epochs} epochs at lr {cfg.lr:g}, warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'}, "
+    adamw = f" (AdamW, weight decay {cfg.weight_decay:g})" if cfg.optimizer == "adamw" else ""
+    schedule = f"{cfg.epochs} epochs at lr {cfg.lr:g}{adamw}, warm-up {cfg.warmup_epochs:g} epoch{'' if cfg.warmup_epochs == 1 else 's'}, "
     last = f"the last {plain} epoch{'' if plain == 1 else 's'}"
     if cfg.l1_from_start:
         schedule += (f"{last} without Mosaic/MixUp, " if cfg.mosaic or cfg.mixup else "no Mosaic/MixUp, ") + "L1 throughout"

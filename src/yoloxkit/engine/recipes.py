@@ -34,9 +34,20 @@ __all__ = [
     "OFFICIAL_PRESET",
     "FINETUNE_PRESET",
     "SCRATCH",
+    "OPTIMIZER_NAMES",
+    "ADAMW_LR_SCALE",
+    "WEIGHT_DECAY",
 ]
 
 LR_PER_IMAGE = 0.01 / 64  # the official "0.01 per 64 images"
+
+#: ``--optimizer``: the official SGD (Nesterov momentum 0.9), or AdamW as mmyolo's YOLOX recipe
+#: has it (``yolox_s_fast_8xb32-300e-rtmdet-hyp``: lr 0.004 for 256 images, that is a tenth of the
+#: official SGD rate per image, weight decay 0.05, none on norms and biases); the recipes' lr
+#: factors (finetune, domain shift) apply to either. Measured in docs/BENCHMARKS.md.
+OPTIMIZER_NAMES = ("sgd", "adamw")
+ADAMW_LR_SCALE = 0.1
+WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
 #: --freeze-detector: the fresh PSS branch alone learns at 20x the official rate. On coco-mini
 #: (nano-e2e, 60 epochs, batch 16) 0.0025 barely moved its loss; 0.05 and 0.2 reached the same AP.
 PSS_LR_SCALE = 20.0

@@ -32,6 +32,7 @@ DEFAULT_RUNS = Path("runs") / "train"
 #: files a run writes into its folder (``clear_run`` removes exactly these)
 RUN_FILES = (
     "last.pth", "best.pth", "history.json", "config.json", "loss_curves.png", "ap_per_epoch.png", "results.txt",
+    "experiment_trackers.json",
 )
 #: sub-folders a run writes
 RUN_FOLDERS = ("tensorboard", "assign")

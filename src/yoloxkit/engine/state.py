@@ -55,6 +55,12 @@ class TrainState:
     pending_row: dict | None = None
     # unreadable images skipped so far, by split
     skipped_images: dict[str, list[str]] = field(default_factory=dict)
+    # why the run ended before its last epoch (early stopping); a resume refuses to continue it
+    stop_reason: str | None = None
+    patience_from: int = 0  # early stopping counts the evaluations after this epoch (a resume that trains on)
+    # --time: seconds spent so far (up to the last finished epoch) and the most epochs the budget may fit
+    time_used_s: float = 0.0
+    epochs_cap: int | None = None
 
     def __post_init__(self) -> None:
         self.epoch, self.iter_in_epoch, self.global_iter = int(self.epoch), int(self.iter_in_epoch), int(self.global_iter)

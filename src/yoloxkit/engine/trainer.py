@@ -24,14 +24,17 @@ from .builder import TrainComponents, build_components
 from .checkpoint import restore_rng_state
 from .config import TrainConfig
 from .data import TrainPipeline, batch_to_tensors, epoch_seed, seed_everything
-from .hooks import CheckpointHook, EpochEnd, Evaluator, Hook, StepCallback, default_hooks
+from .hook_set import run_hooks
+from .hooks import CheckpointHook, Evaluator, Hook, StepCallback
 from .interrupts import DeferredInterrupt
 from .logger import LOSS_KEYS, TrainLogger
 from .multiscale import resize_batch, size_for_iteration
 from .optim import set_lr
 from .plan import RunPlan, plan_run
 from .run_dir import clear_run, remove_stale_temporaries
+from .run_length import report_resume, resume_length
 from .state import TrainState
+from .stopping import stop_summary
 from .summary import results_table
 
 __all__ = ["Trainer", "TrainResult", "train"]
@@ -73,7 +76,7 @@ class Trainer:
         self.logger = TrainLogger(log or print, self.dist.rank == 0)
         self.state = TrainState()
         self.evaluator = Evaluator()
-        self.hooks: list[Hook] = default_hooks(self.cfg) + list(hooks)
+        self.hooks: list[Hook] = run_hooks(self.plan, hooks)
         if on_iteration_end is not None:
             warn_deprecated("Trainer(on_iteration_end)", "Trainer(on_iteration_end=...) is deprecated;"
                             " pass hooks=[a Hook with after_step]")
@@ -152,17 +155,8 @@ class Trainer:
     def _restore(self, parts: TrainComponents) -> None:
         path = self.out_dir / "last.pth"
         self._resume_rng = self.state.restore(path, parts.stateful(), parts.names)
-        state = self.state
-        if state.pending_row is not None:
-            self.log(f"resumed from {path}: epoch {state.epoch} trained, its evaluation and records run first")
-        elif state.epoch >= self.cfg.epochs:
-            self.log(f"resumed from {path}: all {state.epoch} epochs are done; writing the plots and results again"
-                     " (a larger --epochs trains on)")
-        else:
-            self.log(f"resumed from {path}: epoch {state.epoch + 1}, iteration {state.iter_in_epoch} of the epoch")
-        best = self.out_dir / "best.pth"
-        if state.best_epoch is not None and not best.is_file():
-            self.log(f"warning: {best} (epoch {state.best_epoch}) is missing; the next epoch that improves writes it again")
+        resume_length(self.cfg, parts, self.state, self.plan.epoch_fractions, self.out_dir, self.log)
+        report_resume(self.state, self.cfg, path, self.log)
 
     def save(self, name: str = "last.pth", with_state: bool = True) -> Path | None:
         """Write ``OUT/name`` (rank 0) through the checkpoint hook, the one writer."""
@@ -182,7 +176,7 @@ class Trainer:
                         hook.before_train(self)
                 if self.state.pending_row is not None:  # killed after training an epoch, before its records
                     self.finish_epoch()
-                while self.state.epoch < self.cfg.epochs:
+                while self.state.epoch < self.cfg.epochs and self.state.stop_reason is None:
                     row = self.train_one_epoch()
                     self.after_epoch(row)
                     self.interrupt.check()
@@ -312,11 +306,9 @@ class Trainer:
         from a ``last.pth`` written before it runs first): evaluate, close the row into the
         history, then the hooks' ``after_epoch`` (``best.pth``, ``history.json``, log lines)."""
         state = self.state
-        epoch, row = state.epoch, dict(state.pending_row)
-        metric, is_best = self.evaluator.after_epoch(self, epoch, row)
+        end = self.evaluator.after_epoch(self, state.epoch, dict(state.pending_row))
         state.note_skipped("train", self.parts.pipeline.dataset.unreadable_paths())
-        state.close_epoch(row)
-        end = EpochEnd(epoch, row, metric, is_best)
+        state.close_epoch(end.row)
         for hook in self.hooks:
             hook.after_epoch(self, end)
         dist_utils.barrier()
@@ -336,6 +328,8 @@ class Trainer:
         atomic_write_text(table + "\n", out / "results.txt")
         self.log(table)
         self.log(f"done: last checkpoint {out / 'last.pth'}{best}")
+        if stop_summary(state):
+            self.log(stop_summary(state))
 
 
 def train(

@@ -1,0 +1,136 @@
+"""A time budget (``--time HOURS``): the run's number of epochs is fitted so that the whole
+schedule (warm-up, cosine, the no-augmentation tail and their evaluations) ends within it.
+
+The budget counts from the start of the run (building, the starting weights' evaluation
+included; a resume adds the time spent before it). A first fit comes after a few steps of the
+first epoch, from their speed; the run is refitted after every epoch of the Mosaic phase from
+the mean measured costs (an epoch's steps, and the evaluation and checkpoint writes after it),
+and the length is final once the no-aug tail begins. :func:`fit_epochs` keeps a share
+:data:`SAFETY` of the budget unplanned, as epoch times vary with the multi-scale sizes drawn.
+``--epochs`` caps the fit (by default the official 300); ``--patience`` may end the run sooner.
+Each change of the length follows :mod:`.run_length` and is logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Any, Callable
+
+from . import distributed as dist_utils
+from .hooks import EpochEnd, Evaluator, Hook, Run
+from .run_length import describe_length, length_settings, set_run_epochs
+
+__all__ = ["EpochCosts", "fit_epochs", "TimeBudget", "SAFETY", "clock"]
+
+clock: Callable[[], float] = time.monotonic  # the budget's clock (tests put a fake one here)
+SAFETY = 0.03
+#: an evaluation's cost per validation image, as a share of a training step's per image (forward
+#: only, one size, no augmentation): the first fit's guess, before an evaluation was timed
+EVAL_COST_SHARE = 0.35
+
+
+@dataclass(frozen=True)
+class EpochCosts:
+    """Seconds per epoch: its steps, and what follows them when it is evaluated or not."""
+
+    train_s: float
+    eval_s: float
+    plain_s: float = 0.0
+
+
+def fit_epochs(
+    budget_s: float, spent_s: float, done: int, costs: EpochCosts, evaluated: Callable[[int, int], bool],
+    lowest: int, highest: int,
+) -> int:
+    """The most epochs ``E`` in ``[lowest, highest]`` whose remaining epochs ``done + 1 .. E``
+    fit in ``(1 - SAFETY) * budget_s - spent_s``, where 1-based epoch ``e`` of an ``E``-epoch
+    run is evaluated when ``evaluated(e, E)``; ``lowest`` when none fits."""
+    target, best = (1.0 - SAFETY) * budget_s, lowest
+    for total in range(lowest, highest + 1):
+        need = spent_s + sum(
+            costs.train_s + (costs.eval_s if evaluated(epoch, total) else costs.plain_s) for epoch in range(done + 1, total + 1))
+        if need <= target:
+            best = total
+    return best
+
+
+class TimeBudget(Hook):
+    """Fits the run's epochs to ``hours`` (the module's rule); ``fractions`` are the options
+    that follow the length (:attr:`~yoloxkit.engine.plan.RunPlan.epoch_fractions`)."""
+
+    def __init__(self, hours: float, fractions: tuple[str, ...] = ()) -> None:
+        self.budget_s, self.fractions = float(hours) * 3600.0, tuple(fractions)
+        self.started, self.offset = clock(), None
+        self.epoch_start: float | None = None
+        self.last_step: float | None = None
+        self.steps, self.fitted = 0, False
+        self.train_s: list[float] = []
+        self.eval_s: list[float] = []
+        self.plain_s: list[float] = []
+
+    def spent(self, run: Run, now: float) -> float:
+        """Seconds of the budget spent at ``now`` (with those before a resume)."""
+        if self.offset is None:
+            self.offset = float(run.state.time_used_s)
+            if run.state.epochs_cap is None:
+                run.state.epochs_cap = int(run.cfg.epochs)
+        return self.offset + now - self.started
+
+    def before_step(self, run: Run, batch: Any) -> None:
+        if self.epoch_start is None:
+            self.epoch_start, self.steps = clock(), 0
+            self.spent(run, self.epoch_start)
+
+    def after_step(self, run: Run, losses: Any) -> None:
+        self.last_step, self.steps = clock(), self.steps + 1
+        ipe = run.parts.iters_per_epoch
+        if not self.fitted and self.steps == max(1, min(ipe - 1, max(10, ipe // 20))):
+            train_s = (self.last_step - self.epoch_start) / self.steps * ipe
+            self.refit(run, self.last_step, EpochCosts(train_s, train_s * self._eval_share(run)))
+
+    def after_epoch(self, run: Run, end: EpochEnd) -> None:
+        now = clock()
+        if self.last_step is not None and self.steps == run.parts.iters_per_epoch:
+            self.train_s.append(self.last_step - self.epoch_start)
+            (self.eval_s if end.metric is not None else self.plain_s).append(now - self.last_step)
+        self.epoch_start = self.last_step = None
+        run.state.time_used_s = self.spent(run, now)
+        if self.train_s and run.state.epoch < run.parts.no_aug_start_epoch:
+            self.refit(run, now, self.costs())
+
+    def costs(self) -> EpochCosts:
+        """The mean measured costs (an evaluation guessed from the steps until one is timed)."""
+        train_s = fmean(self.train_s)
+        plain_s = fmean(self.plain_s) if self.plain_s else 0.0
+        eval_s = fmean(self.eval_s) if self.eval_s else plain_s + train_s * EVAL_COST_SHARE
+        return EpochCosts(train_s, eval_s, plain_s)
+
+    @staticmethod
+    def _eval_share(run: Run) -> float:
+        parts = run.parts
+        if parts.val_data is None or run.cfg.eval_interval == 0:
+            return 0.0
+        trained = parts.iters_per_epoch * run.cfg.batch_size
+        return EVAL_COST_SHARE * len(parts.val_data.records) / max(trained, 1)
+
+    def refit(self, run: Run, now: float, costs: EpochCosts) -> None:
+        """Fit the epochs to what is left of the budget; apply and log a change."""
+        cfg, parts, state = run.cfg, run.parts, run.state
+        done, has_val = state.epoch, parts.val_data is not None
+        trials = {total: dataclasses.replace(cfg, **length_settings(cfg, total, self.fractions))
+                  for total in range(max(done, 1), max(state.epochs_cap, done + 1) + 1)}
+        lowest = next((t for t, trial in trials.items() if t > done and trial.no_aug_start_epoch >= done), max(trials))
+        spent = self.spent(run, now)
+        epochs = fit_epochs(self.budget_s, spent, done, costs, lambda e, t: Evaluator.due(trials[t], e, has_val),
+                            lowest, max(trials))
+        epochs = int(dist_utils.broadcast_object(epochs))
+        first, self.fitted = not self.fitted, True
+        if epochs == cfg.epochs and not first:
+            return
+        set_run_epochs(cfg, parts, epochs, self.fractions)
+        run.logger.log(f"--time {self.budget_s / 3600:g} h: {spent / 60:.1f} min spent, an epoch takes {costs.train_s:.1f} s"
+                       f" and its evaluation {costs.eval_s:.1f} s; " + describe_length(cfg, parts, state.global_iter))
+        run.logger.write_config(cfg.to_dict(), run.out_dir)

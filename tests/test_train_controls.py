@@ -209,3 +209,12 @@ def test_bad_control_values_are_one_line_and_exit_2(data, tmp_path, capsys, flag
         code = exit_info.value.code
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err
+
+
+def test_a_refit_lengthens_freely_and_shortens_only_near_the_end_of_the_budget():
+    from yoloxkit.engine.time_budget import keep_or_change
+
+    assert keep_or_change(34, 35, 200.0, 216.0) == 35  # more epochs fit: take them
+    assert keep_or_change(35, 34, 212.0, 216.0) == 35  # projected at 98%: inside the band, keep
+    assert keep_or_change(35, 34, 214.5, 216.0) == 34  # projected past 99%: shorten
+    assert keep_or_change(35, 35, 230.0, 216.0) == 35

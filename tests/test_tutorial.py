@@ -31,10 +31,10 @@ def _code_blocks(text: str, languages: tuple[str, ...]) -> list[str]:
     return [m.group(2) for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M) if m.group(1) in languages]
 
 
-def _doc_commands() -> list[list[str]]:
+def _doc_commands(doc: Path = DOC, languages: tuple[str, ...] = ("bash", "sh", "shell")) -> list[list[str]]:
     """Every ``yoloxkit ...`` command in the doc's shell blocks, as argv (continuations joined)."""
     commands = []
-    for block in _code_blocks(DOC.read_text(encoding="utf-8"), ("bash", "sh", "shell")):
+    for block in _code_blocks(doc.read_text(encoding="utf-8"), languages):
         for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             if words and words[0] == "yoloxkit":
@@ -52,10 +52,21 @@ def _subparsers() -> dict:
 
 def test_every_doc_command_and_flag_exists():
     commands = _doc_commands()
-    subparsers = _subparsers()
     used = {argv[1] for argv in commands}
     # The tutorial walks through all of these.
     assert {"convert-dataset", "check-data", "show-batch", "train", "eval", "predict", "export"} <= used, used
+    _check_commands(commands)
+
+
+def test_training_controls_doc_commands_parse():
+    commands = _doc_commands(DOC.parent / "training_controls.md", ("", "bash", "sh", "shell"))
+    flags = {word for argv in commands for word in argv}
+    assert {"--patience", "--time", "--resume", "--epochs"} <= flags, flags
+    _check_commands(commands)
+
+
+def _check_commands(commands: list[list[str]]) -> None:
+    subparsers = _subparsers()
     for argv in commands:
         name = argv[1]
         assert name in subparsers, f"doc uses `yoloxkit {name}`, which is not a command: {shlex.join(argv)}"

@@ -5,7 +5,9 @@ The budget counts from the start of the run (building, the starting weights' eva
 included; a resume adds the time spent before it). A first fit comes after a few steps of the
 first epoch, from their speed; the run is refitted after every epoch of the Mosaic phase from
 the mean measured costs (an epoch's steps, and the evaluation and checkpoint writes after it),
-and the length is final once the no-aug tail begins. :func:`fit_epochs` keeps a share
+and the length is final once the no-aug tail begins. A refit lengthens the run whenever more
+epochs fit, and shortens it only when the run is projected to end in the last 1% of the budget
+(:func:`keep_or_change`), so that small changes of the measured costs do not move it back and forth. :func:`fit_epochs` keeps a share
 :data:`SAFETY` of the budget unplanned, as epoch times vary with the multi-scale sizes drawn.
 ``--epochs`` caps the fit (by default the official 300); ``--patience`` may end the run sooner.
 Each change of the length follows :mod:`.run_length` and is logged.
@@ -23,7 +25,7 @@ from . import distributed as dist_utils
 from .hooks import EpochEnd, Evaluator, Hook, Run
 from .run_length import describe_length, length_settings, set_run_epochs
 
-__all__ = ["EpochCosts", "fit_epochs", "TimeBudget", "SAFETY", "clock"]
+__all__ = ["EpochCosts", "projected_s", "fit_epochs", "keep_or_change", "TimeBudget", "SAFETY", "clock"]
 
 clock: Callable[[], float] = time.monotonic  # the budget's clock (tests put a fake one here)
 SAFETY = 0.03
@@ -41,20 +43,32 @@ class EpochCosts:
     plain_s: float = 0.0
 
 
+def projected_s(spent_s: float, done: int, costs: EpochCosts, evaluated: Callable[[int, int], bool], total: int) -> float:
+    """Seconds at the end of a ``total``-epoch run that has spent ``spent_s`` on ``done`` epochs,
+    where 1-based epoch ``e`` of it is evaluated when ``evaluated(e, total)``."""
+    return spent_s + sum(costs.train_s + (costs.eval_s if evaluated(epoch, total) else costs.plain_s)
+                         for epoch in range(done + 1, total + 1))
+
+
 def fit_epochs(
     budget_s: float, spent_s: float, done: int, costs: EpochCosts, evaluated: Callable[[int, int], bool],
     lowest: int, highest: int,
 ) -> int:
-    """The most epochs ``E`` in ``[lowest, highest]`` whose remaining epochs ``done + 1 .. E``
-    fit in ``(1 - SAFETY) * budget_s - spent_s``, where 1-based epoch ``e`` of an ``E``-epoch
-    run is evaluated when ``evaluated(e, E)``; ``lowest`` when none fits."""
-    target, best = (1.0 - SAFETY) * budget_s, lowest
-    for total in range(lowest, highest + 1):
-        need = spent_s + sum(
-            costs.train_s + (costs.eval_s if evaluated(epoch, total) else costs.plain_s) for epoch in range(done + 1, total + 1))
-        if need <= target:
-            best = total
-    return best
+    """The most epochs ``E`` in ``[lowest, highest]`` whose run ends (:func:`projected_s`) within
+    ``(1 - SAFETY) * budget_s``; ``lowest`` when none does."""
+    target = (1.0 - SAFETY) * budget_s
+    fitting = [t for t in range(lowest, highest + 1) if projected_s(spent_s, done, costs, evaluated, t) <= target]
+    return max(fitting, default=lowest)
+
+
+def keep_or_change(current: int, fitted: int, current_end_s: float, budget_s: float) -> int:
+    """The length a refit settles on: ``fitted`` when it is longer than ``current`` (more fits),
+    or shorter and the ``current`` run is projected to end past ``1 - SAFETY / 3`` of the budget;
+    else ``current``. The band between the two keeps the length from flipping by one epoch
+    with every small change of the measured costs."""
+    if fitted > current or (fitted < current and current_end_s > (1.0 - SAFETY / 3) * budget_s):
+        return fitted
+    return current
 
 
 class TimeBudget(Hook):
@@ -87,7 +101,8 @@ class TimeBudget(Hook):
     def after_step(self, run: Run, losses: Any) -> None:
         self.last_step, self.steps = clock(), self.steps + 1
         ipe = run.parts.iters_per_epoch
-        if not self.fitted and self.steps == max(1, min(ipe - 1, max(10, ipe // 20))):
+        probe = max(1, min(ipe - 1, max(10, ipe // 20)))
+        if not self.fitted and self.steps == probe and run.state.epoch < run.parts.no_aug_start_epoch:
             train_s = (self.last_step - self.epoch_start) / self.steps * ipe
             self.refit(run, self.last_step, EpochCosts(train_s, train_s * self._eval_share(run)))
 
@@ -124,10 +139,12 @@ class TimeBudget(Hook):
                   for total in range(max(done, 1), max(state.epochs_cap, done + 1) + 1)}
         lowest = next((t for t, trial in trials.items() if t > done and trial.no_aug_start_epoch >= done), max(trials))
         spent = self.spent(run, now)
-        epochs = fit_epochs(self.budget_s, spent, done, costs, lambda e, t: Evaluator.due(trials[t], e, has_val),
-                            lowest, max(trials))
-        epochs = int(dist_utils.broadcast_object(epochs))
+        evaluated = lambda e, t: Evaluator.due(trials[t], e, has_val)  # noqa: E731
+        epochs = fit_epochs(self.budget_s, spent, done, costs, evaluated, lowest, max(trials))
         first, self.fitted = not self.fitted, True
+        if not first and cfg.epochs in trials:
+            epochs = keep_or_change(cfg.epochs, epochs, projected_s(spent, done, costs, evaluated, cfg.epochs), self.budget_s)
+        epochs = int(dist_utils.broadcast_object(epochs))
         if epochs == cfg.epochs and not first:
             return
         set_run_epochs(cfg, parts, epochs, self.fractions)

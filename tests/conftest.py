@@ -28,6 +28,14 @@ def coco_mini(shared_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def coco_mini_4(coco_mini, tmp_path_factory) -> Path:
+    """The first 4 annotated coco-mini training images as both train2017 and val2017."""
+    from tests.train_subset import make_subset
+
+    return make_subset(coco_mini, tmp_path_factory.mktemp("coco-mini-4") / "data", 4, splits=("train2017", "val2017"))
+
+
+@pytest.fixture(scope="session")
 def dog_jpg(shared_dir) -> Path:
     return shared_dir / "images" / "dog.jpg"
 

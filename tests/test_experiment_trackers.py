@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.train_subset import make_subset, one_thread, tiny_config
+from tests.train_subset import one_thread, step_config
 from yoloxkit.engine import Hook, train
 from yoloxkit.engine.config import ConfigError, TrainConfig
 from yoloxkit.engine.experiment_trackers import MlflowHook, WandbHook, tracker_hooks
@@ -28,13 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def data(coco_mini, tmp_path_factory):
-    return make_subset(coco_mini, tmp_path_factory.mktemp("trackers") / "data", 4, splits=("train2017", "val2017"))
-
-
-def _config(data, out, **overrides):
-    base = dict(size=64, size_range=(64, 96), max_iters_per_epoch=2, workers=0, eval_interval=1, seed=3)
-    return tiny_config(data, out, **{**base, **overrides})
+def data(coco_mini_4):
+    return coco_mini_4
 
 
 def _mlflow_run(store: Path):
@@ -51,7 +46,7 @@ def test_mlflow_logs_the_run_to_a_local_store(data, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     store = tmp_path / "store"
     with one_thread():
-        result = train(_config(data, tmp_path / "out", plots=True, mlflow=str(store)), log=lambda m: None)
+        result = train(step_config(data, tmp_path / "out", plots=True, mlflow=str(store)), log=lambda m: None)
     client, run = _mlflow_run(store)
     assert run.info.status == "FINISHED"
     params = run.data.params
@@ -87,7 +82,7 @@ def test_an_interrupted_mlflow_run_is_closed_as_killed_and_resume_continues_it(d
     monkeypatch.setattr(tracker_base, "atexit", SimpleNamespace(register=at_exit.append, unregister=lambda f: f in at_exit and at_exit.remove(f)))
     store, out = tmp_path / "store", tmp_path / "out"
     with one_thread(), pytest.raises(KeyboardInterrupt):
-        train(_config(data, out, mlflow=str(store)), log=lambda m: None, hooks=[StopAtThree()])
+        train(step_config(data, out, mlflow=str(store)), log=lambda m: None, hooks=[StopAtThree()])
     client, run = _mlflow_run(store)
     assert run.info.status == "RUNNING" and len(at_exit) == 1
     at_exit[0]()  # what the interpreter runs at exit
@@ -95,7 +90,7 @@ def test_an_interrupted_mlflow_run_is_closed_as_killed_and_resume_continues_it(d
     assert run.info.status == "KILLED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train/total_loss")] == [1, 2, 3]
     with one_thread():
-        train(_config(data, out, mlflow=str(store), resume=True), log=lambda m: None)
+        train(step_config(data, out, mlflow=str(store), resume=True), log=lambda m: None)
     client, resumed = _mlflow_run(store)  # the same run, continued
     assert resumed.info.run_id == run.info.run_id and resumed.info.status == "FINISHED"
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "train/total_loss")) == [1, 2, 3, 4]
@@ -136,7 +131,7 @@ def test_wandb_offline_writes_the_run_to_disk(data, tmp_path, monkeypatch):
         monkeypatch.setenv(name, str(tmp_path / "wandb-home" / name.lower()))
     out = tmp_path / "out"
     with one_thread():
-        result = train(_config(data, out, plots=True, wandb="yoloxkit-tests"), log=lambda m: None)
+        result = train(step_config(data, out, plots=True, wandb="yoloxkit-tests"), log=lambda m: None)
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((out / "wandb").iterdir())
     (log,) = runs[0].glob("run-*.wandb")

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tests.train_subset import make_subset, one_thread, tiny_config
+from tests.train_subset import one_thread, step_config
 from yoloxkit.engine import Hook, train
 from yoloxkit.engine import time_budget as time_budget_module
 from yoloxkit.engine.config import ConfigError, default_config
@@ -20,13 +20,8 @@ from yoloxkit.weights import read_checkpoint
 
 
 @pytest.fixture(scope="module")
-def data(coco_mini, tmp_path_factory):
-    return make_subset(coco_mini, tmp_path_factory.mktemp("controls") / "data", 4, splits=("train2017", "val2017"))
-
-
-def _config(data, out, **overrides):
-    base = dict(size=64, size_range=(64, 96), max_iters_per_epoch=2, workers=0, eval_interval=1, seed=3)
-    return tiny_config(data, out, **{**base, **overrides})
+def data(coco_mini_4):
+    return coco_mini_4
 
 
 class Recorder(Hook):
@@ -66,7 +61,7 @@ def test_early_stop_ends_the_run_keeps_the_best_epoch_and_refuses_a_plain_resume
     out = tmp_path / "out"
     recorder = Recorder()
     # min_delta 100 points: no evaluation can improve, so the run stops after `patience` of them
-    result, lines = _run(_config(data, out, epochs=6, patience=2, min_delta=100.0), [recorder])
+    result, lines = _run(step_config(data, out, epochs=6, patience=2, min_delta=100.0), [recorder])
     assert result.epochs_done == 2 and not result.interrupted
     assert any(line.startswith("stopped early after epoch 2 of 6: 2 evaluations in a row") for line in lines)
     assert lines[-1].startswith("stopped early after epoch 2 of 6") and "best epoch" in lines[-1]
@@ -77,9 +72,9 @@ def test_early_stop_ends_the_run_keeps_the_best_epoch_and_refuses_a_plain_resume
     if best_epoch:  # the best epoch's EMA weights, exactly
         assert all(torch.equal(best[k], v) for k, v in recorder.weights[best_epoch].items())
     with pytest.raises(ConfigError, match="stopped early after epoch 2 of 6.*nothing to continue.*larger than 6"):
-        _run(_config(data, out, epochs=None, resume=True, patience=None, min_delta=None))
+        _run(step_config(data, out, epochs=None, resume=True, patience=None, min_delta=None))
     # more epochs than the run had: it trains on, counting patience from the resume
-    result, lines = _run(_config(data, out, epochs=8, resume=True))
+    result, lines = _run(step_config(data, out, epochs=8, resume=True))
     assert result.epochs_done == 4
     assert any("early-stopped run trains on" in line for line in lines)
     assert lines[-1].startswith("stopped early after epoch 4 of 8")
@@ -89,7 +84,7 @@ def test_early_stop_ends_the_run_keeps_the_best_epoch_and_refuses_a_plain_resume
 def test_resume_with_more_epochs_follows_the_longer_schedule(data, tmp_path, capsys):
     out = tmp_path / "out"
     first = Recorder()
-    result, _ = _run(_config(data, out, epochs=3), [first])
+    result, _ = _run(step_config(data, out, epochs=3), [first])
     ipe = 2
     config = json.loads((out / "config.json").read_text())
     base = config["lr"]
@@ -97,18 +92,18 @@ def test_resume_with_more_epochs_follows_the_longer_schedule(data, tmp_path, cap
     assert [lr for _, lr in first.lrs] == pytest.approx([planned3.lr(i) for i in range(3 * ipe)])
 
     with pytest.raises(ConfigError, match="--epochs 2: .* has trained 3 epochs already"):
-        _run(_config(data, out, epochs=2, resume=True))
+        _run(step_config(data, out, epochs=2, resume=True))
     from yoloxkit.cli import main
 
     code = main(["train", "--data", str(data), "--model", "yolox-nano", "--size", "64", "--batch-size", "2", "--workers", "0",
                  "--max-iters-per-epoch", "2", "--no-progress", "--no-plots", "--out", str(out), "--resume", "--epochs", "1"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "--resume --epochs 1:" in err and "has trained 3 epochs already" in err
-    _, lines = _run(_config(data, out, epochs=None, resume=True))  # its own 3: nothing left
+    _, lines = _run(step_config(data, out, epochs=None, resume=True))  # its own 3: nothing left
     assert any("all 3 epochs are done" in line for line in lines)
 
     second = Recorder()
-    result, lines = _run(_config(data, out, epochs=5, resume=True), [second])
+    result, lines = _run(step_config(data, out, epochs=5, resume=True), [second])
     assert result.epochs_done == 5
     planned5 = WarmupCosineSchedule(base, ipe, 5, warmup_epochs=1, no_aug_epochs=1, min_lr_ratio=config["min_lr_ratio"])
     assert [i for i, _ in second.lrs] == list(range(3 * ipe, 5 * ipe))
@@ -156,7 +151,7 @@ def test_time_budget_fits_the_whole_schedule_with_a_fake_clock(data, tmp_path, m
     out = tmp_path / "out"
     recorder = Recorder()
     budget_s = 170.0  # steps of 10 s, 2 per epoch: 8 epochs (160 s) fit in 97% of it
-    cfg = _config(data, out, epochs=40, time=budget_s / 3600, warmup_epochs=None, no_aug_epochs=None)
+    cfg = step_config(data, out, epochs=40, time=budget_s / 3600, warmup_epochs=None, no_aug_epochs=None)
     result, lines = _run(cfg, [StepCost(clock, 10.0), recorder])
     spent = clock.now - 1000.0
     assert result.epochs_done == 8 and 0.9 * budget_s <= spent <= budget_s
@@ -184,10 +179,10 @@ def test_adamw_recipe_and_parameter_groups():
 
 def test_adamw_run_trains_and_resumes(data, tmp_path):
     out = tmp_path / "out"
-    _run(_config(data, out, epochs=1, optimizer="adamw"))
+    _run(step_config(data, out, epochs=1, optimizer="adamw"))
     state = read_checkpoint(out / "last.pth")["train_state"]
     assert "exp_avg_sq" in next(iter(state["optimizer"]["state"].values()))  # AdamW's state, saved
-    result, _ = _run(_config(data, out, epochs=2, resume=True, optimizer=None))  # the run's own optimizer
+    result, _ = _run(step_config(data, out, epochs=2, resume=True, optimizer=None))  # the run's own optimizer
     assert result.epochs_done == 2
 
 

@@ -9,18 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.train_subset import make_subset, one_thread, tiny_config
+from tests.train_subset import one_thread, step_config
 from yoloxkit.engine import Hook, train
 
 
 @pytest.fixture(scope="module")
-def data(coco_mini, tmp_path_factory):
-    return make_subset(coco_mini, tmp_path_factory.mktemp("hooks") / "data", 4, splits=("train2017", "val2017"))
-
-
-def _config(data, out, **overrides):
-    base = dict(size=64, size_range=(64, 96), max_iters_per_epoch=2, workers=0, eval_interval=1, seed=3)
-    return tiny_config(data, out, **{**base, **overrides})
+def data(coco_mini_4):
+    return coco_mini_4
 
 
 class StepCounter(Hook):
@@ -48,7 +43,7 @@ class StepCounter(Hook):
 def test_a_user_hook_sees_every_step_and_epoch(data, tmp_path):
     counter = StepCounter()
     with one_thread():
-        result = train(_config(data, tmp_path / "out"), log=lambda m: None, hooks=[counter])
+        result = train(step_config(data, tmp_path / "out"), log=lambda m: None, hooks=[counter])
     assert counter.before == counter.after == result.iterations == 4
     assert counter.epochs == [1, 2] and counter.trained == 1
 
@@ -60,7 +55,7 @@ def test_a_hook_raising_keyboard_interrupt_stops_at_the_step(data, tmp_path):
                 raise KeyboardInterrupt
 
     with one_thread(), pytest.raises(KeyboardInterrupt):
-        train(_config(data, tmp_path / "out"), log=lambda m: None, hooks=[StopAtThree()])
+        train(step_config(data, tmp_path / "out"), log=lambda m: None, hooks=[StopAtThree()])
     from yoloxkit.weights import read_checkpoint
 
     assert read_checkpoint(tmp_path / "out" / "last.pth")["train_state"]["global_iter"] == 3
@@ -78,7 +73,7 @@ def test_each_checkpoint_is_written_once_per_epoch(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(state_module, "save_training_checkpoint", counted)
     with one_thread():
-        train(_config(data, tmp_path / "out", epochs=3), log=lambda m: None)
+        train(step_config(data, tmp_path / "out", epochs=3), log=lambda m: None)
     best = [e for e, n in writes if n == "best.pth"]
     assert best and len(best) == len(set(best)), writes  # at most once per epoch (0: the starting weights)
     # last.pth once per epoch (before its evaluation, the epoch pending), and once more at the end
@@ -91,7 +86,7 @@ def test_the_order_of_the_hooks_does_not_change_the_run(data, tmp_path):
 
     runs = {}
     for order in ("forward", "reversed"):
-        trainer = Trainer(_config(data, tmp_path / order, epochs=3), log=lambda m: None)
+        trainer = Trainer(step_config(data, tmp_path / order, epochs=3), log=lambda m: None)
         if order == "reversed":
             trainer.hooks.reverse()
         with one_thread():
@@ -123,7 +118,7 @@ def test_entering_the_no_aug_epoch_turns_mosaic_off_and_l1_on_together():
 def test_the_criterion_is_built_whole_from_the_plan(data, tmp_path):
     from yoloxkit.engine.trainer import Trainer
 
-    trainer = Trainer(_config(data, tmp_path / "out"), log=lambda m: None)
+    trainer = Trainer(step_config(data, tmp_path / "out"), log=lambda m: None)
     with one_thread():
         trainer.setup()
     parts = trainer.parts
@@ -131,7 +126,7 @@ def test_the_criterion_is_built_whole_from_the_plan(data, tmp_path):
     assert parts.criterion.normalizer == trainer.cfg.loss_normalizer == "running"  # the finetune recipe
     assert parts.criterion.pss_targets == "detector" and parts.criterion.detector_loss is True
     assert parts.criterion.use_l1 is False  # until the no-aug tail, or the domain-shift rule at epoch 0
-    early = Trainer(_config(data, tmp_path / "early", l1_from_start=True), log=lambda m: None)
+    early = Trainer(step_config(data, tmp_path / "early", l1_from_start=True), log=lambda m: None)
     with one_thread():
         early.setup()
     assert early.parts.criterion.use_l1 is True

@@ -42,6 +42,13 @@ def tiny_config(data: Path, out: Path | None, **overrides) -> TrainConfig:
     return TrainConfig(**base)
 
 
+def step_config(data: Path, out: Path | None, **overrides) -> TrainConfig:
+    """:func:`tiny_config` at 64 px (multi-scale 64-96), 2 steps per epoch, evaluated every epoch:
+    the runs of the hook, control and tracker tests."""
+    base = dict(size=64, size_range=(64, 96), max_iters_per_epoch=2, workers=0, eval_interval=1, seed=3)
+    return tiny_config(data, out, **{**base, **overrides})
+
+
 class one_thread:
     """Context manager: run torch on one thread (small training batches gain nothing from more,
     and on a shared 2-core machine oversubscribed OpenMP threads slow them down many times)."""

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from yoloxkit.io import atomic_path, atomic_write_text
+from yoloxkit.io import atomic_path, atomic_write_text, read_json_mapping
 
 
 def test_atomic_write_creates_file_with_umask_permissions(tmp_path):
@@ -59,3 +59,13 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_read_json_mapping_gives_the_object_or_nothing(tmp_path):
+    (tmp_path / "ok.json").write_text('{"epochs": 5}', encoding="utf-8")
+    (tmp_path / "list.json").write_text("[1, 2]", encoding="utf-8")
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    assert read_json_mapping(tmp_path / "ok.json") == {"epochs": 5}
+    assert read_json_mapping(tmp_path / "list.json") == {}
+    assert read_json_mapping(tmp_path / "bad.json") == {}
+    assert read_json_mapping(tmp_path / "missing.json") == {}

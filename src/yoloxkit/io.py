@@ -1,4 +1,5 @@
-"""Atomic file writing: nothing written is ever left half-written."""
+"""Atomic file writing: nothing written is ever left half-written; reading back the small JSON
+files a run keeps beside its outputs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["atomic_path", "atomic_torch_save", "atomic_write_text", "atomic_write_json_records"]
+__all__ = ["atomic_path", "atomic_torch_save", "atomic_write_text", "atomic_write_json_records", "read_json_mapping"]
 
 
 def _publish(tmp_path: Path, target: Path) -> None:
@@ -69,3 +70,12 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
 def atomic_write_json_records(records: list[dict], path: str | os.PathLike) -> Path:
     """Write ``records`` atomically as a JSON list, one record a line."""
     return atomic_write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n", path)
+
+
+def read_json_mapping(path: str | os.PathLike) -> dict:
+    """The JSON object in ``path``; empty when the file is missing, unreadable or holds no object."""
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}

@@ -10,9 +10,10 @@ lengths then follow the recipe for it, unless given too) and turns a saved ``--t
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
+
+from ..io import read_json_mapping
 
 __all__ = ["KEPT_ON_RESUME", "adopt_saved_settings", "read_saved_config"]
 
@@ -23,12 +24,7 @@ _FOLLOW_EPOCHS = ("warmup_epochs", "no_aug_epochs", "time")  # re-derived when -
 
 def read_saved_config(out_dir: str | Path) -> dict[str, Any]:
     """The run's ``config.json`` as a mapping; empty when there is none or it cannot be read."""
-    path = Path(out_dir) / "config.json"
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return values if isinstance(values, dict) else {}
+    return read_json_mapping(Path(out_dir) / "config.json")
 
 
 def adopt_saved_settings(cfg: Any, saved: dict[str, Any]) -> Any:

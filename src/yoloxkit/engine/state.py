@@ -58,7 +58,7 @@ class TrainState:
     # why the run ended before its last epoch (early stopping); a resume refuses to continue it
     stop_reason: str | None = None
     patience_from: int = 0  # early stopping counts the evaluations after this epoch (a resume that trains on)
-    # --time: seconds spent so far (up to the last finished epoch) and the most epochs the budget may fit
+    # --time: seconds spent so far (up to the last step or epoch end) and the most epochs the budget may fit
     time_used_s: float = 0.0
     epochs_cap: int | None = None
 

@@ -38,10 +38,10 @@ def stale_evaluations(metrics: Sequence[float], min_delta: float = 0.0, since: i
 def _evaluations(state: TrainState) -> tuple[list[float], int]:
     """The run's evaluated metrics in order (epoch 0 first, when evaluated) and the index of the
     first evaluation after ``state.patience_from``."""
-    epochs = ([0] if state.start_metric is not None else []) + [int(r["epoch"]) for r in state.history if "ap" in r]
-    metrics = ([state.start_metric] if state.start_metric is not None else []) + [float(r["ap"]) for r in state.history if "ap" in r]
-    since = next((i for i, epoch in enumerate(epochs) if epoch > state.patience_from), len(epochs))
-    return metrics, since
+    evaluated = [(0, state.start_metric)] if state.start_metric is not None else []
+    evaluated += [(int(row["epoch"]), float(row["ap"])) for row in state.history if "ap" in row]
+    since = next((i for i, (epoch, _) in enumerate(evaluated) if epoch > state.patience_from), len(evaluated))
+    return [metric for _, metric in evaluated], since
 
 
 class EarlyStopping(Hook):

@@ -85,21 +85,26 @@ class TimeBudget(Hook):
         self.eval_s: list[float] = []
         self.plain_s: list[float] = []
 
-    def spent(self, run: Run, now: float) -> float:
-        """Seconds of the budget spent at ``now`` (with those before a resume)."""
+    def _attach(self, run: Run) -> None:
+        """On the first event: the seconds spent before a resume, and the cap of the fit (the
+        run's ``--epochs`` when it started), both kept in the run's state."""
         if self.offset is None:
             self.offset = float(run.state.time_used_s)
             if run.state.epochs_cap is None:
                 run.state.epochs_cap = int(run.cfg.epochs)
+
+    def spent(self, now: float) -> float:
+        """Seconds of the budget spent at ``now`` (with those before a resume)."""
         return self.offset + now - self.started
 
     def before_step(self, run: Run, batch: Any) -> None:
+        self._attach(run)
         if self.epoch_start is None:
             self.epoch_start, self.steps = clock(), 0
-            self.spent(run, self.epoch_start)
 
     def after_step(self, run: Run, losses: Any) -> None:
         self.last_step, self.steps = clock(), self.steps + 1
+        run.state.time_used_s = self.spent(self.last_step)  # in the last.pth written when the epoch ends
         ipe = run.parts.iters_per_epoch
         probe = max(1, min(ipe - 1, max(10, ipe // 20)))
         if not self.fitted and self.steps == probe and run.state.epoch < run.parts.no_aug_start_epoch:
@@ -107,12 +112,13 @@ class TimeBudget(Hook):
             self.refit(run, self.last_step, EpochCosts(train_s, train_s * self._eval_share(run)))
 
     def after_epoch(self, run: Run, end: EpochEnd) -> None:
+        self._attach(run)
         now = clock()
         if self.last_step is not None and self.steps == run.parts.iters_per_epoch:
             self.train_s.append(self.last_step - self.epoch_start)
             (self.eval_s if end.metric is not None else self.plain_s).append(now - self.last_step)
         self.epoch_start = self.last_step = None
-        run.state.time_used_s = self.spent(run, now)
+        run.state.time_used_s = self.spent(now)
         if self.train_s and run.state.epoch < run.parts.no_aug_start_epoch:
             self.refit(run, now, self.costs())
 
@@ -138,7 +144,7 @@ class TimeBudget(Hook):
         trials = {total: dataclasses.replace(cfg, **length_settings(cfg, total, self.fractions))
                   for total in range(max(done, 1), max(state.epochs_cap, done + 1) + 1)}
         lowest = next((t for t, trial in trials.items() if t > done and trial.no_aug_start_epoch >= done), max(trials))
-        spent = self.spent(run, now)
+        spent = self.spent(now)
         evaluated = lambda e, t: Evaluator.due(trials[t], e, has_val)  # noqa: E731
         epochs = fit_epochs(self.budget_s, spent, done, costs, evaluated, lowest, max(trials))
         first, self.fitted = not self.fitted, True

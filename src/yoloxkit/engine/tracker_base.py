@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import YoloxkitError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json_mapping
 from .hooks import EpochEnd, Hook, Run
 
 __all__ = ["TrackerError", "TrackerHook", "TRACKERS_FILE", "config_params", "epoch_metrics", "metric_key", "one_line",
@@ -225,8 +225,4 @@ class TrackerHook(Hook):
 
 
 def _read_trackers(out_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((out_dir / TRACKERS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_mapping(out_dir / TRACKERS_FILE)

@@ -174,7 +174,7 @@ class MlflowHook(TrackerHook):
         if state.best_metric is not None:
             self.log_metrics({metric_key(f"best/{state.metric_name}"): float(state.best_metric)}, int(state.best_epoch or 0))
         self.flush()
-        if getattr(state, "stop_reason", None):  # early stopping, a time budget
+        if state.stop_reason:  # early stopping
             self.client.set_tag(self.run_id, "yoloxkit.stop_reason", str(state.stop_reason)[:5000])
         for path, folder in files:
             self.client.log_artifact(self.run_id, str(path), artifact_path=folder or None)

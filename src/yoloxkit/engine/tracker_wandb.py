@@ -115,7 +115,7 @@ class WandbHook(TrackerHook):
         if state.best_metric is not None:
             best = {metric_key(f"best/{state.metric_name}"): float(state.best_metric), "best/epoch": state.best_epoch}
             self.run.summary.update(best)
-        if getattr(state, "stop_reason", None):  # early stopping, a time budget
+        if state.stop_reason:  # early stopping
             self.run.summary["stop_reason"] = str(state.stop_reason)
         images = {f"plots/{path.stem}": self.wandb.Image(str(path)) for path, _ in files if path.suffix == ".png"}
         if images:

@@ -328,8 +328,9 @@ class Trainer:
         atomic_write_text(table + "\n", out / "results.txt")
         self.log(table)
         self.log(f"done: last checkpoint {out / 'last.pth'}{best}")
-        if stop_summary(state):
-            self.log(stop_summary(state))
+        stopped = stop_summary(state)
+        if stopped:
+            self.log(stopped)
 
 
 def train(

@@ -23,8 +23,8 @@ MAX_FUNCTION_LINES = 60
 # Lowest first. A unit is a top-level module or subpackage of yoloxkit.
 LAYERS: list[set[str]] = [
     {"errors", "_version"},
-    {"io", "coco_names", "deprecation", "names", "optional", "ort_session", "packaged"},
-    {"imaging"},
+    {"io", "coco_names", "deprecation", "optional", "ort_session", "packaged", "text"},
+    {"imaging", "names"},
     {"models"},
     {"assign"},
     {"losses"},

@@ -109,6 +109,13 @@ def test_sigkill_then_resume_ends_like_the_uninterrupted_run(setup, point):
     resumed = _train(args + ["--out", str(out), "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "Traceback" not in resumed.stderr
+    check_ends_like_the_uninterrupted_run(out, full, point)
+
+
+def check_ends_like_the_uninterrupted_run(out: Path, full: Path, point: str) -> None:
+    """What a resumed fault run ends with: the uninterrupted run's ``full`` last.pth and best.pth,
+    no stray temporary files, a results table naming only files that exist, the plots and history
+    (also used by tests/test_resume_from_folder.py)."""
     for name in ("last.pth", "best.pth"):
         expected, got = _weights(full / name), _weights(out / name)
         assert expected.keys() == got.keys()

@@ -64,7 +64,7 @@ def test_max_batch_one_never_batches():
     batcher.close()
 
 
-def test_failure_reaches_every_request_of_the_batch_and_worker_survives():
+def test_failure_of_a_lone_request_reaches_it_and_worker_survives():
     calls = []
 
     def flaky(payloads):

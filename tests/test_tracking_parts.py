@@ -97,8 +97,8 @@ def test_unreadable_mot_files(tmp_path: Path) -> None:
     with pytest.raises(TrackingError, match="not found"):
         read_mot(tmp_path / "missing.txt")
     binary = tmp_path / "binary.txt"
-    binary.write_bytes(b"\xff\xfe\x00\x81" * 20)
-    with pytest.raises(TrackingError, match="not UTF-8"):
+    binary.write_bytes(b"\x81\x00\xff" * 20)
+    with pytest.raises(TrackingError, match="not a MOT text file: .*NUL byte"):
         read_mot(binary)
     assert len(read_mot(_write(tmp_path / "empty.txt", ""))) == 0
 

@@ -8,12 +8,16 @@ __all__ = [
     "WeightsError",
     "WeightsMismatchError",
     "ImageReadError",
+    "ImageTooLargeError",
+    "UnsupportedImageError",
+    "SettingError",
     "DatasetError",
     "DownloadError",
     "MissingDependencyError",
     "ExportError",
     "InferenceError",
     "TrackingError",
+    "OutputError",
 ]
 
 
@@ -35,6 +39,20 @@ class WeightsMismatchError(WeightsError):
 
 class ImageReadError(YoloxkitError):
     """An image file that is missing, not an image, or truncated."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image whose header declares more pixels than the pixel limit (``YOLOXKIT_MAX_PIXELS``);
+    refused before its pixels are decoded."""
+
+
+class UnsupportedImageError(ImageReadError):
+    """Data that is not an image in a format the decoder accepts, or whose pixel type it cannot
+    decode (32-bit integer or float samples)."""
+
+
+class SettingError(YoloxkitError, ValueError):
+    """An environment setting with an invalid value (e.g. ``YOLOXKIT_MAX_PIXELS``)."""
 
 
 class DatasetError(YoloxkitError):
@@ -61,3 +79,9 @@ class InferenceError(YoloxkitError, ValueError):
 class TrackingError(YoloxkitError, ValueError):
     """Tracking input that cannot be used: a malformed or mismatched MOTChallenge file or folder,
     an unknown tracker, or bad tracker settings."""
+
+
+class OutputError(YoloxkitError):
+    """An output file or folder that cannot be written: its folder is a file, the disk is full or
+    read-only, permission is denied. The message names the file (and the option that gave it)
+    and the reason; what was written before is left intact."""

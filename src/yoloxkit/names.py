@@ -1,7 +1,8 @@
 """Class-name lists given by the user or found beside the data (never shipped in the package).
 
 A names file is ``.txt`` (one name per line, blank lines skipped), ``.json`` or ``.yaml``/``.yml``
-(a list of names, or a mapping with a ``names`` key holding a list or ``{0: name, 1: name}``).
+(a list of names, or a mapping with a ``names`` key holding a list or ``{0: name, 1: name}``),
+in UTF-8 or another encoding :func:`yoloxkit.text.read_text` accepts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Sequence, Union
 
 from .errors import DatasetError
+from .text import read_text
 
 __all__ = ["NamesArg", "read_names", "read_names_file", "names_from_yaml_value", "NAMES_FILES", "NAMES_SUFFIXES"]
 
@@ -39,11 +41,12 @@ def read_names(names: NamesArg, source: str = "names") -> list[str] | None:
 
 def read_names_file(path: str | os.PathLike) -> list[str]:
     """Class names from a ``.txt``, ``.json`` or ``.yaml`` file; :class:`DatasetError` if it is
-    missing, cannot be parsed or holds no valid list of names."""
+    missing, not text (:func:`yoloxkit.text.read_text`), cannot be parsed or holds no valid list
+    of names."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"names file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "class-names file")
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         import yaml

@@ -45,12 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io import check_writable
     from ..weights import convert_weights, describe_weights, format_of, read_names_file
 
     if format_of(args.destination).name == "onnx":
         raise WeightsError(f"destination {args.destination} must be a .pth checkpoint, not .onnx")
     if args.destination.resolve() == args.source.resolve():
         raise WeightsError(f"destination {args.destination} is the source file; choose another path")
+    check_writable(args.destination, "destination")
     names = read_names_file(args.names) if args.names is not None else None
     convert_weights(args.source, args.destination, args.model, args.calib_images, names)
     info = describe_weights(args.destination)

@@ -66,6 +66,7 @@ def run_show_batch(args: argparse.Namespace) -> int:
     from ..data.show_batch import write_batch_grid
     from ..engine.config import training_recipe
     from ..errors import YoloxkitError
+    from ..io import check_writable
     from ..models import get_spec
 
     if args.count < 1:
@@ -74,6 +75,7 @@ def run_show_batch(args: argparse.Namespace) -> int:
     size = args.size or spec.input_size
     if size < 32 or size % 32:
         raise YoloxkitError(f"--size must be a positive multiple of 32, got {size}")
+    check_writable(args.out, "--out")
     data = load_dataset(args.data, split=args.split, default_prefix="train", names=args.names)
     augment = AugmentConfig.off() if args.no_aug else training_recipe(spec.name).augment()
     if args.no_mosaic:
@@ -89,7 +91,9 @@ def run_show_batch(args: argparse.Namespace) -> int:
 
 def run_convert(args: argparse.Namespace) -> int:
     from ..data.convert import convert_dataset
+    from ..io import check_writable_dir
 
+    check_writable_dir(args.dst, "destination")
     done = convert_dataset(args.src, args.dst, args.to, names=args.names, link=args.link)
     splits = done.splits
     print(f"wrote {args.dst} ({args.to}): " + ", ".join(f"{s.split} {len(s.records)} images" for s in splits)

@@ -28,6 +28,10 @@ more than one detection of their class (score >= 0.3, IoU >= 0.5; crowd/difficul
 
 --slice H[xW] evaluates sliced inference (small objects in large images): every image must be at
 least that large, which is checked before any image runs.
+
+--json-out and --plots are checked before any image runs too. Plots that still cannot be written
+(a full disk) do not cost the metrics: they are printed and --json-out is written, then the run
+exits with status 2 naming the file that could not be written.
 """
 
 
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
     data = load_dataset(args.data, split=args.split, default_prefix="val", names=args.names)
+    _check_outputs(args)
     from ..infer import Detector
 
     options = {"weights": args.weights, "size": args.size, "conf": args.conf, "nms": args.nms,
@@ -96,8 +101,23 @@ def run(args: argparse.Namespace) -> int:
           f"{result.num_predictions} predictions")
     print(result.format())
     if args.json_out:
-        result.save_json(args.json_out)
+        result.save_json(args.json_out, what="--json-out")
         print(f"metrics written to {args.json_out}")
     for path in result.plots:
         print(f"plot written to {path}")
+    if result.plots_error is not None:  # the metrics above are kept; the plots are the run's error
+        sys.stdout.flush()
+        kept = f"; the metrics were written to {args.json_out}" if args.json_out else ""
+        print(f"error: {result.plots_error}{kept}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--json-out and --plots can be written: checked before any image runs."""
+    from ..io import check_writable, check_writable_dir
+
+    if args.json_out:
+        check_writable(args.json_out, "--json-out")
+    if args.plots:
+        check_writable_dir(args.plots, "--plots")

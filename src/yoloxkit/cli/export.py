@@ -99,6 +99,10 @@ def _check_args(args: argparse.Namespace) -> str:
             raise ExportError(f"invalid {flag} {value}")
     if args.model is None and args.weights is None:
         raise ExportError("give --model NAME or --weights (a path or a zoo name)")
+    if args.out is not None:  # the default path is checked by the export itself, before any work
+        from ..io import check_writable
+
+        check_writable(args.out, "--out")
     return fmt
 
 

@@ -25,6 +25,10 @@ A file that cannot be read is skipped with a warning, and gets an {"image", "sou
 entry in --json-out; the run goes on and exits with status 2 at the end (--strict stops at the
 first such file). Ctrl-C keeps what was done: the JSON of the images and frames done, and a
 playable video of the frames done; the exit status is then 130.
+
+--save-dir and --json-out are checked before any image runs. An annotated copy that still cannot
+be written (a full disk) ends the saving, not the run: every image gets its --json-out record, and
+the run exits with status 2 naming the first file that could not be written and why.
 """
 
 DEFAULT_SAVE_DIR = "runs/predict"
@@ -51,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _write_json(records: list[dict], path: str) -> None:
     from ..io import atomic_write_json_records
 
-    atomic_write_json_records(records, path)
+    atomic_write_json_records(records, path, what="--json-out")
     errors = sum("error" in r for r in records)
     unreadable = f" and {errors} unreadable" if errors else ""
     print(f"wrote {len(records) - errors} results{unreadable} to {path}")
@@ -73,12 +77,27 @@ def _sources(args: argparse.Namespace) -> list:
     return expand_sources(arguments)
 
 
-def _exit(run, sources: list, sliced: bool) -> tuple[int, str | None]:
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output of the run can be written: checked before any work."""
+    from ..io import check_writable, check_writable_dir
+
+    if args.json_out:
+        check_writable(args.json_out, "--json-out")
+    if not args.no_save:
+        check_writable_dir(args.save_dir, "--save-dir")
+
+
+def _exit(run, sources: list, sliced: bool, json_out: str | None) -> tuple[int, str | None]:
     """The exit status and the closing message of a run."""
     if run.stopped is not None:
         return 2, f"error: {run.stopped}"
     if run.interrupted:
         return 130, "interrupted"
+    if run.save_error is not None:
+        kind = "files" if any(path.endswith(".mp4") for path in run.unsaved) else "images"
+        more = f" ({len(run.unsaved) - 1} more {kind} not saved)" if len(run.unsaved) > 1 else ""
+        kept = f"; the JSON was written to {json_out}" if json_out else ""
+        return 2, f"error: {run.save_error}{more}{kept}"
     if run.failed:
         names = ", ".join(run.failed[:3]) + (", ..." if len(run.failed) > 3 else "")
         return 2, (f"error: {len(run.failed)} of {len(sources)} sources could not be "
@@ -91,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.run import predict_sources
 
     sources = _sources(args)
+    _check_outputs(args)
     detector = build_detector(args)
     classes = split_names(args.classes) if args.classes else None
     detector.resolve_classes(classes)  # an unknown class name fails before any work
@@ -101,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                           strict=args.strict or len(sources) == 1)
     if args.json_out:
         _write_json(run.records, args.json_out)
-    code, message = _exit(run, sources, detector.slicing is not None)
+    code, message = _exit(run, sources, detector.slicing is not None, args.json_out)
     sys.stdout.flush()
     if message is not None:
         print(message, file=sys.stderr)

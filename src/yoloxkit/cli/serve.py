@@ -9,6 +9,7 @@ from ..errors import MissingDependencyError
 from ..infer.backends import backend_names
 from ..infer.defaults import DEFAULT_CONF
 from ..packaged import BUNDLED_MODEL
+from ..imaging.decode import MAX_PIXELS_ENV
 from ..serve.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB, UploadLimits
 from ..serve.settings import ServiceSettings
 from .argtypes import (
@@ -54,8 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    f" (default {SERVICE.max_queued_mb:g})")
     p.add_argument("--max-upload-mb", type=positive_float, default=DEFAULT_MAX_UPLOAD_MB,
                    help=f"largest accepted upload in MiB (default {DEFAULT_MAX_UPLOAD_MB:g}; larger gets 413)")
-    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
-                   help=f"largest accepted image, width x height (default {DEFAULT_MAX_PIXELS}; larger gets 413)")
+    p.add_argument("--max-pixels", type=positive_int, default=None,
+                   help="largest accepted image, width x height; larger gets 413 (default: the limit of every"
+                   f" command, ${MAX_PIXELS_ENV} if set, else {DEFAULT_MAX_PIXELS}, Pillow's decompression-bomb limit)")
     p.add_argument("--conf", type=unit_float, default=DEFAULT_CONF,
                    help=f"default confidence threshold (default {DEFAULT_CONF})")
     p.add_argument("--nms", type=unit_float, help=f"default {NMS_HELP}")
@@ -64,11 +66,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tiles", type=positive_int, default=SERVICE.max_tiles,
                    help="most crops a sliced request may cut its image into (tiles, plus the whole image with"
                    f" slice_full); more gets 422 (default {SERVICE.max_tiles})")
+    p.add_argument("--read-timeout", type=positive_float, default=SERVICE.read_timeout_s, metavar="SECONDS",
+                   help="most seconds an upload may take to arrive after its headers; a slower or stalled client"
+                   f" gets 408 and its connection closed (default {SERVICE.read_timeout_s:g})")
     p.add_argument("--graceful-timeout", type=positive_float, default=30.0,
                    help="seconds to finish in-flight requests on shutdown (default 30)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info)")
     p.set_defaults(func=run)
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, with the service's own lines (a failed request, a timed-out upload) on
+    its handler, at ``level``."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["yoloxkit.serve"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
     settings = ServiceSettings(conf=args.conf, nms=args.nms, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                                max_queue=args.max_queue, max_queued_mb=args.max_queued_mb, limits=limits,
-                               max_tiles=args.max_tiles)
+                               max_tiles=args.max_tiles, read_timeout_s=args.read_timeout)
     app = create_app(detector, settings=settings)
     print(
         f"serving {detector.model_name} ({detector.backend}) on http://{args.host}:{args.port}/ "
@@ -102,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=args.graceful_timeout,
         access_log=args.log_level == "debug",
+        log_config=_log_config(args.log_level),
     )
     server = uvicorn.Server(config)
     try:

@@ -96,8 +96,10 @@ def register(subparsers) -> None:
 
 
 def run_make_small_objects(args: argparse.Namespace) -> int:
+    from ..io import check_writable_dir
     from ..synth import make_small_object_set
 
+    check_writable_dir(args.out, "--out")
     count = args.count[0] if len(args.count) == 1 else args.count
     done = make_small_object_set(
         args.source, args.split, args.out, sizes=args.sizes, count=count, objects_per_image=args.objects_per_image,
@@ -109,8 +111,10 @@ def run_make_small_objects(args: argparse.Namespace) -> int:
 
 
 def run_make_tracking_set(args: argparse.Namespace) -> int:
+    from ..io import check_writable_dir
     from ..synth import make_tracking_set
 
+    check_writable_dir(args.out, "--out")
     done = make_tracking_set(
         args.source, args.split, args.out, sequences=args.sequences, frames=args.frames, frame_size=args.frame_size,
         seed=args.seed, progress=not args.no_progress, moving_objects=args.moving_objects,

@@ -24,7 +24,9 @@ Outputs: the annotated video (boxes coloured by identity, "#id class score" and 
 --save-dir; --mot-out writes MOTChallenge rows (frame,id,x,y,w,h,score,-1,-1,-1), to a .txt file
 for one SOURCE or to a folder of SEQUENCE.txt; --json-out writes one record per frame, the
 detections' JSON with "track_id". Ctrl-C keeps what was done: a playable video of the frames done
-and every row of those frames; the exit status is then 130.
+and every row of those frames; the exit status is then 130. Every output is checked before the
+first frame; one that still cannot be written (a full disk) stops the run with status 2, and
+--json-out keeps the records of the frames done.
 
 Trackers (--tracker): bytetrack (default), botsort (with camera motion compensation), ocsort, sort,
 from the `trackers` library, and iou, the naive frame-to-frame IoU baseline. They need
@@ -87,8 +89,22 @@ def _mot_paths(mot_out: str | None, names: list[str]) -> list[Path | None]:
     return [target / f"{name}.txt" for name in names]
 
 
+def _check_outputs(args: argparse.Namespace, mot_paths: list[Path | None]) -> None:
+    """Every output of the run can be written: checked before any frame runs."""
+    from ..io import check_writable, check_writable_dir
+
+    if args.json_out:
+        check_writable(args.json_out, "--json-out")
+    if args.mot_out and len(mot_paths) == 1 and mot_paths[0] == Path(args.mot_out):
+        check_writable(args.mot_out, "--mot-out")
+    elif args.mot_out:
+        check_writable_dir(args.mot_out, "--mot-out")
+    if not args.no_save:
+        check_writable_dir(args.save_dir, "--save-dir")
+
+
 def run_track(args: argparse.Namespace) -> int:
-    from ..errors import TrackingError
+    from ..errors import OutputError, TrackingError
     from ..infer.classes import split_names
     from ..io import atomic_write_json_records
     from ..tracking import Tracker, open_frames, track_sequence
@@ -99,6 +115,7 @@ def run_track(args: argparse.Namespace) -> int:
     if twice:
         raise TrackingError(f"two sources are both called {twice[0]}: their outputs would overwrite each other")
     mot_paths = _mot_paths(args.mot_out, names)
+    _check_outputs(args, mot_paths)
     settings = {k: getattr(args, k) for k in ("track_thresh", "high_thresh", "match_thresh", "track_buffer", "min_hits")}
     detector = build_detector(args)
     tracker = Tracker(detector, args.tracker, classes=split_names(args.classes) if args.classes else None,
@@ -106,18 +123,25 @@ def run_track(args: argparse.Namespace) -> int:
     print(detector.describe(), flush=True)
     print(repr(tracker), flush=True)
     records: list[dict] | None = [] if args.json_out else None
-    code = 0
+    code, failed = 0, None
     for frames, mot_path in zip(sequences, mot_paths):
         video = None if args.no_save else Path(args.save_dir) / f"{frames.name}.mp4"
-        run = track_sequence(tracker, frames, video_path=video, mot_path=mot_path, records=records,
-                             progress=not args.no_progress)
+        try:
+            run = track_sequence(tracker, frames, video_path=video, mot_path=mot_path, records=records,
+                                 progress=not args.no_progress)
+        except OutputError as exc:  # a full disk: the records of the frames done are still written
+            code, failed = 2, exc
+            break
         print(run.describe(), flush=True)
         if run.interrupted:
             code = 130
             break
     if args.json_out:
-        atomic_write_json_records(records, args.json_out)
-        print(f"wrote {len(records)} frame records to {args.json_out}")
+        atomic_write_json_records(records, args.json_out, what="--json-out")
+        print(f"wrote {len(records)} frame records to {args.json_out}", flush=True)
+    if failed is not None:
+        kept = f"; the records of the frames done were written to {args.json_out}" if args.json_out else ""
+        print(f"error: {failed}{kept}", file=sys.stderr)
     if code == 130:
         print("interrupted: the outputs hold the frames done", file=sys.stderr)
     return code
@@ -126,6 +150,10 @@ def run_track(args: argparse.Namespace) -> int:
 def run_track_eval(args: argparse.Namespace) -> int:
     from ..tracking.metrics import evaluate_tracking, write_report_json
 
+    if args.json_out:
+        from ..io import check_writable
+
+        check_writable(args.json_out, "--json-out")
     report = evaluate_tracking(args.gt, args.pred, iou=args.iou)
     print(report.table())
     if args.json_out:

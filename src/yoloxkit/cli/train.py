@@ -24,7 +24,8 @@ _DESCRIPTION = (
     " From random weights (--weights none) the 'official' recipe applies: 5 warm-up epochs, last 15"
     " epochs without Mosaic/MixUp and with L1. Defaults follow the model size and the recipe; a YAML"
     " --config and then the flags override them. Writes OUT/last.pth (resumable), OUT/best.pth,"
-    " TensorBoard logs and PNG plots."
+    " TensorBoard logs and PNG plots. --out OUT --resume alone continues a run with its own settings"
+    " (OUT/config.json); only one run writes into a folder at a time."
     " Multi-GPU: torchrun --nproc_per_node N -m yoloxkit train ..."
 )
 
@@ -62,17 +63,23 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """Defaults < --config YAML < flags."""
-    from ..engine.config import ConfigError, TrainConfig, load_config, update_config
+    return _config_and_given(args)[0]
+
+
+def _config_and_given(args: argparse.Namespace):
+    """The config of ``args`` and the names of the options given (flags and YAML keys): a
+    ``--resume`` takes the others from the run's config.json."""
+    from ..engine.config import ConfigError, TrainConfig, read_config_file, update_config
     from ..engine.options import cli_fields
 
-    cfg = TrainConfig()
-    if args.config:
-        cfg = load_config(args.config, cfg)
+    values = read_config_file(args.config) if args.config else {}
+    cfg = update_config(TrainConfig(), values, args.config or "")
     flags = {f.name: getattr(args, f.name) for f, _ in cli_fields(TrainConfig)}
-    cfg = update_config(cfg, {k: v for k, v in flags.items() if v is not None}, "command line")
-    if not cfg.data:
+    flags = {k: v for k, v in flags.items() if v is not None}
+    cfg = update_config(cfg, flags, "command line")
+    if not cfg.data and not cfg.resume:
         raise ConfigError("--data is required (a dataset directory or data YAML), on the command line or in --config")
-    return cfg
+    return cfg, {str(k).replace("-", "_") for k in values} | set(flags)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     # the preflight: options, dataset path, output folder and a missing download fail here, in
     # seconds, before the loop is imported
-    plan = plan_run(config_from_args(args))
+    plan = plan_run(*_config_and_given(args))
 
     from ..engine.trainer import train
 

@@ -6,6 +6,11 @@ split that lacks some categories still numbers its classes like the others). Box
 warning, ``check-data`` reports them). ``iscrowd`` boxes are kept and flagged in ``ignore``.
 :func:`write_coco` writes ``bbox`` values that read back as bit-identical float32 boxes, and
 ignore flags as ``iscrowd``.
+
+The file is text as :func:`yoloxkit.text.read_text` accepts (UTF-8, a byte-order mark dropped).
+It must have an ``annotations`` list (an image-info file such as ``image_info_test2017.json`` is
+refused); an empty one is a warning (every image is background). Image ids, image file names and
+annotation ids must be unique: a repeat is a ``duplicate`` error (the first entry is kept).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import numpy as np
 
 from ..errors import DatasetError
 from ..io import atomic_write_text
+from ..text import read_text
 from .dataset_format import DatasetFormat, Layout
-from .issues import ERROR, DataIssue
+from .issues import ERROR, WARNING, DataIssue
 from .records import DetectionData, ImageRecord
 from .validate import check_box
 from .writing import ImageLinker, as_linker, check_same_names, decimal32, ignore_flags, progress_bar
@@ -40,7 +46,7 @@ def coco_annotation_file(root: Path, split: str) -> Path:
 def _load_json(path: Path) -> dict:
     if not path.is_file():
         raise DatasetError(f"{path}: annotation file does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "COCO annotation file")
     if not text.strip():
         raise DatasetError(f"{path}: annotation file is empty")
     try:
@@ -54,6 +60,11 @@ def _load_json(path: Path) -> dict:
             raise DatasetError(f"{path}: missing or invalid {key!r} list")
     if not content["categories"]:
         raise DatasetError(f"{path}: 'categories' is empty")
+    if "annotations" not in content:
+        raise DatasetError(f"{path}: no 'annotations' list: an image-info file has no ground truth to train or"
+                           " evaluate on (write \"annotations\": [] if no image has objects)")
+    if not isinstance(content["annotations"], list):
+        raise DatasetError(f"{path}: 'annotations' is not a list")
     return content
 
 
@@ -67,9 +78,13 @@ def read_coco(root: str | Path, split: str, names: list[str] | None = None) -> D
     issues: list[DataIssue] = []
     cat_names, cat_ids = _categories(content, file)
     class_names, category_ids, cat_to_class = _class_mapping(cat_names, cat_ids, names, file, issues)
+    _duplicates(content, file, issues)
     images, order = _image_entries(content, file, issues)
     known = None if names is None else set(cat_ids)
-    _add_annotations(content.get("annotations") or [], images, cat_to_class, known, file, issues)
+    if not content["annotations"]:
+        issues.append(DataIssue(WARNING, "no_boxes", file, "annotations",
+                                "empty: every image is background (no boxes to train on or to evaluate)"))
+    _add_annotations(content["annotations"], images, cat_to_class, known, file, issues)
     records = _records(images, order, root / split, ann_file.name, issues)
     return DetectionData(
         names=class_names,
@@ -111,10 +126,46 @@ def _class_mapping(cat_names: list[str], cat_ids: list[int], names: list[str] | 
     return class_names, [by_name.get(name, -1) for name in class_names], cat_to_class
 
 
+def _repeats(entries: list, key: str) -> dict[object, list[int]]:
+    """``value -> indices`` of the ``key`` values (integers or strings) that several entries hold."""
+    where: dict[object, list[int]] = {}
+    for index, entry in enumerate(entries):
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if _valid_id(value):
+            where.setdefault(value, []).append(index)
+    return {value: indices for value, indices in where.items() if len(indices) > 1}
+
+
+def _duplicates(content: dict, file: str, issues: list[DataIssue]) -> None:
+    """A ``duplicate`` error for each image id, image file name and annotation id held by more than
+    one entry (ground truth would count twice, or an image would take another's boxes)."""
+    images, annotations = content["images"], content["annotations"]
+    for image_id, where in _repeats(images, "id").items():
+        issues.append(DataIssue(ERROR, "duplicate", file, f"images[{where[1]}]",
+                                f"image id {image_id!r} appears {len(where)} times (first duplicate: file "
+                                f"{images[where[1]].get('file_name')}); ids must be unique"))
+    for name, where in _repeats(images, "file_name").items():
+        ids = list(dict.fromkeys(images[index].get("id") for index in where))
+        if len(ids) > 1:  # one id listed twice is reported above
+            issues.append(DataIssue(ERROR, "duplicate", file, f"images[{where[1]}]",
+                                    f"file {name} appears {len(where)} times (image ids "
+                                    f"{', '.join(map(repr, ids))}); file names must be unique"))
+    for ann_id, where in _repeats(annotations, "id").items():
+        issues.append(DataIssue(ERROR, "duplicate", file, f"annotations[{where[1]}]",
+                                f"annotation id {ann_id!r} appears {len(where)} times; ids must be unique"))
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 def _image_entries(content: dict, file: str, issues: list[DataIssue]) -> tuple[dict[object, dict], list[object]]:
-    """The usable ``images`` entries by id (file name, size, empty box lists) and their order."""
+    """The usable ``images`` entries by id (file name, size, empty box lists) and their order; of
+    entries sharing an id or a file name (:func:`_duplicates` reports them) the first is kept."""
     images: dict[object, dict] = {}
     order: list[object] = []
+    seen_ids: set[object] = set()
+    seen_files: set[str] = set()
     for index, image in enumerate(content["images"]):
         try:
             image_id = image["id"]
@@ -122,6 +173,13 @@ def _image_entries(content: dict, file: str, issues: list[DataIssue]) -> tuple[d
         except (KeyError, TypeError):
             issues.append(DataIssue(ERROR, "malformed", file, f"images[{index}]", "needs 'id' and 'file_name'"))
             continue
+        if not _valid_id(image_id):
+            issues.append(DataIssue(ERROR, "malformed", file, f"images[{index}]", "'id' must be an integer or a string"))
+            continue
+        if image_id in seen_ids or file_name in seen_files:
+            continue
+        seen_ids.add(image_id)
+        seen_files.add(file_name)
         width, height = image.get("width"), image.get("height")
         if not isinstance(width, (int, float)) or not isinstance(height, (int, float)) or width <= 0 or height <= 0:
             issues.append(DataIssue(ERROR, "missing_size", file, f"images id={image_id}",
@@ -204,9 +262,11 @@ def write_coco(splits: list[DetectionData], root: Path, progress: bool = True,
     for data in splits:
         check_same_names(data, names)
         images, annotations = [], []
-        numeric = all(_int_id(r.image_id) is not None for r in data.records)
+        ids = [_int_id(r.image_id) for r in data.records]
+        if None in ids or len(set(ids)) < len(ids):  # the records' ids are kept only if integers, each once
+            ids = list(range(1, len(data.records) + 1))
         for index, record in enumerate(progress_bar(data.records, f"coco {data.split}", progress)):
-            image_id = _int_id(record.image_id) if numeric else index + 1
+            image_id = ids[index]
             file_name = record.path.name
             linker(record.path, root / data.split / file_name)
             images.append({"id": image_id, "file_name": file_name, "width": record.width, "height": record.height})

@@ -40,6 +40,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DatasetError, ImageReadError
 from ..imaging import read_image
+from ..imaging.decode import max_pixels
 from ..imaging.letterbox import fit_size, pad_to
 from .augment import AugmentConfig
 from .mosaic import mixup, mosaic4
@@ -162,6 +163,7 @@ class TrainingDataset(Dataset):
             self.warnings.append(f"{data.split}: clipped {_boxes(clipped)} reaching outside their image")
         if dropped:
             self.warnings.append(f"{data.split}: dropped {_boxes(dropped)} of zero size")
+        max_pixels()  # an invalid YOLOXKIT_MAX_PIXELS stops here, in one line, not in a loader worker
         self._cache: list[np.ndarray | None] | None = None
         self._unreadable = SharedFlags(len(self.records))
         if cache:

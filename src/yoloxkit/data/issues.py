@@ -17,7 +17,10 @@ class DataIssue:
     """One problem in a dataset file.
 
     ``kind`` is one of ``unknown_class``, ``missing_image``, ``corrupt_image``, ``missing_size``,
-    ``inverted_box``, ``degenerate_box``, ``outside_box``, ``malformed``, ``empty_file``.
+    ``inverted_box``, ``degenerate_box``, ``outside_box``, ``malformed``, ``empty_file``,
+    ``not_text`` (a label file that is not UTF-8 text, :mod:`yoloxkit.text`), ``duplicate`` (an
+    image id, file name or annotation id listed twice), ``no_boxes`` (a warning: an empty COCO
+    ``annotations`` list).
     Errors make :func:`yoloxkit.data.load_dataset` stop (unless ``strict=False``); warnings are
     repaired during training (boxes clipped or dropped) and reported by ``check-data``.
     """

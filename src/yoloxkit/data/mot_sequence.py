@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import DatasetError
+from ..text import read_text
 
 __all__ = ["read_seqinfo", "seqinfo_text", "sequence_frames"]
 
@@ -33,7 +34,7 @@ def read_seqinfo(seq_dir: str | os.PathLike) -> dict:
         raise DatasetError(f"{path}: sequence info file not found")
     parser = configparser.ConfigParser()
     try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+        parser.read_string(read_text(path, "sequence info file"), source=str(path))
         section = parser["Sequence"]
         info = {"name": section["name"], "frame_rate": float(section["frameRate"]),
                 "length": int(section["seqLength"]), "width": int(section["imWidth"]),

@@ -8,6 +8,10 @@ Coordinates: VOC stores 1-based pixel coordinates. Like the official YOLOX VOC r
 subtracts 1 from all four (``x1 = xmin - 1`` ... ``y2 = ymax - 1``), and :func:`write_voc` adds 1
 when writing, so a conversion round trip keeps every box exactly (fractional values are kept).
 ``difficult`` objects are flagged in ``ignore`` (and ignore flags are written as ``difficult``).
+
+``ImageSets`` lists are read by :func:`yoloxkit.text.read_text` (UTF-8, a byte-order mark
+dropped); an image id listed twice is a ``duplicate`` error. XML files are decoded as their XML
+declaration says; one that does not parse is a ``malformed`` error naming it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ..errors import DatasetError, ImageReadError
 from ..imaging import IMAGE_SUFFIXES, image_size
 from ..io import atomic_write_text
 from ..names import NAMES_FILES, read_names
+from ..text import TextReadError, read_text
 from .dataset_format import DatasetFormat, Layout
 from .issues import ERROR, DataIssue
 from .records import DetectionData, ImageRecord
@@ -50,7 +55,7 @@ def voc_splits(root: Path) -> list[str]:
     the per-class files (``dog_train.txt``, two columns) are not splits."""
     splits = []
     for path in sorted(_split_dir(Path(root)).glob("*.txt")):
-        first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "")
+        first = next((line for line in read_text(path, "VOC ImageSets list").splitlines() if line.strip()), "")
         if len(first.split()) <= 1:
             splits.append(path.stem)
     return splits
@@ -65,10 +70,10 @@ def voc_names(root: Path) -> list[str]:
     found: set[str] = set()
     for xml_path in (root / "Annotations").glob("*.xml"):
         try:
-            tree = ET.parse(xml_path)
-        except ET.ParseError:
+            annotation = _xml_root(xml_path)
+        except TextReadError:
             continue  # reported when the split that lists it is read
-        for obj in tree.getroot().iter("object"):
+        for obj in annotation.iter("object"):
             name = (obj.findtext("name") or "").strip()
             if name:
                 found.add(name)
@@ -104,10 +109,10 @@ def _number(obj: ET.Element, tag: str) -> float | None:
 def read_voc(root: str | Path, split: str, names: list[str] | None = None) -> DetectionData:
     """Read one split of a VOC dataset; problems are collected in ``issues``."""
     root = Path(root)
-    split_file, ids = _split_ids(root, split)
+    issues: list[DataIssue] = []
+    split_file, ids = _split_ids(root, split, issues)
     class_names = names if names is not None else voc_names(root)
     class_index = {name: i for i, name in enumerate(class_names)}
-    issues: list[DataIssue] = []
     records: list[ImageRecord] = []
     for image_id in ids:
         record = _read_image_annotation(root, image_id, split_file, class_names, class_index, issues)
@@ -117,15 +122,26 @@ def read_voc(root: str | Path, split: str, names: list[str] | None = None) -> De
                          issues=issues)
 
 
-def _split_ids(root: Path, split: str) -> tuple[Path, list[str]]:
-    """The split file and the image ids it lists (first token of each line)."""
+def _split_ids(root: Path, split: str, issues: list[DataIssue]) -> tuple[Path, list[str]]:
+    """The split file and the image ids it lists (first token of each line), each once: an id
+    listed again is a ``duplicate`` error (its ground truth would count twice)."""
     split_file = _split_dir(root) / f"{split}.txt"
     if not split_file.is_file():
         raise DatasetError(f"{split_file}: split file does not exist")
-    ids = [line.split()[0] for line in split_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not ids:
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(read_text(split_file, "VOC ImageSets list").splitlines(), start=1):
+        if not line.split():
+            continue
+        image_id = line.split()[0]
+        if image_id in first_line:
+            issues.append(DataIssue(ERROR, "duplicate", str(split_file), f"line {number}",
+                                    f"image id {image_id} is listed again (first at line {first_line[image_id]});"
+                                    " each image must be listed once"))
+            continue
+        first_line[image_id] = number
+    if not first_line:
         raise DatasetError(f"{split_file}: split file is empty")
-    return split_file, ids
+    return split_file, list(first_line)
 
 
 def _read_image_annotation(root: Path, image_id: str, split_file: Path, class_names: list[str],
@@ -139,9 +155,9 @@ def _read_image_annotation(root: Path, image_id: str, split_file: Path, class_na
                                 f"annotation file listed in {split_file.name} does not exist"))
         return None
     try:
-        annotation = ET.parse(xml_path).getroot()
-    except ET.ParseError as exc:
-        issues.append(DataIssue(ERROR, "malformed", file, "", f"not valid XML ({exc})"))
+        annotation = _xml_root(xml_path)
+    except TextReadError as exc:
+        issues.append(DataIssue(ERROR, "malformed", file, "", exc.reason))
         return None
     image_path = _find_image(root, image_id, (annotation.findtext("filename") or "").strip() or None)
     if image_path is None:
@@ -162,6 +178,18 @@ def _read_image_annotation(root: Path, image_id: str, split_file: Path, class_na
         image_id=image_id,
         ignore=np.asarray(ignore, dtype=bool),
     )
+
+
+def _xml_root(xml_path: Path) -> ET.Element:
+    """The root element of an annotation file, decoded as its XML declaration says (without one:
+    UTF-8, or UTF-16 after a byte-order mark); :class:`TextReadError` if it is not valid XML."""
+    try:
+        return ET.parse(xml_path).getroot()
+    except ET.ParseError as exc:
+        reason = f"not valid XML ({exc})"
+    except LookupError as exc:  # an encoding the XML declaration names but Python does not know
+        reason = f"not valid XML ({exc} in the XML declaration)"
+    raise TextReadError(f"{xml_path}: {reason}", reason)
 
 
 def _image_size(annotation: ET.Element, image_path: Path, file: str,
@@ -236,10 +264,12 @@ def write_voc(splits: list[DetectionData], root: Path, progress: bool = True,
             linker(record.path, root / "JPEGImages" / record.path.name)
             xml_text = _voc_xml(record, names)
             xml_path = root / "Annotations" / f"{image_id}.xml"
-            if xml_path.exists() and xml_path.read_text(encoding="utf-8") != xml_text:
+            if xml_path.exists() and xml_path.read_bytes() != xml_text.encode("utf-8"):
                 raise DatasetError(f"{record.path}: two different images are both named {image_id}")
             atomic_write_text(xml_text, xml_path)
-        atomic_write_text("".join(i + "\n" for i in ids), root / "ImageSets" / "Main" / f"{data.split}.txt")
+        # an image met twice (same file, same boxes) is listed once: the reader refuses repeats
+        listed = "".join(i + "\n" for i in dict.fromkeys(ids))
+        atomic_write_text(listed, root / "ImageSets" / "Main" / f"{data.split}.txt")
 
 
 def _voc_xml(record, names: list[str]) -> str:

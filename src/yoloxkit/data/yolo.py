@@ -10,7 +10,9 @@ Split names are the directory (or list file) names, so ``--split val2017`` means
 as in the COCO and VOC copies of a dataset; the YAML keys (``train``, ``val``, ``test``) also
 work as split names. A directory without a YAML takes its names from ``classes.txt`` /
 ``labels.txt`` or the ``names`` argument. The label file of ``.../images/X/a.jpg`` is
-``.../labels/X/a.txt``; a missing or empty label file means an image without objects.
+``.../labels/X/a.txt``; a missing or empty label file means an image without objects. Every text
+file is read by :func:`yoloxkit.text.read_text` (UTF-8, a byte-order mark dropped); a label file
+that is not text is a ``not_text`` error.
 
 :func:`write_yolo` writes full-precision normalised values (reading them back gives bit-identical
 float32 boxes) and a ``data.yaml``. YOLO-txt has no ignore flag, so ignored boxes are left out of
@@ -28,6 +30,7 @@ from ..errors import DatasetError, ImageReadError
 from ..imaging import image_size, is_image_file, list_images
 from ..io import atomic_write_text
 from ..names import NAMES_FILES, names_from_yaml_value, read_names
+from ..text import TextReadError, read_text
 from .dataset_format import DatasetFormat, Layout
 from .issues import ERROR, DataIssue
 from .records import DetectionData, ImageRecord
@@ -55,7 +58,7 @@ def _load_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = yaml.safe_load(read_text(path, "data YAML"))
     except yaml.YAMLError as exc:
         raise DatasetError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(config, dict):
@@ -145,7 +148,7 @@ def _image_paths(entries: list[Path], root: Path) -> list[Path]:
         if entry.is_dir():
             paths.extend(list_images(entry))
         elif entry.suffix.lower() == ".txt":
-            for line in entry.read_text(encoding="utf-8").splitlines():
+            for line in read_text(entry, "YOLO image list file").splitlines():
                 line = line.strip()
                 if line:
                     path = Path(line)
@@ -166,7 +169,13 @@ def read_yolo(layout: Layout, split: str, names: list[str] | None = None) -> Det
     image_paths = _image_paths(source.splits[split], source.root)
     if not image_paths:
         raise DatasetError(f"{source.origin}: split {split!r} has no images")
+    listed: set[Path] = set()
     for image_path in image_paths:
+        if image_path in listed:
+            issues.append(DataIssue(ERROR, "duplicate", str(image_path), "",
+                                    f"listed again in split {split!r}; each image must be listed once"))
+            continue
+        listed.add(image_path)
         if not image_path.is_file():
             issues.append(DataIssue(ERROR, "missing_image", str(image_path), "", "image file does not exist"))
             continue
@@ -193,10 +202,15 @@ def read_yolo(layout: Layout, split: str, names: list[str] | None = None) -> Det
 
 def _read_labels(label_path: Path, num_classes: int, width: int, height: int,
                  issues: list[DataIssue]) -> tuple[list[tuple], list[int]]:
-    """xyxy pixel boxes and class ids of the valid lines of ``label_path`` (none if it is missing)."""
+    """xyxy pixel boxes and class ids of the valid lines of ``label_path`` (none if it is missing;
+    none, with a ``not_text`` issue, if it is not text)."""
     file = str(label_path)
     boxes, classes = [], []
-    lines = label_path.read_text(encoding="utf-8").splitlines() if label_path.is_file() else []
+    try:
+        lines = read_text(label_path, "YOLO label file").splitlines() if label_path.is_file() else []
+    except TextReadError as exc:
+        issues.append(DataIssue(ERROR, "not_text", file, "", exc.reason))
+        return boxes, classes
     for number, line in enumerate(lines, start=1):
         if not line.split():
             continue

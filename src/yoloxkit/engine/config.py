@@ -22,6 +22,7 @@ import yaml
 from ..data.augment import AugmentConfig
 from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..losses import NORMALIZERS, PSS_TARGETS
+from ..text import read_text
 from .config_checks import ConfigError, check_choices, validate_config
 from .loader_workers import CPU_INLINE_LOADING_MAX_CPUS
 from .options import option
@@ -51,6 +52,7 @@ __all__ = [
     "training_recipe",
     "default_config",
     "load_config",
+    "read_config_file",
     "update_config",
     "LR_PER_IMAGE",
     "RECIPE_NAMES",
@@ -71,7 +73,7 @@ class TrainConfig:
     """Every knob of a training run. ``None`` for a field derived from the model means
     "use the official value for this model size"."""
 
-    data: str = option("", "dataset directory (COCO, VOC or YOLO-txt layout) or a data YAML")
+    data: str = option("", "dataset directory (COCO, VOC or YOLO-txt layout) or a data YAML (with --resume: the run's own)")
     model: str = option("yolox-s", "model name (default {default}): yolox-nano, -tiny, -s, -m, -l, -x, -darknet53")
     train_split: str | None = option(None, "training split (exact name or unique prefix; default: the split starting with 'train')")
     val_split: str | None = option(None, "validation split (default: the split starting with 'val')")
@@ -89,8 +91,9 @@ class TrainConfig:
         " (same function; default: on for weights converted from ONNX, such as the bundled nano weights)", kind="toggle")
     names: list[str] | None = option(None, "class names, for VOC data without a names file", nargs="+")
     out: str | None = option(None, "output folder (default: the first free one of runs/train, runs/train2, ...)")
-    resume: bool = option(False, "continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG); without --out,"
-                          " the newest run", kind="switch")
+    resume: bool = option(False, "continue from OUT/last.pth (weights, EMA, optimizer, schedule, RNG) with the run's own"
+                          " settings (OUT/config.json; a flag that differs is refused, but --epochs, --workers, --device,"
+                          " --time, --patience and the like); without --out, the newest run", kind="switch")
     exist_ok: bool = option(False, "start over in an --out that holds an earlier run (its files are removed first)", kind="switch")
     device: str | None = option(None, "cpu or cuda (default: cuda when available)")
     seed: int = option(0, "random seed (default {default})")
@@ -154,7 +157,9 @@ class TrainConfig:
     channels_last: bool = option(True, "channels-last (NHWC) memory format for the model and batches (default on; faster on CPU)",
                                  kind="toggle")
     # input size and multi-scale
-    size: int | None = option(None, "training and evaluation input size (default: the model's, 416 or 640)")
+    size: int | None = option(
+        None, "training and evaluation input size (default: the model's, 416 or 640; the official recipe of nano and"
+        " tiny trains at 320-640 whatever it is, unless --multiscale-range N or --no-multiscale)")
     multiscale: bool = option(True, "multi-scale training (default on)", kind="toggle")
     multiscale_range: int | None = option(
         None, f"multi-scale training sizes: size +- N*32 (default: official {OFFICIAL_SIZE_STEPS}, nano and tiny 320-640;"
@@ -281,15 +286,20 @@ def update_config(cfg: TrainConfig, values: dict[str, Any], source: str) -> Trai
 
 def load_config(path: str | os.PathLike, base: TrainConfig | None = None) -> TrainConfig:
     """Apply the mapping in YAML file ``path`` on top of ``base`` (default: the defaults)."""
+    return update_config(base or TrainConfig(), read_config_file(path), str(path))
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping of option: value in YAML file ``path`` (its keys are options given)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        values = yaml.safe_load(read_text(path, "training config file"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from None
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a mapping of option: value")
-    return update_config(base or TrainConfig(), values, str(path))
+    return values

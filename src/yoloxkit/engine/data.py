@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from ..data import DetectionData, load_dataset
 from ..data.dataset import TrainingDataset
 from ..data.loader import EpochSampler, build_loader
+from ..errors import DatasetError
 from .config import ConfigError, TrainConfig
 from .interrupts import ignore_interrupts
 
@@ -43,6 +44,10 @@ def load_splits(cfg: TrainConfig, need_val: bool = True) -> tuple[DetectionData,
     """Read the training split and (when evaluation is on) the validation split; fatal data
     problems raise :class:`~yoloxkit.errors.DatasetError` naming the file here, before training."""
     train = load_dataset(cfg.data, split=cfg.train_split, default_prefix="train", names=cfg.names)
+    if not any(len(record.class_ids) for record in train.records):
+        source = train.annotation_file or train.root
+        raise DatasetError(f"{source}: the training split {train.split!r} has no boxes to train on "
+                           "(every image is background)")
     val = None
     if need_val:
         val = load_dataset(cfg.data, split=cfg.val_split, default_prefix="val", names=cfg.names or train.names)

@@ -121,6 +121,7 @@ class Evaluator:
             run.cfg.lr = run.parts.schedule.base_lr = shift.lr
             if shift.l1:
                 run.cfg.l1_from_start = run.parts.criterion.use_l1 = True
+            run.cfg.shifted_lr_scale = 1.0  # the lr holds the shift: a restart from config.json keeps, not raises, it
             run.logger.log(shift.line)
             run.logger.write_config(run.cfg.to_dict(), run.out_dir)  # with the raised lr
 

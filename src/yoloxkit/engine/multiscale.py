@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["size_for_iteration", "resize_batch", "RESIZE_EVERY"]
+from ..models import get_spec
+from .recipes import training_recipe
+
+__all__ = ["size_for_iteration", "resize_batch", "describe_input", "RESIZE_EVERY"]
 
 RESIZE_EVERY = 10
+
+
+def describe_input(cfg: Any, multiscale: bool) -> str:
+    """The log line's model and input sizes of the resolved ``cfg`` (``multiscale``: whether the
+    size changes during training). A fixed official range (nano and tiny: 320-640) that ignores a
+    ``--size`` other than the model's own says so, and how to train at that size."""
+    line = f"model {cfg.model}, input {cfg.size}x{cfg.size}"
+    if not multiscale:
+        return line
+    low, high = cfg.size_range
+    line += f", multi-scale {low}-{high}"
+    official = training_recipe(cfg.model).train_size_range
+    if cfg.multiscale_range is None and official is not None and (low, high) == tuple(official) \
+            and cfg.size != get_spec(cfg.model).input_size:
+        line += (f" ({cfg.model}'s official range, which --size does not change: {cfg.size} is the evaluation size"
+                 f" and that of the first {RESIZE_EVERY} iterations; --multiscale-range N trains at {cfg.size} +- N*32,"
+                 f" --no-multiscale at {cfg.size} only)")
+    return line
 
 
 def size_for_iteration(iteration: int, base_size: int, size_range: tuple[int, int], seed: int, enabled: bool = True) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
@@ -20,7 +21,7 @@ from .config import ConfigError, TrainConfig
 from .domain_shift import shift_rule
 from .resolve import EPOCH_FRACTION_FIELDS
 from .run_dir import resolve_run_dir, restarts
-from .saved_run import adopt_saved_settings, read_saved_config
+from .saved_run import adopt_saved_settings, given_options, read_saved_config
 
 __all__ = ["RunPlan", "plan_run", "starting_weights", "describe_recipe"]
 
@@ -39,6 +40,8 @@ class RunPlan:
     #: the options that follow the run's length when it changes (--time, --resume --epochs): the
     #: fine-tune's warm-up and no-aug fractions, where not given
     epoch_fractions: tuple[str, ...] = ()
+    #: lines for the log: a restart, the options a resume changed
+    notes: tuple[str, ...] = ()
 
     @property
     def out_dir(self) -> Path:
@@ -75,18 +78,21 @@ def starting_weights(cfg: TrainConfig) -> WeightsSource | None:
     return resolve_weights_source(cfg.model, cfg.weights, scratch_hint=True)
 
 
-def plan_run(cfg: TrainConfig | RunPlan) -> RunPlan:
+def plan_run(cfg: TrainConfig | RunPlan, given: Iterable[str] | None = None) -> RunPlan:
     """Plan the run of ``cfg`` (a plan is returned as it is): resolve the options, check that the
     dataset path exists, start the process group under torchrun, pick the run folder (rank 0
-    picks, every rank uses it; an ``--out`` holding another run is refused) and find the starting
-    weights (a missing download is tried, and fails with one line, now). ``--resume`` finds the
-    run's folder first and takes its own settings (:mod:`.saved_run`) before resolving."""
+    picks, every rank uses it; an ``--out`` holding another run, or one another run is writing
+    into, is refused) and find the starting weights (a missing download is tried, and fails with
+    one line, now). ``--resume`` finds the run's folder first and takes its own settings from its
+    ``config.json`` (:mod:`.saved_run`) before resolving; ``given`` names the options given (the
+    CLI's flags and YAML keys; ``None``: those that differ from their defaults)."""
     if isinstance(cfg, RunPlan):
         return cfg
-    given = cfg
-    if cfg.resume:  # the run's own length, budget and optimiser, unless given again (every rank reads)
-        found = str(resolve_run_dir(cfg.out, True, cfg.exist_ok))
-        cfg = adopt_saved_settings(dataclasses.replace(cfg, out=found), read_saved_config(found))
+    names, notes = given_options(cfg, given), ()
+    if cfg.resume:  # the run's own settings, unless given again (every rank reads)
+        cfg, notes = _resumed(cfg, names)
+    if not cfg.data:
+        raise ConfigError("--data is required (a dataset directory or data YAML), on the command line or in --config")
     cfg = cfg.resolved()
     if not Path(cfg.data).expanduser().exists():  # before a download that may take minutes
         raise DatasetError(f"{cfg.data}: dataset path does not exist")
@@ -99,8 +105,20 @@ def plan_run(cfg: TrainConfig | RunPlan) -> RunPlan:
     restarted = restarts(cfg.out, cfg.resume)
     if restarted:  # stopped before its first last.pth: nothing to continue, start it again
         cfg = dataclasses.replace(cfg, resume=False, exist_ok=True)
-    fractions = tuple(n for n in EPOCH_FRACTION_FIELDS if getattr(given, n) is None) if cfg.recipe == "finetune" else ()
-    return RunPlan(cfg, dist, starting_weights(cfg), restarted, fractions)
+        notes = (f"--resume: {cfg.out} has no last.pth yet (the run stopped before its first epoch ended);"
+                 " starting it again",) + notes
+    fractions = tuple(n for n in EPOCH_FRACTION_FIELDS if n not in names) if cfg.recipe == "finetune" else ()
+    return RunPlan(cfg, dist, starting_weights(cfg), restarted, fractions, notes)
+
+
+def _resumed(cfg: TrainConfig, given: frozenset[str]) -> tuple[TrainConfig, tuple[str, ...]]:
+    """``cfg`` of a ``--resume`` with the run's folder found and its saved settings taken."""
+    found = resolve_run_dir(cfg.out, True, cfg.exist_ok)
+    saved = read_saved_config(found)
+    if not saved and not cfg.data:
+        raise ConfigError(f"--resume: {found / 'config.json'} is missing or unreadable, so the run's settings are"
+                          " unknown; give them again (--data, --model, --size, ...)")
+    return adopt_saved_settings(dataclasses.replace(cfg, out=str(found)), saved, given, found / "config.json")
 
 
 def _trained_parts(cfg: TrainConfig) -> str:

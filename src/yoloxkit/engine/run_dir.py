@@ -5,6 +5,10 @@ Without ``--out`` a run gets the first free folder of ``runs/train``, ``runs/tra
 ``runs/train3``, ... (``--resume`` without ``--out`` continues the newest of them that holds a
 ``last.pth``). An explicit ``--out`` that already holds a run is refused unless ``--resume``
 continues it or ``--exist-ok`` starts over in it, which first removes the earlier run's files.
+A folder holds a run once the run has trained an epoch (``last.pth``, ``history.json``); what a
+run that failed before that left (``config.json``, ``tensorboard/``, the starting weights'
+``best.pth``, ...) does not count, and the next run into the folder removes it. A folder another
+run is writing into (:mod:`.run_lock`) is refused first, whatever the flags.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from .config import ConfigError
+from .run_lock import check_run_folder_free
 
 __all__ = [
     "DEFAULT_RUNS",
@@ -24,6 +30,7 @@ __all__ = [
     "resolve_run_dir",
     "restarts",
     "clear_run",
+    "clear_failed_start",
     "remove_stale_temporaries",
 ]
 
@@ -36,16 +43,20 @@ RUN_FILES = (
 )
 #: sub-folders a run writes
 RUN_FOLDERS = ("tensorboard", "assign")
-#: what marks a folder as holding a run
-_MARKERS = ("last.pth", "best.pth", "history.json", "config.json")
+#: what marks a folder as holding a run: an epoch trained (the rest may be left by a failed start)
+_MARKERS = ("last.pth", "history.json")
 #: the temporary files of :func:`yoloxkit.io.atomic_path`: ``.{name}.{random}{suffix}``
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}(?P<suffix>\.[A-Za-z0-9]+)?$")
 
 
 def holds_run(folder: str | Path) -> bool:
-    """Whether ``folder`` holds the files of a training run."""
+    """Whether ``folder`` holds a training run that trained at least one epoch."""
     folder = Path(folder)
     return any((folder / name).exists() for name in _MARKERS)
+
+
+def _has_run_files(folder: Path) -> bool:
+    return any((folder / name).exists() for name in RUN_FILES + RUN_FOLDERS)
 
 
 def numbered_runs(base: str | Path = DEFAULT_RUNS) -> list[Path]:
@@ -72,23 +83,18 @@ def _next_free(base: Path) -> Path:
 
 
 def resolve_run_dir(out: str | None, resume: bool = False, exist_ok: bool = False) -> Path:
-    """The folder a run writes to (nothing is created). Raises :class:`ConfigError` for an
-    explicit ``out`` that holds another run (without ``resume`` or ``exist_ok``), and for
-    ``resume`` without a run to continue. (A run that stopped before its first ``last.pth`` can
-    be resumed: it starts again, see :func:`restarts`.)"""
+    """The folder a run writes to (nothing is created). Raises
+    :class:`~yoloxkit.engine.run_lock.RunFolderInUse` for a folder another run is writing into,
+    and :class:`ConfigError` for an explicit ``out`` that holds another run (without ``resume``
+    or ``exist_ok``) and for ``resume`` without a run to continue. (A run that stopped before its
+    first ``last.pth`` can be resumed: it starts again, see :func:`restarts`.)"""
+    folder = _chosen(out, resume, exist_ok)
+    check_run_folder_free(folder)
     if out is None:
-        if resume:
-            runs = [p for p in numbered_runs(DEFAULT_RUNS) if (p / "last.pth").is_file()]
-            if not runs:
-                raise ConfigError(f"--resume: no run under {DEFAULT_RUNS.parent} holds a last.pth; pass --out FOLDER")
-            return max(runs, key=lambda p: (p / "last.pth").stat().st_mtime)
-        if exist_ok:
-            return DEFAULT_RUNS
-        return _next_free(DEFAULT_RUNS)
-    folder = Path(out)
+        return folder
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder} is a file, not a folder")
-    if resume and not (folder / "last.pth").is_file() and not holds_run(folder):
+    if resume and not (folder / "last.pth").is_file() and not _has_run_files(folder):
         raise ConfigError(f"--resume: no checkpoint to resume from at {folder / 'last.pth'}")
     if not resume and not exist_ok and holds_run(folder):
         raise ConfigError(
@@ -98,10 +104,21 @@ def resolve_run_dir(out: str | None, resume: bool = False, exist_ok: bool = Fals
     return folder
 
 
+def _chosen(out: str | None, resume: bool, exist_ok: bool) -> Path:
+    if out is not None:
+        return Path(out)
+    if resume:
+        runs = [p for p in numbered_runs(DEFAULT_RUNS) if (p / "last.pth").is_file()]
+        if not runs:
+            raise ConfigError(f"--resume: no run under {DEFAULT_RUNS.parent} holds a last.pth; pass --out FOLDER")
+        return max(runs, key=lambda p: (p / "last.pth").stat().st_mtime)
+    return DEFAULT_RUNS if exist_ok else _next_free(DEFAULT_RUNS)
+
+
 def restarts(folder: str | Path, resume: bool) -> bool:
     """Whether ``--resume`` finds a run that stopped before writing its first ``last.pth``
     (nothing trained yet), which then starts from the beginning."""
-    return resume and not (Path(folder) / "last.pth").is_file() and holds_run(folder)
+    return resume and not (Path(folder) / "last.pth").is_file() and _has_run_files(Path(folder))
 
 
 def clear_run(folder: str | Path) -> list[str]:
@@ -120,6 +137,16 @@ def clear_run(folder: str | Path) -> list[str]:
             shutil.rmtree(path)
             removed.append(name + "/")
     return removed
+
+
+def clear_failed_start(folder: str | Path, exist_ok: bool, log: Callable[[str], None]) -> None:
+    """Before a new run writes into ``folder``: remove an earlier run's files (``--exist-ok``) or
+    what a run that failed before its first epoch ended left there, and say so."""
+    removed = clear_run(folder)
+    if removed and exist_ok:
+        log(f"--exist-ok: removed the earlier run's {', '.join(removed)} from {folder}")
+    elif removed:
+        log(f"removed what a run that ended before its first epoch left in {folder}: {', '.join(removed)}")
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[str]:

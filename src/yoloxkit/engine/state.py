@@ -154,13 +154,19 @@ class TrainState:
             **extra,
         )
 
-    def restore(self, path: str | os.PathLike, parts: Mapping[str, Stateful | None], names: list[str]) -> dict[str, Any] | None:
+    def restore(
+        self, path: str | os.PathLike, parts: Mapping[str, Stateful | None], names: list[str], model_name: str | None = None
+    ) -> dict[str, Any] | None:
         """Load the resumable checkpoint ``path`` into ``parts`` and these fields; return the
-        saved RNG state. Raise :class:`ConfigError` when there is none or its classes differ."""
+        saved RNG state. Raise :class:`ConfigError` when there is none, or its classes or (given
+        ``model_name``) its model differ."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"--resume: no checkpoint to resume from at {path}")
         ckpt = read_training_state(path)
         if list(ckpt.get("names") or []) != list(names):
             raise ConfigError(f"--resume: {path} was trained on other classes than --data")
+        saved_model = ckpt.get("model_name")
+        if model_name and saved_model and saved_model != model_name:
+            raise ConfigError(f"--resume: {path} holds a {saved_model} run, not {model_name} (--model)")
         return self.load(ckpt["train_state"], parts)

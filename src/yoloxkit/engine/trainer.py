@@ -28,10 +28,11 @@ from .hook_set import run_hooks
 from .hooks import CheckpointHook, Evaluator, Hook, StepCallback
 from .interrupts import DeferredInterrupt
 from .logger import LOSS_KEYS, TrainLogger
-from .multiscale import resize_batch, size_for_iteration
+from .multiscale import describe_input, resize_batch, size_for_iteration
 from .optim import set_lr
 from .plan import RunPlan, plan_run
-from .run_dir import clear_run, remove_stale_temporaries
+from .run_dir import clear_failed_start, remove_stale_temporaries
+from .run_lock import lock_run_folder
 from .run_length import report_resume, resume_length
 from .state import TrainState
 from .stopping import stop_summary
@@ -130,31 +131,28 @@ class Trainer:
     # ------------------------------------------------------------------ setup and state
     def setup(self) -> None:
         """Build the components (restoring ``OUT/last.pth`` with ``--resume``), tidy the output
-        folder (temporary files of a killed run; an earlier run's files with ``--exist-ok``),
-        write ``config.json`` and open TensorBoard."""
-        if self.restarted:
-            self.log(f"--resume: {self.out_dir} has no last.pth yet (the run stopped before its first epoch ended); starting it again")
+        folder (temporary files of a killed run; an earlier run's files with ``--exist-ok``, or
+        what a run that failed before its first epoch left), write ``config.json`` and open
+        TensorBoard."""
+        for line in self.plan.notes:
+            self.log(line)
         if self.is_main:
             stale = remove_stale_temporaries(self.out_dir)
             if stale:
                 self.log(f"removed {len(stale)} temporary files left by an interrupted write: {', '.join(stale)}")
         self._parts = build_components(self.plan, self.log, restore=self._restore if self.cfg.resume else None)
         if self.is_main:
-            if self.cfg.exist_ok and not self.cfg.resume:
-                removed = clear_run(self.out_dir)
-                if removed:
-                    self.log(f"--exist-ok: removed the earlier run's {', '.join(removed)} from {self.out_dir}")
+            if not self.cfg.resume:
+                clear_failed_start(self.out_dir, self.cfg.exist_ok and not self.restarted, self.log)
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            cfg = self.cfg
-            scales = f", multi-scale {cfg.size_range[0]}-{cfg.size_range[1]}" if self.plan.multiscale else ""
-            self.log(f"model {cfg.model}, input {cfg.size}x{cfg.size}{scales}; output folder: {self.out_dir}")
+            self.log(f"{describe_input(self.cfg, self.plan.multiscale)}; output folder: {self.out_dir}")
             self.logger.write_config(self.cfg.to_dict(), self.out_dir)
             if self.cfg.tensorboard:
                 self.logger.open_tensorboard(self.out_dir / "tensorboard")
 
     def _restore(self, parts: TrainComponents) -> None:
         path = self.out_dir / "last.pth"
-        self._resume_rng = self.state.restore(path, parts.stateful(), parts.names)
+        self._resume_rng = self.state.restore(path, parts.stateful(), parts.names, self.cfg.model)
         resume_length(self.cfg, parts, self.state, self.plan.epoch_fractions, self.out_dir, self.log)
         report_resume(self.state, self.cfg, path, self.log)
 
@@ -164,8 +162,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainResult:
-        """Run (or continue, with ``--resume``) the whole training; Ctrl-C stops at the next
-        iteration boundary, saves ``last.pth`` and raises :class:`KeyboardInterrupt`."""
+        """Run (or continue, with ``--resume``) the whole training, holding the run folder's lock
+        (rank 0) from before its first write to the end; Ctrl-C stops at the next iteration
+        boundary, saves ``last.pth`` and raises :class:`KeyboardInterrupt`."""
+        with lock_run_folder(self.out_dir) if self.is_main else contextlib.nullcontext():
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         self.setup()
         interrupted = False
         try:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..data.records import DetectionData
 from ..errors import DatasetError
+from ..text import read_text
 from .predictions import ImagePredictions
 
 __all__ = [
@@ -75,12 +76,11 @@ def coco_category_ids(data: DetectionData) -> list[int]:
 
 
 def _load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DatasetError(f"{path}: annotation file not found")
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: annotation file not found") from None
-    except (OSError, ValueError) as exc:
+        return json.loads(read_text(path, "COCO annotation file"))
+    except ValueError as exc:
         raise DatasetError(f"{path}: cannot read COCO annotations ({exc})") from None
 
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..data.records import DetectionData
-from ..errors import DatasetError, ImageReadError
+from ..errors import DatasetError, ImageReadError, OutputError
 from .coco import coco_category_ids, coco_detections, coco_evaluate, coco_ground_truth, coco_image_ids, summary_lines
 from .duplicates import duplicate_stats
 from .plots import write_plots
@@ -214,7 +214,8 @@ def evaluate(
     dataset's own names). ``conf``/``nms`` override a Detector's thresholds (official evaluation:
     0.01 / 0.65; an NMS-free Detector, e.g. of an ``-e2e`` model, ignores ``nms`` and keeps its
     top ``max_dets`` (100, COCO's maxDets) per image). ``plots_dir`` writes PR curves, a confusion
-    matrix and a worst-images gallery.
+    matrix and a worst-images gallery; when they cannot be written (a full disk), the result is
+    still returned, with the reason in ``result.plots_error``.
 
     An image the predictor cannot read (:class:`~yoloxkit.errors.ImageReadError`) is skipped with
     a warning and left out of the metrics with its ground truth; the skipped paths are in
@@ -234,5 +235,8 @@ def evaluate(
     nms_free = getattr(predictor, "nms_free", None)
     result.nms_free = nms_free if isinstance(nms_free, bool) else None
     if plots_dir is not None:
-        result.plots = write_plots(data, predictions, Path(plots_dir), classes=mapping.known)
+        try:
+            result.plots = write_plots(data, predictions, Path(plots_dir), classes=mapping.known)
+        except OutputError as exc:  # the metrics are worth more than the pictures: keep them
+            result.plots_error = str(exc)
     return result

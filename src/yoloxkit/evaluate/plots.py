@@ -13,8 +13,11 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from ..data.records import DetectionData, ImageRecord
+from ..errors import ImageReadError
+from ..imaging.letterbox import fit_size
+from ..imaging.read import read_image
 from ..infer.defaults import DEFAULT_CONF
-from ..io import atomic_path
+from ..io import atomic_path, make_output_dir
 from .matching import ImageMatch, confusion_matrix, match_predictions
 from .predictions import ImagePredictions
 from .voc import voc_evaluate
@@ -35,7 +38,7 @@ FP_COLOR = (40, 40, 230)  # BGR red
 
 def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, what="plot") as tmp:
         fig.savefig(tmp, format="png")
     return path
 
@@ -184,8 +187,13 @@ def _draw(
     image: np.ndarray, record: ImageRecord, match: ImageMatch, names: Sequence[str], longest: int = 640
 ) -> np.ndarray:
     """Resize so the longest side is at most ``longest``, then draw boxes and labels at that scale."""
-    scale = min(1.0, longest / max(image.shape[:2]))
-    canvas = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image.copy()
+    height, width = image.shape[:2]
+    scale = min(1.0, longest / max(height, width))
+    if scale < 1:
+        _, new_height, new_width = fit_size(height, width, (round(height * scale), round(width * scale)))
+        canvas = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA)
+    else:
+        canvas = image.copy()
     for box in (record.boxes * scale).astype(int).tolist():
         cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), GT_COLOR, 2)
     pred = match.predictions
@@ -222,8 +230,9 @@ def plot_worst_images(
     fig = Figure(figsize=(5.2 * columns, 4.4 * rows + 0.8), dpi=90)
     for slot, i in enumerate(chosen):
         ax = fig.add_subplot(rows, columns, slot + 1)
-        image = cv2.imread(str(records[i].path), cv2.IMREAD_COLOR)
-        if image is None:
+        try:
+            image = read_image(records[i].path)
+        except ImageReadError:
             image = np.full((max(records[i].height, 1), max(records[i].width, 1), 3), 200, np.uint8)
         drawn = _draw(image, records[i], matches[i], names)
         ax.imshow(cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB))
@@ -250,9 +259,9 @@ def write_plots(
     conf: float = DEFAULT_CONF,
 ) -> list[Path]:
     """Write ``pr_curves.png``, ``pr_per_class.png``, ``confusion_matrix.png`` and
-    ``worst_images.png`` into ``out_dir``; return their paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ``worst_images.png`` into ``out_dir``; return their paths. A file that cannot be written
+    raises :class:`~yoloxkit.errors.OutputError` naming it."""
+    out_dir = make_output_dir(out_dir, "plots folder")
     voc = voc_evaluate(data.records, predictions, len(data.names), thresholds=(0.5,), classes=classes)
     curves = {
         name: (voc.curves[k][0], voc.curves[k][1], float(voc.ap[0, k]))

@@ -84,7 +84,8 @@ class EvalResult:
     ``duplicates``: the duplicate measure (:mod:`.duplicates`: ground-truth boxes matched by more
     than one detection with score >= 0.3 at IoU >= 0.5), in the JSON as ``duplicates@0.3``
     (percent) and ``duplicates`` (its counts). ``nms_free``: whether the detector ran without
-    NMS (None when unknown, e.g. a plain predict function).
+    NMS (None when unknown, e.g. a plain predict function). ``plots_error``: why the plots asked
+    for could not be written (one line naming the file), None when they were or none were asked.
     """
 
     kind: str
@@ -100,6 +101,7 @@ class EvalResult:
     skipped_images: list[str] = field(default_factory=list)
     duplicates: DuplicateStats | None = None
     nms_free: bool | None = None
+    plots_error: str | None = None
 
     @property
     def primary_key(self) -> str:
@@ -128,8 +130,9 @@ class EvalResult:
         }
         return doc
 
-    def save_json(self, path: str | os.PathLike) -> Path:
-        return atomic_write_text(json.dumps(self.to_json(), indent=2) + "\n", path)
+    def save_json(self, path: str | os.PathLike, what: str | None = None) -> Path:
+        """Write :meth:`to_json` atomically (``what``, e.g. ``--json-out``, names it in errors)."""
+        return atomic_write_text(json.dumps(self.to_json(), indent=2) + "\n", path, what=what)
 
     def format(self) -> str:
         """The summary lines followed by the per-class table."""

@@ -15,6 +15,7 @@ from typing import Callable
 from torch import nn
 
 from ..errors import ExportError
+from ..io import check_writable
 from ..weights.formats import FileFormat, find_format
 from .options import FORMATS, ExportOptions, ExportResult, default_output_path, options_for_model
 
@@ -45,10 +46,12 @@ def export_model(
 
     ``options`` are first fitted to the model (:func:`~.options.options_for_model`: ``nms`` on an
     end-to-end model becomes ``topk``); ``path=None`` is :func:`default_output_path` of
-    ``options.model_name`` for the fitted options.
+    ``options.model_name`` for the fitted options. ``path`` is checked for writing before any
+    work (:class:`~yoloxkit.errors.OutputError`).
     """
     entry = export_format(fmt)
     options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
     if path is None:
         path = default_output_path(options.model_name or "yolox", entry.name, options)
+    check_writable(path)
     return writer_of(entry)(model, path, options)

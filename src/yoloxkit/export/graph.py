@@ -3,7 +3,10 @@ NMS-free top-k."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import warnings
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -13,7 +16,28 @@ from .nms_graph import DetectionsGraph
 from .options import ExportOptions
 from .topk_graph import TopKGraph
 
-__all__ = ["export_module", "export_entries"]
+__all__ = ["export_module", "export_entries", "quiet_tracing"]
+
+# What torch says while tracing and exporting that no user can act on, by category and message:
+# the tracer's notes on values it records as constants (the thresholds of an --nms graph), its
+# constant folding of the top-k graph's slices, and the deprecation notices of torch.jit and of
+# the TorchScript-based ONNX exporter, which the export uses on purpose (dynamo=False).
+_TRACING_NOTES = (
+    (torch.jit.TracerWarning, ""),
+    (UserWarning, "Constant folding - Only steps=1 can be constant folded"),
+    (FutureWarning, r"`torch\.jit\.\w+` is deprecated"),
+    (DeprecationWarning, "You are using the legacy TorchScript-based ONNX export"),
+    (DeprecationWarning, "The feature will be removed"),
+)
+
+
+@contextlib.contextmanager
+def quiet_tracing() -> Iterator[None]:
+    """Ignore, inside the block, the warnings of :data:`_TRACING_NOTES` (and nothing else)."""
+    with warnings.catch_warnings():
+        for category, message in _TRACING_NOTES:
+            warnings.filterwarnings("ignore", message, category)
+        yield
 
 
 def export_module(model: nn.Module, options: ExportOptions) -> nn.Module:

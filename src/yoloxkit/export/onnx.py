@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from torch import nn
 from ..errors import ExportError
 from ..io import atomic_path
 from ..ort_session import ort_session
-from .graph import export_entries, export_module
+from .graph import export_entries, export_module, quiet_tracing
 from .node_order import restore_node_order
 from .options import MAX_OPSET, MIN_OPSET, ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
@@ -50,8 +49,7 @@ def _dynamic_axes(options: ExportOptions) -> dict[str, dict[int, str]] | None:
 def write_onnx(module: nn.Module, images: torch.Tensor, path: Path, options: ExportOptions) -> None:
     """Trace ``module`` on ``images`` into ``path`` (not atomic; callers write to a temp path)."""
     check_opset(options.opset)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with quiet_tracing(), contextlib.redirect_stdout(io.StringIO()):
         torch.onnx.export(
             module,
             (images,),

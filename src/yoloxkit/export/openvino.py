@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
+from ..io import staging_dir
 from ..optional import import_openvino
 from .graph import export_module
 from .onnx import write_onnx
@@ -42,7 +41,7 @@ def export_openvino(model: nn.Module, path: str | os.PathLike, options: ExportOp
     """Write OpenVINO IR to ``path`` (``.xml``; the weights go to the ``.bin`` beside it).
 
     Both files are written to a temporary directory and moved into place only after the IR has
-    been verified against PyTorch.
+    been verified against PyTorch (a failed write: :class:`~yoloxkit.errors.OutputError`).
     """
     ov = import_openvino()
     path = Path(path)
@@ -52,9 +51,7 @@ def export_openvino(model: nn.Module, path: str | os.PathLike, options: ExportOp
     images = sample_input(options.size, options.batch)
     check_images = sample_input(options.size, max(options.batch, 2) if options.dynamic else options.batch)
     expected = torch_outputs(module, check_images)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
-    try:
+    with staging_dir(path) as workdir:
         onnx_path = workdir / "model.onnx"
         write_onnx(module, images, onnx_path, options)
         ir_path = workdir / path.name
@@ -63,6 +60,4 @@ def export_openvino(model: nn.Module, path: str | os.PathLike, options: ExportOp
         diff = check_close(expected, actual, "OpenVINO", detections=options.detections)
         os.replace(ir_path.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(ir_path, path)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     return ExportResult(path, "openvino", output_names(options), diff, "OpenVINO")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import warnings
 from pathlib import Path
 
 import torch
@@ -12,7 +12,7 @@ from torch import nn
 
 from ..io import atomic_path
 from ..weights import TORCHSCRIPT_METADATA
-from .graph import export_entries, export_module
+from .graph import export_entries, export_module, quiet_tracing
 from .options import ExportOptions, ExportResult, output_names
 from .verify import check_close, sample_input, torch_outputs
 
@@ -32,11 +32,13 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, options: Expor
     expected = torch_outputs(module, check_images)
     path = Path(path)
     with atomic_path(path) as tmp:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
+        with quiet_tracing(), torch.no_grad():
             traced = torch.jit.trace(module, (images,), check_trace=False)
             extra = {TORCHSCRIPT_METADATA: json.dumps(export_entries(module, options))}
-            torch.jit.save(traced, str(tmp), _extra_files=extra)
+            # saved to memory first: torch.jit.save aborts the process when a file write fails
+            archive = io.BytesIO()
+            torch.jit.save(traced, archive, _extra_files=extra)
+            tmp.write_bytes(archive.getvalue())
             reloaded = torch.jit.load(str(tmp), map_location="cpu")
         actual = torch_outputs(reloaded, check_images)
         diff = check_close(expected, actual, "TorchScript", detections=options.detections)

@@ -46,9 +46,10 @@ def _canvas_size(size: int | Sequence[int]) -> tuple[int, int]:
 
 def fit_size(height: int, width: int, size: Sequence[int]) -> tuple[float, int, int]:
     """Keep-ratio resize of ``height x width`` into ``size`` (h, w): ``(ratio, new_h, new_w)``
-    with the sides truncated to integers, as the official pre-processing does."""
+    with the sides truncated to integers, as the official pre-processing does, but never below
+    one pixel (a 3000x2 image into 416 is 416x1, not 416x0, which no resize can make)."""
     ratio = min(size[0] / height, size[1] / width)
-    return ratio, int(height * ratio), int(width * ratio)
+    return ratio, max(1, int(height * ratio)), max(1, int(width * ratio))
 
 
 def letterbox_ratio(image_hw: tuple[int, int], size_hw: tuple[int, int]) -> float:

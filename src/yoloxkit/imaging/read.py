@@ -1,14 +1,14 @@
 """Reading and validating images: files, BGR arrays, and lists of both.
 
-Every image that enters training or inference goes through :func:`read_image` (files) or
-:func:`as_bgr` (arrays), so a missing file, a non-image file or a truncated JPEG
-stops with :class:`~yoloxkit.errors.ImageReadError` naming the file. :func:`image_size` reads
-only the header, for dataset readers.
+Every image that enters training or inference goes through :func:`read_image` (files, decoded
+by :func:`~yoloxkit.imaging.decode.decode_image`, the one decoder) or :func:`as_bgr` (arrays),
+so a missing file, a non-image file, a truncated JPEG or an image over the pixel limit stops
+with :class:`~yoloxkit.errors.ImageReadError` naming the file. :func:`image_size` reads only the
+header, for dataset readers: the upright size, the size the decoded pixels have.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Sequence, Union
@@ -17,44 +17,19 @@ import cv2
 import numpy as np
 
 from ..errors import ImageReadError
+from .decode import check_pixels, decode_image, read_header
 
 __all__ = ["ImageInput", "read_image", "as_bgr", "load_images", "image_size"]
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
 
-_JPEG_START = b"\xff\xd8"
-_JPEG_END = b"\xff\xd9"
-_PNG_START = b"\x89PNG\r\n\x1a\n"
-_PNG_END = b"IEND\xaeB`\x82"
-
-
-def _looks_truncated(data: bytes) -> bool:
-    """Quick check of the end marker of JPEG and PNG files (some writers pad with zeros)."""
-    if data.startswith(_JPEG_START):
-        return not data.rstrip(b"\x00\r\n ").endswith(_JPEG_END)
-    if data.startswith(_PNG_START):
-        return _PNG_END not in data[-64:]
-    return False
-
-
-def _verify_with_pillow(data: bytes, name: str) -> None:
-    """Decode ``data`` fully with Pillow, which raises on truncated data."""
-    from PIL import Image, ImageFile
-
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on bad data
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageReadError(f"cannot read image {name}: truncated or corrupt ({reason})") from None
-
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as a BGR ``uint8`` array ``[H, W, 3]``.
+    """Read an image file as a BGR ``uint8`` array ``[H, W, 3]``, upright (EXIF orientation applied).
 
-    Raises :class:`ImageReadError` for a missing file, a file that is not an image, and a
-    truncated JPEG (which OpenCV would silently return partly grey).
+    Raises :class:`ImageReadError` for a missing file, a file that is not an image, a truncated
+    JPEG or PNG (which OpenCV would return partly grey) and an image over the pixel limit
+    (:func:`~yoloxkit.imaging.decode.max_pixels`, refused from its header).
     """
     path = Path(path)
     if not path.exists():
@@ -65,30 +40,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageReadError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    if not data:
-        raise ImageReadError(f"cannot read image {path}: the file is empty")
-    if _looks_truncated(data):
-        # The end marker is missing: either trailing bytes after a complete image (rare but
-        # valid) or a truncated file, which OpenCV would return partly grey. Pillow tells
-        # them apart by decoding everything.
-        _verify_with_pillow(data, str(path))
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageReadError(f"cannot read image {path}: not an image file or an unsupported format")
-    return image
+    return decode_image(data, str(path))
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(width, height)`` read from the file header (no decoding); :class:`ImageReadError` if unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.width), int(image.height)
-    except FileNotFoundError:
-        raise ImageReadError(f"image file not found: {path}") from None
-    except Exception as exc:  # Pillow raises several types on bad headers
-        raise ImageReadError(f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    """``(width, height)`` of the upright image (swapped for EXIF orientations 5-8, as the decoded
+    pixels are), read from the file header (no decoding); :class:`ImageReadError` if unreadable
+    or over the pixel limit."""
+    header = read_header(path)
+    check_pixels(header, str(path))
+    return header.upright_size
 
 
 def as_bgr(array: np.ndarray, name: str = "image") -> np.ndarray:

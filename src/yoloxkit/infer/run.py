@@ -4,8 +4,11 @@ Consecutive image files run in batches; each video or webcam runs frame by frame
 (:func:`~.video.predict_video`). A source that cannot be read (or, with slicing, is smaller than
 the slice) gets an ``{"image", "source", "error"}`` record in its place and a warning, and the run
 goes on, unless it stops at the first (``strict``). Ctrl-C ends the run with everything done kept
-(:attr:`PredictRun.interrupted`). The ``predict`` command is a thin layer over
-:func:`predict_sources`, as ``track`` is over :func:`yoloxkit.tracking.track_sequence`.
+(:attr:`PredictRun.interrupted`). An annotated copy that cannot be written (disk full, folder
+gone) does not stop the run either: the first failure is kept in :attr:`PredictRun.save_error`,
+no further copies are written, and every image still gets its record. The ``predict`` command
+is a thin layer over :func:`predict_sources`, as ``track`` is over
+:func:`yoloxkit.tracking.track_sequence`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..errors import ImageReadError, InferenceError, YoloxkitError
+from ..errors import ImageReadError, InferenceError, OutputError, YoloxkitError
 from ..imaging import output_suffix, read_image
 from ..io import atomic_path
 from .detections import Detections
@@ -55,13 +58,22 @@ class _Unreadable(Exception):
 class PredictRun:
     """What a run did: the JSON records in source order (an unreadable source's error record in
     its place; video frames carry ``"frame"``), the names of the sources it could not read, the
-    error that stopped it (``strict``), and whether Ctrl-C ended it."""
+    error that stopped it (``strict``), whether Ctrl-C ended it, and the first annotated copy
+    that could not be written (``save_error``) with every copy not written (``unsaved``)."""
 
     records: list[dict] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     stopped: str | None = None
     interrupted: bool = False
     strict: bool = False
+    save_error: str | None = None
+    unsaved: list[str] = field(default_factory=list)
+
+    def save_failed(self, path: str | os.PathLike, exc: Exception | None = None) -> None:
+        """Record that the annotated copy ``path`` was not written (``exc``: why; the first is kept)."""
+        if self.save_error is None and exc is not None:
+            self.save_error = str(exc)
+        self.unsaved.append(str(path))
 
     def unreadable(self, source: Source, exc: Exception) -> None:
         """Record an error entry for ``source``; warn and go on, or stop (``strict``)."""
@@ -76,9 +88,27 @@ class PredictRun:
 
 
 def _write_image(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            raise YoloxkitError(f"cannot write image {path}")
+    """Encode ``image`` for ``path``'s suffix and write it atomically (a failed write says why:
+    :class:`OutputError`)."""
+    ok, encoded = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise YoloxkitError(f"cannot encode image {path}")
+    with atomic_path(path, what="image") as tmp:
+        tmp.write_bytes(encoded.tobytes())
+
+
+def _save_image(run: PredictRun, path: Path, det: Detections) -> bool:
+    """Write the annotated copy of ``det`` to ``path``; False when it was not written (after
+    the run's first failed write, none is tried)."""
+    if run.save_error is not None:
+        run.save_failed(path)
+        return False
+    try:
+        _write_image(path, det.plot())
+    except OutputError as exc:
+        run.save_failed(path, exc)
+        return False
+    return True
 
 
 def _summary(det: Detections) -> str:
@@ -124,8 +154,8 @@ def _predict_images(detector: Detector, sources: list[Source], classes, output_n
             line = f"{source.name}: {_summary(det)}"
             if output_names is not None:
                 out_path = output_names(source.name, output_suffix(source.path))
-                _write_image(out_path, det.plot())
-                line += f" -> {out_path}"
+                if _save_image(run, out_path, det):
+                    line += f" -> {out_path}"
             run.records.append(det.to_json())
             tqdm.write(line)
         pending.clear()
@@ -151,11 +181,15 @@ def _predict_video(detector: Detector, source: Source, classes, output_names: Ou
     from tqdm import tqdm
 
     save_path = output_names(source.name, ".mp4") if output_names is not None else None
+    if save_path is not None and run.save_error is not None:  # writing has failed before: do not try
+        run.save_failed(save_path)
+        save_path = None
     interrupted = None
     try:
         frames, _ = predict_video(
             lambda arrays: detector.predict_arrays(arrays, classes=classes),
             source, save_path=save_path, batch_size=batch_size, progress=progress,
+            on_save_error=lambda exc: run.save_failed(save_path, exc),
         )
     except ImageReadError as exc:  # the video cannot be opened
         run.unreadable(source, exc)
@@ -166,7 +200,8 @@ def _predict_video(detector: Detector, source: Source, classes, output_names: Ou
     except VideoInterrupted as stop:
         frames, interrupted = stop.results, stop
     found = sum(len(d) for d in frames)
-    where = f" -> {save_path}" if save_path is not None else ""
+    written = save_path is not None and str(save_path) not in run.unsaved
+    where = f" -> {save_path}" if written else ""
     done = "interrupted after " if interrupted is not None else ""
     tqdm.write(f"{source.name}: {done}{len(frames)} frames, {found} detections{where}")
     for index, det in enumerate(frames):

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from ..errors import ImageReadError
+from ..errors import ImageReadError, OutputError
 from ..io import atomic_path
 from .detections import Detections
 from .sources import Source
@@ -105,7 +105,7 @@ def read_frames(capture: cv2.VideoCapture, batch_size: int) -> Iterator[list[np.
 @contextlib.contextmanager
 def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> Iterator[cv2.VideoWriter]:
     """An mp4v ``cv2.VideoWriter`` for frames of ``size`` ``(w, h)`` writing atomically to ``path``."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, what="video") as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not writer.isOpened():
             raise ImageReadError(f"cannot write video {path} (OpenCV has no mp4v encoder?)")
@@ -115,12 +115,28 @@ def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> 
             writer.release()
 
 
+def _open_writer(stack: contextlib.ExitStack, save_path: str | os.PathLike | None, info: VideoInfo,
+                 on_save_error: Callable[[OutputError], None] | None) -> cv2.VideoWriter | None:
+    """The video writer of ``save_path`` entered on ``stack``; None without ``save_path``, or when
+    it cannot be written and ``on_save_error`` takes the :class:`OutputError`."""
+    if save_path is None:
+        return None
+    try:
+        return stack.enter_context(video_writer(save_path, info.fps, (info.width, info.height)))
+    except OutputError as exc:
+        if on_save_error is None:
+            raise
+        on_save_error(exc)
+        return None
+
+
 def predict_video(
     predict: Callable[[list[np.ndarray]], list[Detections]],
     source: Source,
     save_path: str | os.PathLike | None = None,
     batch_size: int = 1,
     progress: bool = True,
+    on_save_error: Callable[[OutputError], None] | None = None,
 ) -> tuple[list[Detections], VideoInfo]:
     """Run ``predict`` (e.g. ``detector.predict_arrays``) on every frame of a video or webcam.
 
@@ -128,7 +144,9 @@ def predict_video(
     :class:`Detections` per frame (without the frame pixels) and the video's info. A webcam
     runs until it stops delivering frames or Ctrl-C; the video written so far is kept. Ctrl-C
     during a video file also keeps what was done: the annotated video of the frames done is
-    closed and renamed into place, then :class:`VideoInterrupted` carries their results.
+    closed and renamed into place, then :class:`VideoInterrupted` carries their results. When the
+    annotated video cannot be written (:class:`OutputError`), ``on_save_error`` (if given) gets
+    the error and the frames still run: their results are returned.
     """
     from tqdm import tqdm
 
@@ -137,9 +155,7 @@ def predict_video(
     interrupted = False
     try:
         with contextlib.ExitStack() as stack:
-            writer = None
-            if save_path is not None:
-                writer = stack.enter_context(video_writer(save_path, info.fps, (info.width, info.height)))
+            writer = _open_writer(stack, save_path, info, on_save_error)
             bar = stack.enter_context(
                 tqdm(total=info.frames, desc=source.name, unit="frame", disable=not progress, leave=False)
             )
@@ -158,6 +174,10 @@ def predict_video(
                     bar.update(len(frames))
             except KeyboardInterrupt:
                 interrupted = source.kind != "webcam"  # Ctrl-C is how a webcam run ends
+    except OutputError as exc:  # the finished video could not be put in place
+        if on_save_error is None:
+            raise
+        on_save_error(exc)
     finally:
         capture.release()
     if interrupted:

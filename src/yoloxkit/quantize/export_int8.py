@@ -5,8 +5,6 @@ refused when it loses more AP than allowed. Nothing is written until the file ha
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,6 +19,7 @@ from ..export.graph import export_module
 from ..export.onnx import check_opset, write_onnx
 from ..export.verify import sample_input
 from ..infer.classes import default_names
+from ..io import check_writable, staging_dir
 from ..optional import import_openvino
 from ..weights import find_format
 from .accuracy import file_accuracy
@@ -138,24 +137,24 @@ def export_int8(
 
     The INT8 file is compared with the float graph in the same runtime; with ``val_data`` the AP
     of both is measured, and with ``max_ap_drop`` a larger drop raises :class:`ExportError`,
-    leaving no file. ``report`` receives progress lines.
+    leaving no file. ``report`` receives progress lines. ``path`` is checked for writing before
+    any work, and a failed write raises :class:`~yoloxkit.errors.OutputError` naming it.
     """
     say = report or (lambda line: None)
     fmt = fmt.lower()
     check_int8(fmt, options, settings)
     options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
+    path = Path(path) if path is not None else int8_output_path(options.model_name or "yolox", fmt, options)
+    if fmt == "openvino" and path.suffix != ".xml":
+        path = path.with_suffix(".xml")
+    check_writable(path)
     files = calibration_files(settings.calib, settings.calib_count)
     images, skipped = calibration_inputs(files, options.size)
     if skipped:
         say(f"calibration: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}")
-    path = Path(path) if path is not None else int8_output_path(options.model_name or "yolox", fmt, options)
-    if fmt == "openvino" and path.suffix != ".xml":
-        path = path.with_suffix(".xml")
     recipe = settings.onnx_recipe if fmt == "onnx" else settings.openvino_recipe
     runtime = find_format(fmt).backend
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
-    try:
+    with staging_dir(path) as work:
         float_path = work / "float.onnx"
         write_onnx(export_module(model, options), sample_input(options.size, options.batch), float_path, options)
         source = "the checkpoint's training images" if isinstance(settings.calib, list) else settings.calib
@@ -170,8 +169,6 @@ def export_int8(
         if fmt == "openvino":
             os.replace(int8_path.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(int8_path, path)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return Int8Result(path, fmt, runtime, recipe.describe(), len(images), compared.max_abs_diff, compared.scale,
                       compared="outputs" if options.detections else "scores",
                       compared_images=sum(len(batch) for batch in checked), float_ms=compared.float_ms,

@@ -4,7 +4,9 @@ Routes: ``POST /v1/detect`` (multipart field ``file``; options as query paramete
 options also as form fields), ``GET /v1/model``, ``GET /healthz``,
 the web page at ``/`` with its files under ``/static``, and the OpenAPI schema at
 ``/openapi.json``. Errors are JSON ``{"detail": "one line"}`` with a 4xx/5xx status. The server
-never fetches URLs: images arrive only as uploads.
+never fetches URLs: images arrive only as uploads. One request never fails another: the batcher
+re-runs a failed batch one request at a time (:mod:`.batcher`), so only the image that fails on
+its own gets an error; an upload slower than ``read_timeout_s`` gets 408 (:mod:`.body_limit`).
 
 The app is assembled from one router per concern (:mod:`.routes`), one
 :class:`~.settings.ServiceSettings` and the :class:`~.service.Service` the routes share.
@@ -71,7 +73,7 @@ def create_app(detector: DetectorLike, *, settings: ServiceSettings | None = Non
 
     ``settings`` (or its fields as keywords: ``conf``, ``nms``, ``max_batch``, ``max_wait_ms``,
     ``max_queue``, ``max_queued_mb``, ``decode_workers``, ``limits``, ``retry_after_s``,
-    ``max_tiles``) are the service's options, see :class:`~.settings.ServiceSettings`.
+    ``max_tiles``, ``read_timeout_s``) are the service's options, see :class:`~.settings.ServiceSettings`.
     ``conf``/``nms`` are the defaults for requests that do not set them (default: the detector's).
     Memory stays bounded: at most ``decode_workers`` uploads are decoded at once, and waiting
     requests hold at most ``max_queue`` images and ``max_queued_mb`` MiB of decoded pixels.
@@ -101,5 +103,6 @@ def create_app(detector: DetectorLike, *, settings: ServiceSettings | None = Non
     for router in (service.router, detect.router, page.router):
         app.include_router(router)
     page.mount_static(app)
-    app.add_middleware(BodySizeLimit, max_bytes=served.settings.limits.max_upload_bytes + MULTIPART_SLACK_BYTES)
+    app.add_middleware(BodySizeLimit, max_bytes=served.settings.limits.max_upload_bytes + MULTIPART_SLACK_BYTES,
+                       read_timeout_s=served.settings.read_timeout_s)
     return app

@@ -7,6 +7,11 @@ requests are already waiting, or their summed ``cost`` (the server uses decoded 
 would pass ``max_cost``, :meth:`MicroBatcher.submit` raises :class:`QueueFullError` (the
 server answers 503 with Retry-After). :meth:`MicroBatcher.close` stops accepting new
 requests and, by default, drains the ones already queued before returning.
+
+One request never fails another: when ``run_batch`` raises on a batch of several requests, the
+worker runs each of them again alone, so only a request that also fails on its own gets the
+exception (its future's), and every other one gets its result. A failure costs at most one
+extra pass per request of its batch; the worker survives any failure.
 """
 
 from __future__ import annotations
@@ -168,16 +173,35 @@ class MicroBatcher(Generic[P, R]):
             return
         start = time.perf_counter()
         try:
-            results = list(self.run_batch([item.payload for item in live]))
-            if len(results) != len(live):
-                raise RuntimeError(f"run_batch returned {len(results)} results for {len(live)} requests")
+            results = self._call(live)
         except Exception as exc:  # the worker must survive any failure of one batch
-            for item in live:
-                item.future.set_exception(exc)
+            if len(live) == 1:
+                live[0].future.set_exception(exc)
+                return
+            for item in live:  # isolate the culprit: each request alone, its own outcome
+                self._run_alone(item)
             return
+        self._resolve(live, results, start)
+
+    def _run_alone(self, item: _Pending[P]) -> None:
+        start = time.perf_counter()
+        try:
+            results = self._call([item])
+        except Exception as exc:
+            item.future.set_exception(exc)
+            return
+        self._resolve([item], results, start)
+
+    def _call(self, items: list[_Pending[P]]) -> list[R]:
+        results = list(self.run_batch([item.payload for item in items]))
+        if len(results) != len(items):
+            raise RuntimeError(f"run_batch returned {len(results)} results for {len(items)} requests")
+        return results
+
+    def _resolve(self, items: list[_Pending[P]], results: list[R], start: float) -> None:
         inference_ms = (time.perf_counter() - start) * 1000.0
         self.batches_run += 1
-        self.requests_served += len(live)
-        for item, result in zip(live, results):
+        self.requests_served += len(items)
+        for item, result in zip(items, results):
             queue_ms = (start - item.enqueued_at) * 1000.0
-            item.future.set_result(BatchOutcome(result, queue_ms, inference_ms, len(live)))
+            item.future.set_result(BatchOutcome(result, queue_ms, inference_ms, len(items)))

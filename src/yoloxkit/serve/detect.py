@@ -22,6 +22,9 @@ boxes it overlaps, so a lower ``conf`` changes the boxes above a higher one: tho
 share a pass only with requests of the same ``conf``. ``slicing=`` reaches the
 detector only for a pass whose slicing differs from the detector's own, so a detector without
 that keyword serves every request that keeps the default.
+
+:func:`run_jobs` raises when any pass fails; the :class:`~.batcher.MicroBatcher` then runs each
+job of the batch again alone, so an image that fails the detector fails only its own request.
 """
 
 from __future__ import annotations

@@ -1,36 +1,46 @@
-"""Upload limits and safe image decoding for the HTTP server.
+"""Upload limits for the HTTP server, and uploads decoded by the one decoder.
 
-Every rejection is an :class:`UploadRejected` carrying the HTTP status to answer with:
+The pixels come from :func:`yoloxkit.imaging.decode.decode_image`, the decoder of ``predict``,
+``eval`` and training, so the server sees the same array as ``yoloxkit predict`` on the same
+file. Every rejection is an :class:`UploadRejected` carrying the HTTP status to answer with:
 413 for an upload or image that is too large (including decompression bombs, whose pixel
 count is read from the header before anything is decoded), 415 for data that is not an
-image in an accepted format, 400 for an empty, truncated or corrupt image.
+image in an accepted format (or with samples the decoder does not take), 400 for an empty,
+truncated or corrupt image.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["UploadLimits", "UploadRejected", "ACCEPTED_FORMATS", "decode_upload"]
+from ..errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
+from ..imaging.decode import DECODED_FORMATS, DEFAULT_MAX_PIXELS, decode_image, max_pixels
 
-# Raster formats decoded in-process by Pillow (no external delegates such as Ghostscript).
-ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF")
+__all__ = ["UploadLimits", "UploadRejected", "ACCEPTED_FORMATS", "DEFAULT_MAX_PIXELS", "decode_upload"]
+
+#: the formats (Pillow's names) an upload may have: those of the one decoder
+ACCEPTED_FORMATS: tuple[str, ...] = DECODED_FORMATS
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
-DEFAULT_MAX_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """Bounds on one upload: body size in bytes and decoded pixel count (width x height)."""
+    """Bounds on one upload: body size in bytes and decoded pixel count (width x height).
+
+    ``max_pixels=None`` takes the pixel limit of every command,
+    :func:`~yoloxkit.imaging.decode.max_pixels` (``YOLOXKIT_MAX_PIXELS``, else
+    :data:`DEFAULT_MAX_PIXELS`), read when the limits are made.
+    """
 
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 2**20)
     max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
+        if self.max_pixels is None:
+            object.__setattr__(self, "max_pixels", max_pixels())
         if self.max_upload_bytes < 1:
             raise ValueError(f"max_upload_bytes must be >= 1, got {self.max_upload_bytes}")
         if self.max_pixels < 1:
@@ -47,43 +57,17 @@ class UploadRejected(Exception):
 
 
 def decode_upload(data: bytes, limits: UploadLimits, name: str = "upload") -> np.ndarray:
-    """Decode uploaded bytes into a BGR ``uint8`` array ``[H, W, 3]``, enforcing ``limits``.
-
-    EXIF orientation is applied and alpha is dropped, as ``cv2.imread`` does, so the server
-    sees the same pixels as ``yoloxkit predict`` on the same file.
-    """
+    """Decode uploaded bytes into a BGR ``uint8`` array ``[H, W, 3]``, enforcing ``limits``:
+    the array :func:`~yoloxkit.imaging.read_image` gives for a file of these bytes."""
     if not data:
         raise UploadRejected(400, f"{name}: empty upload")
     if len(data) > limits.max_upload_bytes:
         raise UploadRejected(413, f"{name}: {len(data)} bytes exceeds the upload limit of {limits.max_upload_bytes}")
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise UploadRejected(413, f"{name}: image has too many pixels ({exc})") from None
-    except UnidentifiedImageError:
-        raise UploadRejected(
-            415, f"{name}: not an image in an accepted format ({', '.join(ACCEPTED_FORMATS)})"
-        ) from None
-    except Exception as exc:  # malformed headers raise assorted errors inside Pillow's plugins
-        raise UploadRejected(400, f"{name}: unreadable image header ({type(exc).__name__})") from None
-    with image:
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise UploadRejected(400, f"{name}: image has no pixels ({width}x{height})")
-        if width * height > limits.max_pixels:
-            raise UploadRejected(
-                413, f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {limits.max_pixels}"
-            )
-        try:
-            image.load()
-            upright = ImageOps.exif_transpose(image) or image
-            rgb = np.asarray(upright.convert("RGB"))
-        except Image.DecompressionBombError as exc:
-            raise UploadRejected(413, f"{name}: image has too many pixels ({exc})") from None
-        except Exception as exc:  # truncated data, bad compressed stream, unsupported mode...
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise UploadRejected(400, f"{name}: truncated or corrupt image ({reason})") from None
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] * rgb.shape[1] > limits.max_pixels:
-        raise UploadRejected(400, f"{name}: could not decode the image to 3-channel pixels")
-    return np.ascontiguousarray(rgb[:, :, ::-1])
-
+        return decode_image(data, name, limits.max_pixels)
+    except ImageTooLargeError as exc:
+        raise UploadRejected(413, str(exc)) from None
+    except UnsupportedImageError as exc:
+        raise UploadRejected(415, str(exc)) from None
+    except ImageReadError as exc:
+        raise UploadRejected(400, str(exc)) from None

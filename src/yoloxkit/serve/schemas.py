@@ -78,8 +78,11 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Empty, truncated or corrupt image"},
+    408: {"model": ErrorBody, "description": "Request body not received within the server's --read-timeout"},
     413: {"model": ErrorBody, "description": "Upload or image pixel count over the limit"},
     415: {"model": ErrorBody, "description": "Not an image in an accepted format"},
-    422: {"model": ErrorBody, "description": "Invalid option, unknown class name, or slice that does not fit"},
+    422: {"model": ErrorBody, "description": "Invalid option, unknown class name, slice that does not fit, or an image"
+                                               " the detector cannot process"},
+    500: {"model": ErrorBody, "description": "Inference failed for this image (other requests are not affected)"},
     503: {"model": ErrorBody, "description": "Queue full or shutting down; see Retry-After"},
 }

@@ -1,4 +1,4 @@
-"""The service's options, in one frozen object: thresholds, batching, memory and upload limits.
+"""The service's options, in one frozen object: thresholds, batching, memory and upload limits, read timeout.
 
 ``create_app(detector, settings=ServiceSettings(...))`` (or the same fields as keywords) takes
 them; ``yoloxkit serve`` builds one from its flags. The defaults of the thresholds are the
@@ -26,7 +26,8 @@ class ServiceSettings:
     at most ``max_queue`` requests and ``max_queued_mb`` MiB of decoded pixels wait, beyond that
     the answer is 503 with ``Retry-After: retry_after_s``. ``decode_workers`` uploads are decoded
     at once; ``limits`` bound each upload; a sliced request may cut its image into at most
-    ``max_tiles`` crops.
+    ``max_tiles`` crops. A request body (the upload) must arrive within ``read_timeout_s``
+    seconds of its headers, else 408: a slow or stalled client cannot hold a connection.
     """
 
     conf: float | None = None
@@ -39,12 +40,15 @@ class ServiceSettings:
     limits: UploadLimits = field(default_factory=UploadLimits)
     retry_after_s: int = 1
     max_tiles: int = 256
+    read_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.decode_workers < 1:
             raise ValueError(f"decode_workers must be >= 1, got {self.decode_workers}")
         if self.max_tiles < 1:
             raise ValueError(f"max_tiles must be >= 1, got {self.max_tiles}")
+        if not self.read_timeout_s > 0:
+            raise ValueError(f"read_timeout_s must be > 0, got {self.read_timeout_s}")
         for name in ("conf", "nms"):
             value = getattr(self, name)
             if value is not None:

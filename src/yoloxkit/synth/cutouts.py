@@ -22,6 +22,7 @@ from pycocotools import mask as mask_utils
 from ..data import load_dataset
 from ..errors import DatasetError
 from ..imaging.read import read_image
+from ..text import read_text
 
 __all__ = ["SourceSplit", "Cutout", "ScaledCutout", "read_source", "annotation_mask", "cut_out_objects",
            "scale_cutout"]
@@ -70,7 +71,7 @@ def read_source(source: str | os.PathLike, split: str) -> SourceSplit:
     data = load_dataset(source, split=split)
     if data.format != "coco" or data.annotation_file is None:
         raise DatasetError(f"{source}: source must be a COCO dataset with instance masks, got {data.format}")
-    content = json.loads(Path(data.annotation_file).read_text(encoding="utf-8"))
+    content = json.loads(read_text(data.annotation_file, "COCO annotation file"))
     paths = {int(r.image_id): Path(r.path) for r in data.records}
     return SourceSplit(Path(data.root), data.split, content, paths)
 

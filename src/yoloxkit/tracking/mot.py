@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import TrackingError
 from ..io import atomic_path
+from ..text import TextReadError, read_text
 
 __all__ = ["MotTable", "read_mot", "format_mot_row", "format_mot_rows", "tracks_table", "write_mot", "mot_writer"]
 
@@ -111,9 +112,9 @@ def _read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise TrackingError(f"not a MOT text file: {path} (a folder)")
     try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise TrackingError(f"not a MOT text file: {path} (not UTF-8 text)") from None
+        return read_text(path, "MOT file").splitlines()
+    except TextReadError as exc:
+        raise TrackingError(f"not a MOT text file: {path} ({exc.reason})") from None
     except OSError as exc:
         raise TrackingError(f"cannot read MOT file {path}: {exc.strerror or exc}") from None
 

@@ -41,7 +41,7 @@ def _demo_variations(image: np.ndarray) -> list[np.ndarray]:
         crop = image[y0 : y0 + int(frac * height), x0 : x0 + int(frac * width)]
         variations += [crop, crop[:, ::-1]]
     for scale in (0.5, 0.75):  # smaller content, more padding
-        small = cv2.resize(image, (int(width * scale), int(height * scale)), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(image, (max(1, int(width * scale)), max(1, int(height * scale))), interpolation=cv2.INTER_AREA)
         variations.append(pad_to(small, (height, width)))
     return [np.ascontiguousarray(v) for v in variations]
 

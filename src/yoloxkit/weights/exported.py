@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,9 +182,22 @@ def onnx_export_info(weights: OnnxWeights) -> ExportInfo:
     )
 
 
+def _is_ir_xml(path: Path) -> bool:
+    """Whether ``path`` starts like an OpenVINO IR (its root element is ``<net ...>``)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return re.match(rb"\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<net[\s>]", head, re.DOTALL) is not None
+
+
 def openvino_export_info(path: str | os.PathLike) -> ExportInfo:
     """The export description of an OpenVINO IR (``.xml``, its weights in the ``.bin`` beside it)."""
     path = Path(path)
+    weights = path.with_suffix(".bin")
+    if not weights.is_file() and _is_ir_xml(path):  # OpenVINO's own message does not name the .bin
+        raise WeightsError(f"OpenVINO model {path} needs its weights file {weights.name} beside it (not found)")
     ov = import_openvino()
     try:
         model = ov.Core().read_model(str(path))

@@ -58,6 +58,21 @@ def zoo_name(weights: str | os.PathLike) -> str | None:
         return None
 
 
+#: the files a folder given as weights is most likely meant to hold: a training run's checkpoints
+_LIKELY_FILES = ("best.pth", "last.pth")
+
+
+def _folder_error(folder: Path, weights: str | os.PathLike) -> WeightsError:
+    """The error for a folder given as weights, suggesting the weights file inside it (a run's
+    ``best.pth``/``last.pth``, else its one weights file, e.g. the ``.xml`` of an OpenVINO export)."""
+    candidates = [folder / name for name in _LIKELY_FILES if (folder / name).is_file()]
+    if not candidates:
+        candidates = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".pth", ".onnx", ".xml", ".torchscript")
+                            and p.is_file())
+    hint = f" (did you mean {candidates[0]}?)" if candidates else ""
+    return WeightsError(f"--weights {os.fspath(weights)} is a folder, not a weights file{hint}")
+
+
 def _named_model(model_name: str | None, weights: str | os.PathLike) -> str:
     """The zoo model a ``weights`` argument that is no file names, checked against ``model_name``."""
     named = zoo_name(weights)
@@ -89,6 +104,8 @@ def resolve_weights_source(
         path = Path(weights).expanduser()
         if path.is_file():
             return WeightsSource(path, "file", None)
+        if path.is_dir() and os.fspath(weights).strip():  # "" is Path("."): no weights given, not a folder
+            raise _folder_error(path, weights)
         model_name = _named_model(model_name, weights)
     if model_name is None:
         raise WeightsError("give a model name or a weights file")

@@ -3,11 +3,16 @@
 The slice options are read once, by the :func:`slice_options` dependency, from the query or the
 form (the same value if both); the thresholds are checked by FastAPI against ``[0, 1]``, the same
 range :func:`~yoloxkit.infer.checks.threshold` enforces on the service's defaults.
+
+A request whose image fails in the detector (the batcher has already re-run it alone, so the
+failure is its own) gets one line: 422 for a :class:`~yoloxkit.errors.YoloxkitError` (the image
+cannot be processed as asked), 500 for anything else; the server logs that line, no traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 
-from ...errors import InferenceError
+from ...errors import InferenceError, YoloxkitError
 from ...infer.classes import UnknownClassError, class_ids, split_names
 from ...infer.defaults import DEFAULT_SLICE_OVERLAP
 from ...infer.slicing import Slicing
@@ -40,6 +45,7 @@ OVERLAP_HELP = (
 FULL_HELP = "also run the whole image, for objects larger than a tile (default: the server's)"
 
 router = APIRouter(tags=["detect"])
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,25 @@ def _submit(batcher: MicroBatcher, job: DetectJob, retry_after_s: int) -> Future
         raise HTTPException(503, str(exc), headers=retry)
 
 
+async def _served(future: Future, name: str | None) -> BatchOutcome:
+    """The request's outcome; its own failure as a one-line 422 (a yoloxkit error) or 500, logged
+    as that one line."""
+    try:
+        return await asyncio.wrap_future(future)
+    except YoloxkitError as exc:
+        status, detail = 422, f"{name or 'file'}: {_first_line(exc)}"
+    except Exception as exc:  # noqa: BLE001 - any failure of this image alone is answered, not raised
+        status, detail = 500, f"{name or 'file'}: inference failed ({type(exc).__name__}: {_first_line(exc)})"
+    logger.warning("POST /v1/detect %d: %s", status, detail)
+    raise HTTPException(status, detail)
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else "no message"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _response(outcome: BatchOutcome, started: float, model_name: str) -> dict:
     body = outcome.result
     body["timing"] = {
@@ -180,5 +205,5 @@ async def detect(
                     slicing=requested)
     future = _submit(batcher, job, settings.retry_after_s)
     del image, job
-    outcome = await asyncio.wrap_future(future)
+    outcome = await _served(future, name)
     return _response(outcome, started, service.model_name)

@@ -17,6 +17,8 @@ from yoloxkit.data import load_dataset
 
 NAMES = ["bird", "cat", "dog"]  # COCO classes, so the bundled nano model evaluates them
 EVAL = ["--model", "yolox-nano", "--size", "64", "--batch-size", "2", "--no-progress"]
+TRAIN = ["--model", "yolox-nano", "--size", "64", "--batch-size", "2", "--workers", "0", "--epochs", "1",
+         "--max-iters-per-epoch", "1", "--no-progress", "--no-plots"]
 
 
 def _check(path, capsys, *extra) -> tuple[int, str, str]:
@@ -240,9 +242,7 @@ def test_coco_without_annotations_is_refused_by_every_command(tmp_path, capsys):
     code, err = _eval(root, "train", capsys)
     assert code == 2
     _one_line(err, "instances_train.json", "no 'annotations' list")
-    code = main(["train", "--data", str(root), "--model", "yolox-nano", "--size", "64", "--batch-size", "2",
-                 "--workers", "0", "--epochs", "1", "--max-iters-per-epoch", "1", "--no-progress", "--no-plots",
-                 "--out", str(tmp_path / "run")])
+    code = main(["train", "--data", str(root), *TRAIN, "--out", str(tmp_path / "run")])
     assert code == 2
     _one_line(capsys.readouterr().err.strip(), "instances_train.json", "no 'annotations' list")
 
@@ -270,8 +270,7 @@ def test_train_refuses_a_training_split_without_boxes(tmp_path, capsys):
     root = _coco(tmp_path, "train")
     make_coco(root, "val", {"v.jpg": [(0, 5, 5, 30, 30)]}, NAMES)
     _edit_json(root / "annotations" / "instances_train.json", lambda c: c.update(annotations=[]))
-    code = main(["train", "--data", str(root), "--model", "yolox-nano", "--epochs", "1", "--size", "64",
-                 "--batch-size", "2", "--workers", "0", "--no-progress", "--out", str(tmp_path / "run")])
+    code = main(["train", "--data", str(root), *TRAIN, "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2
     _one_line(err, "instances_train.json", "no boxes to train on")

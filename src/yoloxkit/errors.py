@@ -18,6 +18,7 @@ __all__ = [
     "InferenceError",
     "TrackingError",
     "OutputError",
+    "first_line",
 ]
 
 
@@ -85,3 +86,10 @@ class OutputError(YoloxkitError):
     """An output file or folder that cannot be written: its folder is a file, the disk is full or
     read-only, permission is denied. The message names the file (and the option that gave it)
     and the reason; what was written before is left intact."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type name if it has none): the reason a
+    one-line error quotes from a library's exception."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -59,6 +59,11 @@ def write_failure(exc: BaseException, tmp: str | os.PathLike | None = None) -> s
     return None
 
 
+def _refused(name: str, exc: OSError) -> OutputError:
+    """The one line for output ``name`` the OS refused: ``cannot write NAME: REASON``."""
+    return OutputError(f"cannot write {name}: {exc.strerror or exc}")
+
+
 def _nearest_existing(folder: Path) -> Path:
     """``folder``, or the nearest of its parents that exists."""
     while not folder.exists() and folder != folder.parent:
@@ -85,7 +90,7 @@ def _probe(folder: Path, name: str) -> None:
             os.close(fd)
             os.unlink(tmp)
     except OSError as exc:
-        raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
+        raise _refused(name, exc) from None
 
 
 def _check_folder(folder: Path, name: str, own: bool = False) -> None:
@@ -123,7 +128,7 @@ def _mkdir(folder: Path, name: str, own: bool = False) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise (_is_a_file(folder, name, own) or OutputError(f"cannot write {name}: {exc.strerror or exc}")) from None
+        raise (_is_a_file(folder, name, own) or _refused(name, exc)) from None
     return folder
 
 
@@ -141,7 +146,7 @@ def _publish(tmp_path: Path, target: Path, name: str) -> None:
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
     except OSError as exc:
-        raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
+        raise _refused(name, exc) from None
 
 
 @contextlib.contextmanager
@@ -165,7 +170,7 @@ def atomic_path(
             prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=folder
         )
     except OSError as exc:
-        raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
+        raise _refused(name, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -195,7 +200,7 @@ def staging_dir(path: str | os.PathLike, what: str | None = None) -> Iterator[Pa
     try:
         work = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=folder))
     except OSError as exc:
-        raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
+        raise _refused(name, exc) from None
     try:
         yield work
     except (OSError, RuntimeError) as exc:

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from ..errors import ImageReadError, ImageTooLargeError, SettingError, UnsupportedImageError
+from ..errors import ImageReadError, ImageTooLargeError, SettingError, UnsupportedImageError, first_line
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -110,11 +110,6 @@ class ImageHeader:
         return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _open(stream: BinaryIO) -> ImageFile.ImageFile:
     """The header of ``stream``, opened by the first plugin of :data:`DECODED_FORMATS` that
     accepts it, as ``Image.open`` does but without Pillow's own decompression-bomb check (a
@@ -133,7 +128,7 @@ def _open(stream: BinaryIO) -> ImageFile.ImageFile:
         try:
             return factory(stream, "")
         except (SyntaxError, IndexError, TypeError, struct.error) as exc:  # not this format, as Image.open
-            broken = broken or f"a broken {name} header: {_first_line(exc)}"
+            broken = broken or f"a broken {name} header: {first_line(exc)}"
     if broken:  # its signature, but no valid header: a damaged file rather than another format
         raise ValueError(broken)
     raise UnidentifiedImageError("cannot identify image file")
@@ -205,7 +200,7 @@ def read_header(source: bytes | bytearray | memoryview | str | os.PathLike, name
             f" (accepted: {', '.join(DECODED_FORMATS)})"
         ) from None
     except Exception as exc:  # Pillow's plugins raise assorted errors on malformed headers
-        raise ImageReadError(f"cannot read image {name}: unreadable image header ({_first_line(exc)})") from None
+        raise ImageReadError(f"cannot read image {name}: unreadable image header ({first_line(exc)})") from None
     if header.width < 1 or header.height < 1:
         raise ImageReadError(f"cannot read image {name}: the image has no pixels ({header.width}x{header.height})")
     return header
@@ -246,7 +241,7 @@ def _verify_with_pillow(data: bytes, name: str) -> None:
         with _open(io.BytesIO(data)) as image:
             image.load()
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on bad data
-        raise ImageReadError(f"cannot read image {name}: truncated or corrupt ({_first_line(exc)})") from None
+        raise ImageReadError(f"cannot read image {name}: truncated or corrupt ({first_line(exc)})") from None
 
 
 def _png_pixel_chunks(data: bytes, name: str) -> bytes:
@@ -298,7 +293,7 @@ def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> np.nd
     try:
         image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as exc:
-        raise ImageReadError(f"cannot read image {name}: {_first_line(exc)}") from None
+        raise ImageReadError(f"cannot read image {name}: {first_line(exc)}") from None
     if image is None:
         raise ImageReadError(f"cannot read image {name}: corrupt {header.format} data (its pixels cannot be decoded)")
     return image

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InferenceError
+from ..errors import InferenceError, first_line
 from ..imaging import PAD_VALUE
 from ..optional import import_onnxruntime
 from ..ort_session import ort_session
 from .device import resolve_device
 from ..weights import ExportInfo
 from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
-from .registry import Backend, first_line, register_backend
+from .registry import Backend, register_backend
 
 __all__ = ["OnnxRuntimeBackend"]
 

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InferenceError
+from ..errors import InferenceError, first_line
 from ..imaging import PAD_VALUE
 from ..optional import import_openvino
 from .device import resolve_device
 from ..weights import ExportInfo
 from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
-from .registry import Backend, first_line, register_backend
+from .registry import Backend, register_backend
 
 __all__ = ["OpenVinoBackend"]
 

@@ -29,7 +29,6 @@ __all__ = [
     "backend_names",
     "backend_key",
     "make_backend",
-    "first_line",
 ]
 
 
@@ -128,10 +127,3 @@ def make_backend(
     elif model is not None:
         backend.end_to_end = bool(getattr(model, "end_to_end", False))
     return backend
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a runtime's exception message (its type name if it has none), for
-    the one-line errors backends raise on files the runtime rejects."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InferenceError
+from ..errors import InferenceError, first_line
 from .device import resolve_device
 from .fuse import fuse_model
 from ..weights import ExportInfo
 from .official import predictions_from_outputs
-from .registry import Backend, first_line, register_backend
+from .registry import Backend, register_backend
 
 __all__ = ["TorchBackend", "TorchScriptBackend"]
 

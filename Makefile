@@ -6,6 +6,8 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # torch/torchvision are pinned to the CPU-capable wheels this project is tested with.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 REFERENCE := pixeltable-yolox==0.4.3
+# A published YOLOv3 (the ultralytics line) whose target building the anchor assigner is checked against.
+REFERENCE_YOLOV3 := pytorchyolo==1.8.0
 # The tracking library, without its opencv-python requirement (yoloxkit[track] lists the rest).
 TRACKERS := trackers>=2.6,<2.7
 
@@ -22,8 +24,8 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install -q -e ".[dev]"
-	# The parity reference: installed without its pinned dependencies.
-	$(PIP) install -q --no-deps $(REFERENCE)
+	# The references (the parity suite; the YOLOv3 target check): installed without their pinned dependencies.
+	$(PIP) install -q --no-deps $(REFERENCE) $(REFERENCE_YOLOV3)
 	$(PIP) install -q --no-deps "$(TRACKERS)"
 	touch $@
 

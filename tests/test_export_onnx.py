@@ -150,3 +150,13 @@ def test_failed_verification_leaves_nothing_behind(nano, tmp_path, monkeypatch):
     with pytest.raises(ExportError):
         export_model(nano, "onnx", tmp_path / "bad.onnx", ExportOptions(size=SIZE))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_verification_counts_a_one_sided_nan_or_inf_and_ignores_equal_ones():
+    from yoloxkit.export.verify import max_abs_diff
+
+    inf, nan = float("inf"), float("nan")
+    assert max_abs_diff([np.array([1.0, inf, -inf, nan])], [np.array([1.0, inf, -inf, nan])]) == 0.0
+    assert max_abs_diff([np.array([1.0, 2.0])], [np.array([1.0, nan])]) == inf  # was 0: NaN hid the mismatch
+    assert max_abs_diff([np.array([1.0, inf])], [np.array([1.0, 2.0])]) == inf
+    assert max_abs_diff([np.array([1.0, 2.0])], [np.array([1.25, 2.0])]) == 0.25

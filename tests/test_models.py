@@ -7,13 +7,16 @@ import yoloxkit
 from yoloxkit.models import MODEL_SPECS, get_spec
 from yoloxkit.models.info import count_gflops, count_parameters
 
+# the roadmap rows have their own, exact, figure tests (tests/test_roadmap_models.py)
+ZOO = [name for name, spec in MODEL_SPECS.items() if not spec.roadmap]
 
-@pytest.mark.parametrize("name", list(MODEL_SPECS))
+
+@pytest.mark.parametrize("name", ZOO)
 def test_parameter_count_is_exact(name):
     assert count_parameters(yoloxkit.build_model(name)) == MODEL_SPECS[name].params
 
 
-@pytest.mark.parametrize("name", list(MODEL_SPECS))
+@pytest.mark.parametrize("name", ZOO)
 def test_gflops_within_3_percent_of_paper(name):
     spec = MODEL_SPECS[name]
     gflops = count_gflops(yoloxkit.build_model(name), spec.input_size)

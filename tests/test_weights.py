@@ -76,7 +76,7 @@ def test_official_format_checkpoint_loads_without_names(tmp_path):
 
 
 def test_identify_state_dict_for_every_zoo_model():
-    for name in MODEL_SPECS:
+    for name in [n for n, spec in MODEL_SPECS.items() if not spec.roadmap]:
         with torch.device("meta"):
             state = build_network(name, num_classes=7).state_dict()
         assert identify_state_dict(state) == name
@@ -218,7 +218,7 @@ def test_resolve_other_models_download_and_fail_offline(tmp_path, monkeypatch):
 
 def test_official_url_table():
     urls = hub.official_weights_urls()
-    assert set(urls) == set(MODEL_SPECS)
+    assert set(urls) == {n for n, spec in MODEL_SPECS.items() if not spec.roadmap}  # the roadmap rows have none
     prefix = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/"
     assert urls["yolox-s"] == prefix + "yolox_s.pth"
     assert urls["yolox-darknet53"] == prefix + "yolox_darknet.pth"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .losses import YoloxLoss
-from .models import YOLOX, build_network
+from .models import YOLOX, build_network, get_spec
 
 __all__ = ["build_model", "attach_loss"]
 
@@ -35,12 +35,14 @@ def attach_loss(model: YOLOX, criterion: YoloxLoss | None = None, *, use_l1: boo
 
 
 def build_model(name: str | None = "yolox-s", num_classes: int = 80, **architecture: Any) -> YOLOX:
-    """Build a YOLOX model by name with its loss attached (official state-dict key names).
+    """Build a YOLOX model by name with its loss attached (official state-dict key names); the loss
+    assigns labels as the model's row of the paper's roadmap does (SimOTA for every YOLOX model,
+    docs/roadmap.md for the ``yolox-roadmap-*`` rows).
 
     ``architecture`` takes the overrides of :func:`yoloxkit.models.build_network` (``depth``,
     ``width``, ``depthwise``, ``act``, ``end_to_end``; ``name=None`` with ``depth`` and ``width``
     for a custom size).
     """
     model = build_network(name, num_classes, **architecture)
-    attach_loss(model)
+    attach_loss(model, YoloxLoss(assigner=get_spec(name).assigner) if name is not None else None)
     return model

@@ -21,7 +21,7 @@ from .reference import build_reference, randomize
 
 HEIGHT, WIDTH = 128, 160
 TERMS = ("total_loss", "iou_loss", "conf_loss", "cls_loss", "l1_loss")
-NAMES = [name for name, spec in yoloxkit.models.MODEL_SPECS.items() if not spec.end_to_end]
+NAMES = [name for name, spec in yoloxkit.models.MODEL_SPECS.items() if not spec.end_to_end and not spec.roadmap]
 
 
 def _targets() -> torch.Tensor:

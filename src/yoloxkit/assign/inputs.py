@@ -5,6 +5,12 @@ assign_inputs`) and hands it to every assigner it runs (SimOTA, the one-to-one a
 anchor grid and the split targets are worked out once per step. Boxes are ``(cx, cy, w, h)`` in
 input pixels; ``B`` images, ``A`` anchors (level by level, row-major, as the model outputs them),
 ``C`` classes, ``G`` gt slots (padded).
+
+Anchors come in *groups*, one per (level, anchor shape), ordered level-major: an anchor-free head
+has one group per level, an anchor-based one (YOLOv3 anchors) several per level. ``shapes`` and
+``strides`` are given per group. Every anchor has a size prior ``(w, h)``: its stride for an
+anchor-free head, its group's anchor otherwise; boxes are coded as centre ``(raw_xy + grid) *
+stride`` and size ``exp(raw_wh) * size prior``.
 """
 
 from __future__ import annotations
@@ -14,9 +20,13 @@ from dataclasses import dataclass
 import torch
 
 from ..deprecation import warn_deprecated
+from ..models.anchors import size_priors
 from ..models.head import make_grid
 
-__all__ = ["AnchorGrid", "Predictions", "GroundTruth", "AssignInputs", "anchor_centers", "from_loose_arguments"]
+#: one ``(w, h)`` size prior in input pixels per group, or None (anchor-free: the stride)
+AnchorSizes = tuple[tuple[float, float], ...] | None
+
+__all__ = ["AnchorSizes", "AnchorGrid", "Predictions", "GroundTruth", "AssignInputs", "anchor_centers", "from_loose_arguments"]
 
 
 def anchor_centers(
@@ -39,14 +49,18 @@ def anchor_centers(
 
 @dataclass(frozen=True)
 class AnchorGrid:
-    """The anchors of a batch's feature maps: per level ``shapes`` (h, w) and ``level_strides``,
-    per anchor ``grid`` ``[A, 2]`` (cell x, y), ``strides`` ``[A]`` and ``centers`` ``[A, 2]``."""
+    """The anchors of a batch's feature maps: per group ``shapes`` (h, w) and ``level_strides``
+    (the stride of each group) and ``anchor_sizes`` (None when anchor-free); per anchor ``grid``
+    ``[A, 2]`` (cell x, y), ``strides`` ``[A]``, ``centers`` ``[A, 2]`` and ``sizes`` ``[A, 2]``
+    (the size prior (w, h) in input pixels: the group's anchor, or the stride)."""
 
     shapes: tuple[tuple[int, int], ...]
     level_strides: tuple[int, ...]
     grid: torch.Tensor
     strides: torch.Tensor
     centers: torch.Tensor
+    sizes: torch.Tensor
+    anchor_sizes: AnchorSizes = None
 
     @classmethod
     def build(
@@ -55,15 +69,36 @@ class AnchorGrid:
         strides: tuple[int, ...],
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        anchor_sizes: AnchorSizes = None,
     ) -> "AnchorGrid":
-        """The grid of feature maps ``shapes`` at ``strides`` (:func:`anchor_centers`)."""
+        """The grid of feature maps ``shapes`` at ``strides`` (:func:`anchor_centers`), one of each
+        per group; ``anchor_sizes`` one ``(w, h)`` per group, or None for the strides."""
         shapes = tuple((int(h), int(w)) for h, w in shapes)
         grid, anchor_strides, centers = anchor_centers(list(shapes), tuple(strides), dtype, device)
-        return cls(shapes, tuple(strides), grid, anchor_strides, centers)
+        if anchor_sizes is not None:
+            anchor_sizes = tuple((float(w), float(h)) for w, h in anchor_sizes)
+        sizes = size_priors(shapes, tuple(strides), anchor_sizes, dtype, grid.device)
+        return cls(shapes, tuple(strides), grid, anchor_strides, centers, sizes, anchor_sizes)
 
     @property
     def num_anchors(self) -> int:
         return self.grid.shape[0]
+
+    @property
+    def group_starts(self) -> tuple[int, ...]:
+        """The index of each group's first anchor."""
+        starts, total = [], 0
+        for h, w in self.shapes:
+            starts.append(total)
+            total += h * w
+        return tuple(starts)
+
+    @property
+    def group_sizes(self) -> tuple[tuple[float, float], ...]:
+        """The size prior ``(w, h)`` of each group: its anchor, or ``(stride, stride)``."""
+        if self.anchor_sizes is not None:
+            return self.anchor_sizes
+        return tuple((float(s), float(s)) for s in self.level_strides)
 
 
 @dataclass(frozen=True)
@@ -105,12 +140,14 @@ class AssignInputs:
         gt_valid: torch.Tensor,
         shapes: list[tuple[int, int]],
         strides: tuple[int, ...],
+        anchor_sizes: AnchorSizes = None,
     ) -> "AssignInputs":
         """The bundle of plain tensors (shapes as in :class:`Predictions` and :class:`GroundTruth`);
-        the anchor grid is built on ``pred_boxes``' device."""
+        the anchor grid (per group ``shapes``, ``strides``, ``anchor_sizes``) is built on
+        ``pred_boxes``' device."""
         return cls(
             Predictions(pred_boxes, obj_logits, cls_logits),
-            AnchorGrid.build(shapes, strides, pred_boxes.device),
+            AnchorGrid.build(shapes, strides, pred_boxes.device, anchor_sizes=anchor_sizes),
             GroundTruth(gt_boxes, gt_classes, gt_valid),
         )
 

@@ -40,13 +40,18 @@ OUTSIDE_PRIOR_COST = 1e6
 
 @dataclass
 class Assignment:
-    """Result of :func:`simota_assign` for a batch of ``B`` images with ``A`` anchors."""
+    """Result of an assigner (:func:`simota_assign` and the roadmap's) for ``B`` images, ``A`` anchors.
+
+    ``ignore_mask`` (``[B, A]`` bool, or None): anchors that are not positive and whose objectness
+    term the loss leaves out (YOLOv3's ignore threshold); SimOTA leaves it None.
+    """
 
     fg_mask: torch.Tensor  # [B, A] bool: the positive anchors
     matched_gt: torch.Tensor  # [B, A] int64: index of the matched gt (0 where not positive)
     matched_iou: torch.Tensor  # [B, A] float32: IoU with the matched gt (0 where not positive)
     num_fg: torch.Tensor  # scalar int64: number of positives in the batch
     num_gt: torch.Tensor  # scalar int64: number of valid gts in the batch
+    ignore_mask: torch.Tensor | None = None  # [B, A] bool or None: objectness left out of the loss
 
 
 def pairwise_class_cost(cls_logits: torch.Tensor, obj_logits: torch.Tensor, gt_classes: torch.Tensor) -> torch.Tensor:

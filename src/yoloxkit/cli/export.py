@@ -28,8 +28,9 @@ def register(subparsers) -> None:
             " input size and its output kind, so predict, eval, serve, benchmark and Detector run it as is."
         ),
     )
-    p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53, each also -e2e"
-                   " (default: the one --weights names or stores; give --model or --weights)")
+    p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53, each also -e2e,"
+                   " or a roadmap row, yolox-roadmap-baseline ... (docs/roadmap.md; default: the one --weights"
+                   " names or stores; give --model or --weights)")
     p.add_argument("--weights", help=WEIGHTS_HELP + " (default: the model's COCO weights)")
     p.add_argument("--format", default="onnx", help=f"one of: {', '.join(export_format_names())} (default onnx)")
     p.add_argument("--size", type=int, help="input size (default: the size the checkpoint was trained at, else"

@@ -1,6 +1,7 @@
-"""Pictures of the SimOTA assignment of a training batch (``--visualize-assign``).
+"""Pictures of the label assignment of a training batch (``--visualize-assign``).
 
-The model runs on the batch, :func:`yoloxkit.losses.assign_targets` assigns its anchors and
+The model runs on the batch, its criterion's assigner (SimOTA; a roadmap row's own,
+:func:`yoloxkit.losses.run_assigner`) assigns its anchors and
 :func:`yoloxkit.assign.visualize.draw_assignments` draws the positives of each gt box.
 """
 
@@ -16,14 +17,16 @@ from torch import nn
 
 from ..assign.visualize import draw_assignments
 from ..io import atomic_path
-from ..losses import assign_targets, flatten_predictions
+from ..assign.yolov3 import IGNORE_IOU
+from ..losses import flatten_predictions, run_assigner
 
 __all__ = ["visualize_batch", "write_assignment_images"]
 
 
 @torch.no_grad()
 def visualize_batch(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> list[np.ndarray]:
-    """Run ``model`` on a training batch, assign with SimOTA and draw the positives.
+    """Run ``model`` on a training batch, assign with its criterion's assigner (SimOTA without one)
+    and draw the positives.
 
     The model runs in eval mode (BatchNorm running statistics are left untouched) and is
     put back in its previous mode afterwards.
@@ -34,8 +37,10 @@ def visualize_batch(model: nn.Module, images: torch.Tensor, targets: torch.Tenso
         levels = model.head.forward_levels(model.backbone(images))
     finally:
         model.train(was_training)
-    preds = flatten_predictions(levels, model.head.strides)
-    assignment, _, _ = assign_targets(preds, targets)
+    preds = flatten_predictions(levels, model.head.strides, getattr(model.head, "anchor_sizes", None))
+    criterion = getattr(model, "criterion", None)
+    assigner = getattr(criterion, "assigner", "simota")
+    assignment = run_assigner(assigner, preds.assign_inputs(targets), getattr(criterion, "ignore_iou", IGNORE_IOU))
     return draw_assignments(images, targets, assignment.fg_mask, assignment.matched_gt, preds.centers)
 
 

@@ -20,7 +20,7 @@ from ..data.augment import AugmentConfig
 from ..data.dataset import TrainingDataset
 from ..data.loader import collate
 from ..losses import YoloxLoss
-from ..models import build_network
+from ..models import build_network, get_spec
 from . import distributed as dist_utils
 from .batchnorm_calibration import recalibrate_batchnorm
 from .class_rows import fit_class_rows
@@ -141,7 +141,7 @@ def _load_start(model: nn.Module, cfg: TrainConfig, start: Path, data: Detection
             " keeps SGD at the official lr from wrecking them; --no-rescale-convs turns this off)"
         )
     rows = [names.index(n) for n in report.new_classes]
-    if rows and cfg.fit_new_classes:
+    if rows and cfg.fit_new_classes and getattr(model.head, "anchor_sizes", None) is None:
         fit = fit_class_rows(model, rows, _fit_batches(cfg, data), torch.device("cpu"))
         log(f"fine-tuning: {fit.message(names)}")
 
@@ -150,7 +150,8 @@ def _build_model(plan: RunPlan, data: DetectionData, log: Callable[[str], None])
     """The model with its criterion, initialised from the plan's starting weights (if any), on the device."""
     cfg, dist = plan.cfg, plan.dist
     model = build_network(cfg.model, num_classes=len(data.names))
-    criterion = YoloxLoss(normalizer=cfg.loss_normalizer, pss_targets=cfg.pss_targets, detector_loss=not cfg.freeze_detector)
+    criterion = YoloxLoss(normalizer=cfg.loss_normalizer, pss_targets=cfg.pss_targets,
+                          detector_loss=not cfg.freeze_detector, assigner=get_spec(cfg.model).assigner)
     model.criterion = criterion
     criterion.use_l1 = bool(cfg.l1_from_start)
     if plan.weights is not None:

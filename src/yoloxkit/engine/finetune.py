@@ -130,6 +130,8 @@ def load_for_finetune(
     if source_names is None and source_classes == len(names):
         same_classes = True  # nothing to map by; same class count: take the rows as they are
     rows = map_classes(list(names), source_names)
+    if getattr(getattr(model, "head", None), "anchor_sizes", None) is not None:
+        rows = [None] * len(names)  # an anchor-based head interleaves its class rows per anchor: no mapping
 
     new_state: dict[str, torch.Tensor] = {}
     trunk_total = trunk_loaded = 0

@@ -82,6 +82,7 @@ class TrainingRecipe:
     """The official training settings that depend on the model size."""
 
     train_size_range: tuple[int, int] | None = None  # fixed multi-scale range; None: size +- 5*32
+    mosaic: bool = True  # Mosaic (and with it MixUp and the random affine) at all
     mosaic_prob: float = 1.0
     mosaic_scale: tuple[float, float] = (0.1, 2.0)
     mixup_prob: float = 1.0
@@ -89,8 +90,9 @@ class TrainingRecipe:
 
     def augment(self, **overrides: Any) -> AugmentConfig:
         """This recipe's :class:`AugmentConfig` (official values elsewhere), ``overrides`` applied."""
-        base = AugmentConfig(mosaic_prob=self.mosaic_prob, mosaic_scale=tuple(self.mosaic_scale),
-                             enable_mixup=self.enable_mixup, mixup_prob=self.mixup_prob)
+        base = AugmentConfig(mosaic_prob=self.mosaic_prob if self.mosaic else 0.0,
+                             mosaic_scale=tuple(self.mosaic_scale),
+                             enable_mixup=self.enable_mixup and self.mosaic, mixup_prob=self.mixup_prob)
         return dataclasses.replace(base, **overrides)
 
 
@@ -147,16 +149,28 @@ def preset_value(recipe: str, name: str, epochs: int) -> Any:
 
 
 _SMALL_MODEL = TrainingRecipe(train_size_range=(320, 640), mosaic_scale=(0.5, 1.5), enable_mixup=False)
+#: The paper's roadmap (Table 2, docs/roadmap.md): its YOLOv3 baseline recipe trains at 448..832
+#: with flips and colour jitter only; "+ strong augmentation" adds Mosaic and MixUp (the official
+#: settings) and every later row keeps them. yolox-darknet53 (the "+ SimOTA" row) keeps its own
+#: official recipe (480..800).
+_ROADMAP_PLAIN = TrainingRecipe(train_size_range=(448, 832), mosaic=False, enable_mixup=False)
+_ROADMAP_STRONG = TrainingRecipe(train_size_range=(448, 832))
 RECIPES: dict[str, TrainingRecipe] = {
     "yolox-nano": dataclasses.replace(_SMALL_MODEL, mosaic_prob=0.5),
     "yolox-tiny": _SMALL_MODEL,
+    "yolox-roadmap-baseline": _ROADMAP_PLAIN,
+    "yolox-roadmap-decoupled": _ROADMAP_PLAIN,
+    "yolox-roadmap-strongaug": _ROADMAP_STRONG,
+    "yolox-roadmap-anchorfree": _ROADMAP_STRONG,
+    "yolox-roadmap-multipos": _ROADMAP_STRONG,
 }
 
 
 def training_recipe(model: str) -> TrainingRecipe:
     """The official recipe of model ``model`` (any name :func:`yoloxkit.models.get_spec` accepts):
     nano and tiny train at 320..640 with Mosaic scale (0.5, 1.5) and no MixUp, nano with Mosaic
-    p=0.5; the other sizes use the defaults of :class:`TrainingRecipe`."""
+    p=0.5; the roadmap rows of the paper's Table 2 as :data:`RECIPES` says; the other sizes use
+    the defaults of :class:`TrainingRecipe`."""
     return RECIPES.get(get_spec(model).name, TrainingRecipe())
 
 

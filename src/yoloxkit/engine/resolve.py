@@ -23,6 +23,7 @@ from .recipes import (
     OFFICIAL_SIZE_STEPS,
     PSS_BRANCH_EPOCHS,
     PSS_LR_SCALE,
+    SCRATCH,
     WEIGHT_DECAY,
     preset_value,
     training_recipe,
@@ -41,6 +42,8 @@ def fill_defaults(config: Any) -> Any:
     spec = get_spec(config.model)
     recipe = training_recipe(spec.name)
     cfg = dataclasses.replace(config, model=spec.name)
+    if cfg.weights is None and not spec.weights_url:
+        cfg.weights = SCRATCH  # a model without released weights (the roadmap rows) starts from random ones
     if cfg.recipe is None:
         cfg.recipe = "official" if cfg.from_scratch else "finetune"
     if cfg.epochs is None:
@@ -57,7 +60,8 @@ def fill_defaults(config: Any) -> Any:
         "mosaic_scale": tuple(recipe.mosaic_scale), "mixup_prob": recipe.mixup_prob,
         # --freeze-detector: the PSS branch learns from the detector's own outputs on plain images
         # (docs/end_to_end.md: NMS-free AP 23.0 with Mosaic/MixUp, 30.2 without)
-        "mosaic": not cfg.freeze_detector, "mixup": recipe.enable_mixup and not cfg.freeze_detector,
+        "mosaic": recipe.mosaic and not cfg.freeze_detector,
+        "mixup": recipe.enable_mixup and not cfg.freeze_detector,
         "optimizer": "sgd", "min_delta": 0.0,
         **{name: getattr(AugmentConfig, name) for name in _AUGMENT_FIELDS},
     }

@@ -17,9 +17,11 @@ from torch import nn
 from ..errors import ExportError
 from ..io import check_writable
 from ..weights.formats import FileFormat, find_format
-from .options import FORMATS, ExportOptions, ExportResult, default_output_path, options_for_model
+from .options import FORMATS, ExportOptions, ExportResult, anchor_based, default_output_path, options_for_model
 
-__all__ = ["FORMATS", "ExportOptions", "ExportResult", "default_output_path", "export_model", "options_for_model"]
+__all__ = [
+    "FORMATS", "ExportOptions", "ExportResult", "anchor_based", "default_output_path", "export_model", "options_for_model",
+]
 
 Writer = Callable[[nn.Module, "str | os.PathLike", ExportOptions], ExportResult]
 
@@ -50,7 +52,7 @@ def export_model(
     work (:class:`~yoloxkit.errors.OutputError`).
     """
     entry = export_format(fmt)
-    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
+    options = options_for_model(options, bool(getattr(model, "end_to_end", False)), anchor_based(model))
     if path is None:
         path = default_output_path(options.model_name or "yolox", entry.name, options)
     check_writable(path)

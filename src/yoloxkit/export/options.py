@@ -15,7 +15,7 @@ from .nms_graph import NMS_OUTPUT_NAMES
 
 __all__ = [
     "FORMATS", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "DEFAULT_TOPK", "ExportOptions", "ExportResult",
-    "options_for_model", "default_suffix",
+    "options_for_model", "anchor_based", "default_suffix",
 ]
 
 logger = logging.getLogger("yoloxkit")
@@ -100,11 +100,19 @@ def output_names(options: ExportOptions) -> tuple[str, ...]:
     return NMS_OUTPUT_NAMES if options.detections else ("output",)
 
 
-def options_for_model(options: ExportOptions, end_to_end: bool) -> ExportOptions:
+def anchor_based(model: object) -> bool:
+    """Whether ``model``'s head predicts from anchor priors (``head.anchor_sizes``, the roadmap rows
+    with YOLOv3 anchors) rather than from its strides."""
+    return getattr(getattr(model, "head", None), "anchor_sizes", None) is not None
+
+
+def options_for_model(options: ExportOptions, end_to_end: bool, anchor_based: bool = False) -> ExportOptions:
     """``options`` checked for the model they export: for an end-to-end (NMS-free) model ``nms``
     becomes ``topk`` (K = ``max_dets``; a warning on logger ``yoloxkit`` says so), since its
     scores need no NMS; a ``topk`` graph of a base model is allowed (it keeps the overlapping
-    duplicates NMS would remove; a warning says so). ``nms`` with ``topk`` is an error."""
+    duplicates NMS would remove; a warning says so). ``nms`` with ``topk`` is an error. An
+    ``anchor_based`` model (a roadmap row with YOLOv3 anchors) exports decoded boxes instead of the
+    raw interface, which cannot be decoded without its anchor sizes (a warning says so)."""
     if options.topk is not None and int(options.topk) < 1:
         raise ExportError(f"invalid --topk {options.topk}: it must be >= 1")
     if options.nms and options.topk:
@@ -114,6 +122,10 @@ def options_for_model(options: ExportOptions, end_to_end: bool) -> ExportOptions
         logger.warning("%s is NMS-free: --nms exports the top-k graph (--topk %d, no NMS; --nms-iou is ignored)",
                        name, options.max_dets)
         return dataclasses.replace(options, nms=False, topk=int(options.max_dets))
+    if anchor_based and options.interface == "raw":
+        logger.warning("%s predicts from anchor priors: its raw outputs cannot be decoded without them, so the"
+                       " export decodes boxes in the graph (as --decode)", name)
+        options = dataclasses.replace(options, decode=True)
     if options.topk and not end_to_end:
         logger.warning("%s is not end-to-end: its --topk graph keeps overlapping duplicate boxes (no NMS);"
                        " --nms removes them", name)

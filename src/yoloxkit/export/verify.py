@@ -43,16 +43,22 @@ def torch_outputs(module: nn.Module, images: torch.Tensor) -> list[np.ndarray]:
 
 
 def max_abs_diff(expected: Sequence[np.ndarray], actual: Sequence[np.ndarray]) -> float:
-    """Largest absolute difference over all outputs (inf if their count or shapes differ)."""
+    """Largest absolute difference over all outputs (inf if their count or shapes differ). Equal
+    non-finite values (the same infinity, NaN against NaN: a box ``exp`` overflowed in both) count
+    as no difference; a non-finite value on one side only counts as an infinite one."""
     if len(expected) != len(actual):
         return float("inf")
     worst = 0.0
     for e, a in zip(expected, actual):
-        a = np.asarray(a)
+        e, a = np.asarray(e, dtype=np.float64), np.asarray(a, dtype=np.float64)
         if e.shape != a.shape:
             return float("inf")
-        if e.size:
-            worst = max(worst, float(np.max(np.abs(e.astype(np.float64) - a.astype(np.float64)))))
+        if not e.size:
+            continue
+        same = (e == a) | (np.isnan(e) & np.isnan(a))
+        with np.errstate(invalid="ignore"):
+            diff = np.where(same, 0.0, np.abs(e - a))
+        worst = max(worst, float(np.max(np.nan_to_num(diff, nan=np.inf, posinf=np.inf))))
     return worst
 
 

@@ -4,6 +4,7 @@ models (:mod:`.pss`) and :class:`YoloxLoss`, the criterion a model carries (:mod
 from . import criterion, detection, pss
 from .criterion import NORMALIZERS, YoloxLoss
 from .detection import (
+    ASSIGNERS,
     REG_WEIGHT,
     FlatPredictions,
     assign_targets,
@@ -12,6 +13,7 @@ from .detection import (
     ground_truth,
     iou_loss,
     l1_targets,
+    run_assigner,
     split_targets,
     yolox_loss,
     yolox_loss_flat,

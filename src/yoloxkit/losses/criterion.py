@@ -11,10 +11,10 @@ from typing import Any, Callable
 import torch
 
 from ..assign.detector_targets import detector_nms_targets
-from ..assign.inputs import AssignInputs
+from ..assign.inputs import AnchorSizes, AssignInputs
 from ..assign.one_to_one import one_to_one_assign
 from ..models.head import LevelOutput
-from .detection import FlatPredictions, detection_losses, flatten_predictions
+from .detection import ASSIGNERS, FlatPredictions, detection_losses, flatten_predictions
 from .pss import PSS_TARGETS, best_detector_scores, distill_pss_loss, flatten_pss, pss_loss
 
 __all__ = ["YoloxLoss", "NORMALIZERS"]
@@ -55,6 +55,13 @@ def _weight(name: str, value: Any) -> float:
     return value
 
 
+def _threshold(name: str, value: Any) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite IoU threshold >= 0 (above 1: nothing ignored), got {value!r}")
+    return value
+
+
 def _running(name: str, value: Any) -> float | None:
     if value is None:
         return None
@@ -73,6 +80,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "pss_weight": _weight,
     "detector_loss": _flag,
     "pss_targets": _choice(PSS_TARGETS),
+    "assigner": _choice(ASSIGNERS),
+    "ignore_iou": _threshold,
 }
 
 
@@ -94,6 +103,12 @@ class YoloxLoss:
     (:data:`~yoloxkit.losses.pss.PSS_TARGETS`), ``detector_loss=False`` leaves the detector's
     terms out (a frozen detector). Every value is checked when it is set, in the constructor or
     later (``ValueError``).
+
+    ``assigner`` picks the label assignment (:data:`~yoloxkit.losses.ASSIGNERS`): ``"simota"``
+    (YOLOX, the default), or a row of the paper's roadmap: ``"yolov3"`` (best anchor by shape, for
+    anchor-based heads; anchors whose predicted box has IoU > ``ignore_iou`` with a gt and that are
+    not positive leave their objectness out), ``"centre"`` (the centre location on the FPN level of
+    the object's scale range) and ``"centre3x3"`` (its 3x3 area).
     """
 
     use_l1: bool = False
@@ -103,6 +118,8 @@ class YoloxLoss:
     pss_weight: float = 1.0
     detector_loss: bool = True
     pss_targets: str = "detector"
+    assigner: str = "simota"
+    ignore_iou: float = 0.5
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = _CHECKS.get(name)
@@ -124,14 +141,17 @@ class YoloxLoss:
         targets: torch.Tensor,
         strides: tuple[int, ...],
         pss: list[torch.Tensor] | None = None,
+        anchor_sizes: AnchorSizes = None,
     ) -> dict[str, torch.Tensor]:
         """The loss dict of one batch (:func:`~yoloxkit.losses.yolox_loss`), plus ``pss_loss``
-        when the PSS logits ``pss`` (per level ``[B, 1, H, W]``) are given."""
+        when the PSS logits ``pss`` (per level ``[B, 1, H, W]``) are given. ``levels`` and
+        ``strides`` are per group; ``anchor_sizes`` one ``(w, h)`` per group for an anchor-based
+        head (None: anchor-free)."""
         normalizer = self._divisor if self.normalizer == "running" else None
-        preds = flatten_predictions(levels, strides)
+        preds = flatten_predictions(levels, strides, anchor_sizes)
         inputs = preds.assign_inputs(targets)  # the anchor grid and the split targets, once per step
         if pss is None or self.detector_loss:
-            losses = detection_losses(preds, inputs, self.use_l1, normalizer)
+            losses = detection_losses(preds, inputs, self.use_l1, normalizer, self.assigner, self.ignore_iou)
         else:
             losses = dict.fromkeys(_DETECTION_KEYS, preds.raw_reg.new_zeros(()))
         if pss is None:

@@ -1,4 +1,8 @@
-"""The anchor-free decoupled head: forward pass and box decoding only.
+"""The decoupled head: forward pass only (box decoding: :mod:`.head_base`).
+
+Anchor-free by default (one prediction per location, every YOLOX model); with ``anchors`` it
+predicts ``A`` boxes per location in output groups (:mod:`.anchors`), the "+decoupled head" row of
+the paper's roadmap.
 
 Assignment and losses live in :mod:`yoloxkit.assign` and :mod:`yoloxkit.losses`.
 
@@ -19,19 +23,16 @@ The detector's keys are unchanged; the branch adds ``pss_convs.*`` and ``pss_pre
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
 from torch import nn
 
-from ..errors import YoloxkitError
+from .anchors import Anchors, split_anchor_channels
 from .blocks import ConvBnAct, conv_block
+from .head_base import DetectionHead, LevelOutput, decode_outputs, flatten_levels, make_grid
 from .selection_cues import NUM_CUES, selection_cues
 
 __all__ = ["DecoupledHead", "LevelOutput", "PSS_KEY_PREFIXES", "is_pss_key", "make_grid", "decode_outputs", "flatten_levels"]
-
-# Per level: (reg [B,4,H,W], obj logits [B,1,H,W], cls logits [B,C,H,W]).
-LevelOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 #: state-dict key prefixes (within the head) of the PSS branch of an end-to-end head
 PSS_KEY_PREFIXES = ("pss_cues.", "pss_convs.", "pss_preds.")
@@ -43,11 +44,14 @@ def is_pss_key(key: str) -> bool:
     return any(key.startswith("head." + prefix) for prefix in PSS_KEY_PREFIXES)
 
 
-class DecoupledHead(nn.Module):
+class DecoupledHead(DetectionHead):
     """YOLOX head: per level a 1×1 stem, then two 3×3 convs for classification and two for
     regression, with separate cls / reg / obj prediction convs.
 
-    ``end_to_end=True`` adds the PSS branch (module docstring).
+    ``end_to_end=True`` adds the PSS branch (module docstring). ``anchors`` (per level a tuple of
+    ``(w, h)`` in input pixels, e.g. :data:`.anchors.YOLOV3_ANCHORS`) makes it anchor-based, the
+    "+decoupled head" row of the paper's Table 2: the prediction convs output ``A·C``, ``4A`` and
+    ``A`` channels (anchor-major) and ``forward_levels`` returns one group per (level, anchor).
     """
 
     def __init__(
@@ -60,12 +64,15 @@ class DecoupledHead(nn.Module):
         depthwise: bool = False,
         prior_prob: float = 0.01,
         end_to_end: bool = False,
+        anchors: Anchors | None = None,
     ) -> None:
         super().__init__()
+        if anchors is not None and end_to_end:
+            raise ValueError("an end-to-end (PSS) head is anchor-free: anchors cannot be combined with end_to_end")
         self.num_classes = num_classes
         self.end_to_end = end_to_end
-        self.strides = tuple(strides)
-        self.decode_in_inference = True
+        anchors = self._set_groups(strides, anchors)
+        per_level = [len(level) for level in anchors] if anchors is not None else [1] * len(in_channels)
         Conv = conv_block(depthwise)
         hidden = int(256 * width)
         self.cls_convs = nn.ModuleList()
@@ -74,13 +81,13 @@ class DecoupledHead(nn.Module):
         self.reg_preds = nn.ModuleList()
         self.obj_preds = nn.ModuleList()
         self.stems = nn.ModuleList()
-        for channels in in_channels:
+        for channels, a in zip(in_channels, per_level):
             self.stems.append(ConvBnAct(int(channels * width), hidden, 1, 1, act=act))
             self.cls_convs.append(nn.Sequential(Conv(hidden, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act)))
             self.reg_convs.append(nn.Sequential(Conv(hidden, hidden, 3, 1, act=act), Conv(hidden, hidden, 3, 1, act=act)))
-            self.cls_preds.append(nn.Conv2d(hidden, num_classes, 1, 1, 0))
-            self.reg_preds.append(nn.Conv2d(hidden, 4, 1, 1, 0))
-            self.obj_preds.append(nn.Conv2d(hidden, 1, 1, 1, 0))
+            self.cls_preds.append(nn.Conv2d(hidden, a * num_classes, 1, 1, 0))
+            self.reg_preds.append(nn.Conv2d(hidden, a * 4, 1, 1, 0))
+            self.obj_preds.append(nn.Conv2d(hidden, a, 1, 1, 0))
         if end_to_end:
             # A depthwise 3×3 cannot combine the cue channels with the features, so a depthwise
             # head mixes them in with a 1×1 conv first; a regular 3×3 reads them directly.
@@ -93,50 +100,6 @@ class DecoupledHead(nn.Module):
                 self.pss_cues = nn.ModuleList(nn.Conv2d(hidden + NUM_CUES, hidden, 1, 1, 0) for _ in in_channels)
             self.pss_preds = nn.ModuleList(nn.Conv2d(hidden, 1, 1, 1, 0) for _ in in_channels)
         self.initialize_biases(prior_prob)
-        self._criterion = None  # the loss of the model that carries this head (see ``use_l1``)
-        self._use_l1_request: bool | None = None  # ``use_l1`` set while no criterion is attached
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "criterion":  # a plain attribute even when the criterion is an nn.Module
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-    @property
-    def criterion(self) -> Callable | None:
-        """The loss of the model that carries this head (``YOLOX.criterion`` is stored here, so
-        that ``use_l1``, the official switch, reaches it); None for a network without a loss."""
-        return self._criterion
-
-    @criterion.setter
-    def criterion(self, criterion: Callable | None) -> None:
-        self.__dict__["_criterion"] = criterion
-        if criterion is not None and self._use_l1_request is not None:
-            request, self.__dict__["_use_l1_request"] = self._use_l1_request, None
-            self.use_l1 = request
-
-    @property
-    def use_l1(self) -> bool:
-        """The official switch of the L1 term (``model.head.use_l1 = True``): the same flag as the
-        criterion's ``use_l1``. Set on a head without a criterion, it is kept and handed to the
-        criterion attached next; a criterion without the switch refuses ``True`` loudly."""
-        if self._criterion is None:
-            return bool(self._use_l1_request)
-        return bool(getattr(self._criterion, "use_l1", False))
-
-    @use_l1.setter
-    def use_l1(self, value: bool) -> None:
-        if value not in (True, False):
-            raise ValueError(f"use_l1 must be True or False, got {value!r}")
-        if self._criterion is None:
-            self.__dict__["_use_l1_request"] = bool(value)
-        elif hasattr(self._criterion, "use_l1"):
-            self._criterion.use_l1 = bool(value)
-        elif value:
-            raise YoloxkitError(
-                f"the model's criterion ({type(self._criterion).__name__}) has no use_l1 switch: the L1 term"
-                " cannot be switched on"
-            )
 
     def initialize_biases(self, prior_prob: float = 0.01) -> None:
         """Set cls/obj prediction biases so that the initial sigmoid equals ``prior_prob``."""
@@ -145,13 +108,14 @@ class DecoupledHead(nn.Module):
             nn.init.constant_(conv.bias, value)
 
     def forward_levels(self, features: tuple[torch.Tensor, ...]) -> list[LevelOutput]:
-        """Raw per-level outputs (regression, objectness logits, class logits)."""
+        """Raw outputs (regression, objectness logits, class logits), one per output group: one
+        per level, or with anchors one per (level, anchor), level-major."""
         return self.forward_with_pss(features, with_pss=False)[0]
 
     def forward_with_pss(
         self, features: tuple[torch.Tensor, ...], with_pss: bool = True
     ) -> tuple[list[LevelOutput], list[torch.Tensor] | None]:
-        """Raw per-level outputs and, for an end-to-end head, the PSS logits ``[B, 1, H, W]`` per
+        """Raw per-group outputs and, for an end-to-end head, the PSS logits ``[B, 1, H, W]`` per
         level (None otherwise, or with ``with_pss=False``). The PSS branch reads the regression
         features and the selection cues detached, so nothing of the detector gets a gradient
         from it."""
@@ -163,7 +127,12 @@ class DecoupledHead(nn.Module):
             reg_feat = self.reg_convs[k](x)
             reg = self.reg_preds[k](reg_feat)
             obj_logits = self.obj_preds[k](reg_feat)
-            outputs.append((reg, obj_logits, cls_logits))
+            if self.anchors is None:
+                outputs.append((reg, obj_logits, cls_logits))
+            else:
+                a = len(self.anchors[k])
+                parts = (split_anchor_channels(t, a) for t in (reg, obj_logits, cls_logits))
+                outputs.extend(zip(*parts))
             if branch_inputs is not None:
                 branch_inputs.append(reg_feat.detach())
         if branch_inputs is None:
@@ -179,46 +148,12 @@ class DecoupledHead(nn.Module):
         return outputs, pss
 
     def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """Inference output ``[B, A, 5 + C]``; decoded to input pixels unless
-        ``decode_in_inference`` is False (the official ONNX interface). An end-to-end head's
-        objectness channel holds ``σ(obj)·σ(pss)``."""
+        """Inference output ``[B, A, 5 + C]`` (group by group, row-major); decoded to input pixels
+        with the groups' size priors unless ``decode_in_inference`` is False (the official ONNX
+        interface). An end-to-end head's objectness channel holds ``σ(obj)·σ(pss)``."""
         levels, pss = self.forward_with_pss(features)
         if pss is None:
             scored = [(r, o.sigmoid(), c.sigmoid()) for r, o, c in levels]
         else:
             scored = [(r, o.sigmoid() * p.sigmoid(), c.sigmoid()) for (r, o, c), p in zip(levels, pss)]
-        outputs = flatten_levels(scored)
-        if not self.decode_in_inference:
-            return outputs
-        shapes = [tuple(r.shape[-2:]) for r, _, _ in levels]
-        return decode_outputs(outputs, shapes, self.strides)
-
-
-def flatten_levels(levels: list[LevelOutput]) -> torch.Tensor:
-    """Concatenate per-level maps into ``[B, A, 5 + C]`` (stride order, row-major)."""
-    maps = [torch.cat(parts, dim=1).flatten(start_dim=2) for parts in levels]
-    return torch.cat(maps, dim=2).permute(0, 2, 1)
-
-
-def make_grid(
-    shapes: list[tuple[int, int]], strides: tuple[int, ...], dtype: torch.dtype, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Anchor-point grid ``[A, 2]`` (x, y cell indices) and per-anchor stride ``[A, 1]``."""
-    grids, anchor_strides = [], []
-    for (h, w), stride in zip(shapes, strides):
-        ys, xs = torch.meshgrid(
-            torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype), indexing="ij"
-        )
-        grids.append(torch.stack((xs, ys), dim=2).reshape(-1, 2))
-        anchor_strides.append(torch.full((h * w, 1), float(stride), device=device, dtype=dtype))
-    return torch.cat(grids), torch.cat(anchor_strides)
-
-
-def decode_outputs(
-    outputs: torch.Tensor, shapes: list[tuple[int, int]], strides: tuple[int, ...]
-) -> torch.Tensor:
-    """Map raw regression ``(dx, dy, log w, log h)`` to ``(cx, cy, w, h)`` in input pixels."""
-    grid, stride = make_grid(shapes, strides, outputs.dtype, outputs.device)
-    centers = (outputs[..., :2] + grid) * stride
-    sizes = torch.exp(outputs[..., 2:4]) * stride
-    return torch.cat([centers, sizes, outputs[..., 4:]], dim=-1)
+        return self.inference_output(scored)

@@ -8,26 +8,31 @@ import torch
 from torch import nn
 
 from ..errors import YoloxkitError
-from .head import DecoupledHead, LevelOutput
+from .head_base import DetectionHead, LevelOutput
 
 __all__ = ["YOLOX", "Criterion"]
 
-# (per-level head outputs, targets [B, M, 5], strides) -> loss dict
+# (per-group head outputs, targets [B, M, 5], strides) -> loss dict; an anchor-based head's
+# criterion is also given ``anchor_sizes=`` (one (w, h) per group)
 Criterion = Callable[[list[LevelOutput], torch.Tensor, tuple[int, ...]], dict[str, torch.Tensor]]
 
 
 class YOLOX(nn.Module):
-    """Backbone + neck (``self.backbone``) and decoupled head (``self.head``).
+    """Backbone + neck (``self.backbone``) and head (``self.head``: the decoupled head, or the
+    coupled YOLOv3 head of the roadmap's baseline).
 
     Eval mode returns decoded predictions ``[B, A, 5 + C]``. Train mode with
     ``targets`` ``[B, max_labels, 5]`` (class, cx, cy, w, h in input pixels; zero rows
     are padding) returns the loss dict ``total_loss, iou_loss, conf_loss, cls_loss,
     l1_loss, num_fg`` (plus ``pss_loss`` for an end-to-end model, whose criterion also gets the
     PSS logits) computed by ``self.criterion`` (attached by ``yoloxkit.build_model``
-    and by the trainer; this package knows no loss of its own).
+    and by the trainer; this package knows no loss of its own). The criterion is called as
+    ``criterion(levels, targets, head.strides)`` (``levels``: one output per group), with the
+    PSS logits as a fourth argument for an end-to-end model, and with
+    ``anchor_sizes=head.anchor_sizes`` when the head is anchor-based (``anchor_sizes`` not None).
     """
 
-    def __init__(self, backbone: nn.Module, head: DecoupledHead, criterion: Optional[Criterion] = None) -> None:
+    def __init__(self, backbone: nn.Module, head: DetectionHead, criterion: Optional[Criterion] = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -71,5 +76,9 @@ class YOLOX(nn.Module):
             if self.end_to_end:
                 levels, pss = self.head.forward_with_pss(features)
                 return self.criterion(levels, targets, self.head.strides, pss)
-            return self.criterion(self.head.forward_levels(features), targets, self.head.strides)
+            levels = self.head.forward_levels(features)
+            anchor_sizes = getattr(self.head, "anchor_sizes", None)
+            if anchor_sizes is not None:
+                return self.criterion(levels, targets, self.head.strides, anchor_sizes=anchor_sizes)
+            return self.criterion(levels, targets, self.head.strides)
         return self.head(features)

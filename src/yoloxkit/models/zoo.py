@@ -9,11 +9,19 @@ from torch import nn
 
 from ..deprecation import warn_deprecated
 from ..errors import UnknownModelError
+from .anchors import YOLOV3_ANCHORS
+from .coupled_head import CoupledHead
 from .head import DecoupledHead
+from .head_base import DetectionHead
 from .necks import FPN, PAFPN
 from .yolox import YOLOX
 
-__all__ = ["ModelSpec", "MODEL_SPECS", "E2E_SUFFIX", "build_network", "build_model", "model_names", "get_spec"]
+__all__ = [
+    "ModelSpec", "MODEL_SPECS", "E2E_SUFFIX", "HEADS", "build_network", "build_model", "model_names", "get_spec",
+]
+
+#: the head kinds a :class:`ModelSpec` may name
+HEADS = ("decoupled", "coupled")
 
 RELEASE_URL = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/"
 
@@ -36,11 +44,27 @@ class ModelSpec:
     licence: str = "Apache-2.0"
     end_to_end: bool = False  # the NMS-free variant: the PSS branch on the head
     base: str = ""  # an end-to-end model's base detector (whose weights it loads); "" for a base model
+    head: str = "decoupled"  # or "coupled" (YOLOv3's, the roadmap's baseline)
+    anchors: tuple | None = None  # per level, (w, h) in input pixels per anchor; None: anchor-free
+    assigner: str = "simota"  # the label assignment its loss uses (YoloxLoss(assigner=...))
+    roadmap: bool = False  # one of the rows of the paper's Table 2 that only the roadmap has
 
     @property
     def detector(self) -> str:
         """The zoo name of the detector without the PSS branch (this model's own name for a base model)."""
         return self.base or self.name
+
+
+def _roadmap_rows() -> tuple[ModelSpec, ...]:
+    row = dict(depth=1.0, width=1.0, act="lrelu", darknet=True, roadmap=True)
+    anchored = dict(row, anchors=YOLOV3_ANCHORS, assigner="yolov3")
+    return (
+        ModelSpec("yolox-roadmap-baseline", head="coupled", params=62_998_749, gflops=157.3, **anchored),
+        ModelSpec("yolox-roadmap-decoupled", params=63_855_837, gflops=186.0, **anchored),
+        ModelSpec("yolox-roadmap-strongaug", params=63_855_837, gflops=186.0, **anchored),
+        ModelSpec("yolox-roadmap-anchorfree", params=63_724_767, gflops=185.3, assigner="centre", **row),
+        ModelSpec("yolox-roadmap-multipos", params=63_724_767, gflops=185.3, assigner="centre3x3", **row),
+    )
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
@@ -60,6 +84,10 @@ MODEL_SPECS: dict[str, ModelSpec] = {
                   weights_url=RELEASE_URL + "yolox_x.pth"),
         ModelSpec("yolox-darknet53", 1.0, 1.0, act="lrelu", darknet=True, params=63_724_767, gflops=185.3,
                   coco_ap=47.7, weights_url=RELEASE_URL + "yolox_darknet.pth"),
+        # The rows of the paper's roadmap (Table 2) before "+SimOTA" (= yolox-darknet53): the same
+        # Darknet-53 + SPP FPN, no release weights; params counted here, GFLOPs the paper's (which
+        # models.info reproduces to the printed digit: tests/test_roadmap_models.py).
+        *_roadmap_rows(),
     )
 }
 
@@ -73,10 +101,10 @@ _E2E_FIGURES = {
     "yolox-m": (27_340_770, 85.04),
     "yolox-l": (57_779_330, 175.65),
     "yolox-x": (104_640_418, 313.12),
-    "yolox-darknet53": (67_295_202, 205.07),
+    "yolox-darknet53": (67_295_202, 205.28),
 }
 E2E_SUFFIX = "-e2e"
-for _base, (_params, _gflops) in _E2E_FIGURES.items():
+for _base, (_params, _gflops) in _E2E_FIGURES.items():  # no -e2e variants of the roadmap rows
     _spec = MODEL_SPECS[_base]
     MODEL_SPECS[_base + E2E_SUFFIX] = replace(
         _spec, name=_base + E2E_SUFFIX, params=_params, gflops=_gflops, coco_ap=0.0, end_to_end=True, base=_base
@@ -136,13 +164,33 @@ def build_network(
     depthwise = spec.depthwise if depthwise is None else depthwise
     act = spec.act if act is None else act
     end_to_end = spec.end_to_end if end_to_end is None else end_to_end
+    if end_to_end and spec.roadmap:
+        raise ValueError(f"{spec.name} has no end-to-end variant (the roadmap's NMS-free row is yolox-darknet53-e2e)")
     if spec.darknet:
         backbone: nn.Module = FPN(53)
-        head = DecoupledHead(num_classes, 1.0, in_channels=(128, 256, 512), act=act, end_to_end=end_to_end)
+        head = _build_head(spec, num_classes, 1.0, (128, 256, 512), False, act, end_to_end)
     else:
         backbone = PAFPN(depth, width, depthwise=depthwise, act=act)
-        head = DecoupledHead(num_classes, width, depthwise=depthwise, act=act, end_to_end=end_to_end)
+        head = _build_head(spec, num_classes, width, (256, 512, 1024), depthwise, act, end_to_end)
     return YOLOX(backbone, head)
+
+
+def _build_head(
+    spec: ModelSpec, num_classes: int, width: float, in_channels: tuple[int, ...], depthwise: bool, act: str,
+    end_to_end: bool,
+) -> DetectionHead:
+    """The head ``spec`` names, on pyramid maps of ``in_channels`` (before ``width``)."""
+    if spec.head == "coupled":
+        if spec.anchors is None:
+            raise ValueError(f"{spec.name}: the coupled head needs anchors")
+        channels = tuple(int(c * width) for c in in_channels)
+        return CoupledHead(num_classes, in_channels=channels, act=act, anchors=spec.anchors)
+    if spec.head != "decoupled":
+        raise ValueError(f"{spec.name}: unknown head {spec.head!r}; expected one of {', '.join(HEADS)}")
+    return DecoupledHead(
+        num_classes, width, in_channels=in_channels, act=act, depthwise=depthwise, end_to_end=end_to_end,
+        anchors=spec.anchors,
+    )
 
 
 def build_model(*args: Any, **kwargs: Any) -> YOLOX:

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data import DetectionData
 from ..errors import ExportError
-from ..export import ExportOptions, default_output_path, options_for_model
+from ..export import ExportOptions, anchor_based, default_output_path, options_for_model
 from ..export.graph import export_module
 from ..export.onnx import check_opset, write_onnx
 from ..export.verify import sample_input
@@ -143,7 +143,7 @@ def export_int8(
     say = report or (lambda line: None)
     fmt = fmt.lower()
     check_int8(fmt, options, settings)
-    options = options_for_model(options, bool(getattr(model, "end_to_end", False)))
+    options = options_for_model(options, bool(getattr(model, "end_to_end", False)), anchor_based(model))
     path = Path(path) if path is not None else int8_output_path(options.model_name or "yolox", fmt, options)
     if fmt == "openvino" and path.suffix != ".xml":
         path = path.with_suffix(".xml")

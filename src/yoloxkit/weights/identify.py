@@ -40,13 +40,15 @@ def num_classes_of(state: dict[str, torch.Tensor]) -> int | None:
 
 
 def identify_state_dict(state: dict[str, torch.Tensor]) -> str | None:
-    """Name of the zoo model whose keys and shapes match ``state`` (any class count), or None."""
+    """Name of the zoo model whose keys and shapes match ``state`` (any class count), or None. The
+    roadmap rows are left out: their checkpoints name their model, and two of them share
+    yolox-darknet53's shapes."""
     num_classes = num_classes_of(state)
     if num_classes is None:
         return None
     shapes = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
-    for name in MODEL_SPECS:
-        if _zoo_model_shapes(name, num_classes) == shapes:
+    for name, spec in MODEL_SPECS.items():
+        if not spec.roadmap and _zoo_model_shapes(name, num_classes) == shapes:
             return name
     return None
 
@@ -77,8 +79,8 @@ def guess_model_name(weights: OnnxWeights) -> str:
     depthwise = any(conv.groups > 1 for conv in convs)
     width = first.shape[0] / 64.0
     for spec in MODEL_SPECS.values():
-        if spec.darknet != darknet or spec.depthwise != depthwise:
-            continue
+        if spec.darknet != darknet or spec.depthwise != depthwise or spec.roadmap:
+            continue  # a roadmap row's export always names its model
         if not darknet and int(64 * spec.width) != first.shape[0]:
             continue
         if _zoo_conv_count(spec.name) == len(convs):

@@ -68,7 +68,12 @@ class OnnxWeights:
 
     @property
     def num_classes(self) -> int:
-        """Class count: output channels of the first prediction conv (the first conv no conv reads)."""
+        """Class count: the ``num_classes`` metadata ``yoloxkit export`` writes, else the output
+        channels of the first prediction conv (the first conv no conv reads), which is the class
+        count of an anchor-free YOLOX head (an anchor-based roadmap row's holds every anchor's)."""
+        stored = self.metadata.get("num_classes", "")
+        if stored.isdigit() and int(stored) > 0:
+            return int(stored)
         consumed = set().union(*(conv.sources for conv in self.convs))
         sinks = [conv for conv in self.convs if conv.index not in consumed]
         if not sinks:

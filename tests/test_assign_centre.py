@@ -9,23 +9,13 @@ import torch
 from yoloxkit.assign.geometry import aligned_iou_cxcywh
 from yoloxkit.assign.inputs import AnchorGrid, AssignInputs, GroundTruth
 from yoloxkit.assign.centre import FCOS_SCALE_RANGES, centre_assign, centre_pairs, group_levels, scale_levels
+from tests.assign_cases import truth
 
 STRIDES = (8, 16, 32)
 
 
 def grid_for(size: int, strides: tuple[int, ...] = STRIDES, anchor_sizes=None) -> AnchorGrid:
     return AnchorGrid.build([(size // s, size // s) for s in strides], strides, anchor_sizes=anchor_sizes)
-
-
-def truth(rows: list[list[list[float]]]) -> GroundTruth:
-    width = max(1, max(len(r) for r in rows))
-    boxes = torch.zeros(len(rows), width, 4)
-    valid = torch.zeros(len(rows), width, dtype=torch.bool)
-    for b, r in enumerate(rows):
-        if r:
-            boxes[b, :len(r)] = torch.tensor(r)
-            valid[b, :len(r)] = True
-    return GroundTruth(boxes, torch.zeros(len(rows), width, dtype=torch.long), valid)
 
 
 def inputs_for(gt: GroundTruth, grid: AnchorGrid, boxes: torch.Tensor | None = None) -> AssignInputs:

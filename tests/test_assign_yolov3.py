@@ -16,6 +16,7 @@ from yoloxkit.assign.geometry import aligned_iou_cxcywh
 from yoloxkit.assign.inputs import AnchorGrid, AssignInputs, GroundTruth
 from yoloxkit.assign.yolov3 import best_gt_iou, shape_iou, yolov3_assign, yolov3_pairs
 from yoloxkit.models.anchors import YOLOV3_ANCHORS
+from tests.assign_cases import truth
 
 LEVEL_STRIDES = (8, 16, 32)
 GROUP_STRIDES = tuple(s for s in LEVEL_STRIDES for _ in range(3))
@@ -25,18 +26,6 @@ ANCHOR_SIZES = tuple(wh for level in YOLOV3_ANCHORS for wh in level)
 def grid_for(size: int) -> AnchorGrid:
     shapes = [(size // s, size // s) for s in GROUP_STRIDES]
     return AnchorGrid.build(shapes, GROUP_STRIDES, anchor_sizes=ANCHOR_SIZES)
-
-
-def truth(rows: list[list[list[float]]]) -> GroundTruth:
-    """Padded gts from per-image lists of (cx, cy, w, h)."""
-    width = max(1, max(len(r) for r in rows))
-    boxes = torch.zeros(len(rows), width, 4)
-    valid = torch.zeros(len(rows), width, dtype=torch.bool)
-    for b, r in enumerate(rows):
-        if r:
-            boxes[b, :len(r)] = torch.tensor(r)
-            valid[b, :len(r)] = True
-    return GroundTruth(boxes, torch.zeros(len(rows), width, dtype=torch.long), valid)
 
 
 def inputs_for(gt: GroundTruth, grid: AnchorGrid, boxes: torch.Tensor | None = None) -> AssignInputs:
@@ -175,7 +164,7 @@ def load_pytorchyolo_loss() -> types.ModuleType:
     is a stub (the real one imports imgaug, tqdm, ...); sys.modules is left as it was."""
     spec = importlib.util.find_spec("pytorchyolo")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("pytorchyolo==1.8.0 is not installed (make install-dev)")
+        pytest.fail("pytorchyolo==1.8.0 is not installed: make install-dev installs it (--no-deps)")
     path = Path(list(spec.submodule_search_locations)[0]) / "utils" / "loss.py"
     package = "_pytorchyolo_loss_reference"
     stub = types.ModuleType(f"{package}.utils")

@@ -253,7 +253,6 @@ def test_anchor_free_heads_are_unchanged():
 
 
 def test_anchor_free_nano_keys_and_outputs_equal_the_reference():
-    pytest.importorskip("yolox.models")
     from tests.parity.reference import build_reference, randomize
 
     ours, ref = build_network("yolox-nano", num_classes=3).eval(), build_reference("yolox-nano", num_classes=3).eval()

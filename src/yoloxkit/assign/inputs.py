@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..deprecation import warn_deprecated
-from ..models.anchors import size_priors
+from ..models.anchors import group_priors, size_priors
 from ..models.head import make_grid
 
 #: one ``(w, h)`` size prior in input pixels per group, or None (anchor-free: the stride)
@@ -96,9 +96,7 @@ class AnchorGrid:
     @property
     def group_sizes(self) -> tuple[tuple[float, float], ...]:
         """The size prior ``(w, h)`` of each group: its anchor, or ``(stride, stride)``."""
-        if self.anchor_sizes is not None:
-            return self.anchor_sizes
-        return tuple((float(s), float(s)) for s in self.level_strides)
+        return group_priors(self.level_strides, self.anchor_sizes)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ..data.augment import AugmentConfig
 from ..data.dataset import TrainingDataset
 from ..data.loader import collate
 from ..losses import YoloxLoss
-from ..models import build_network, get_spec
+from ..models import anchor_based, build_network, get_spec
 from . import distributed as dist_utils
 from .batchnorm_calibration import recalibrate_batchnorm
 from .class_rows import fit_class_rows
@@ -141,7 +141,7 @@ def _load_start(model: nn.Module, cfg: TrainConfig, start: Path, data: Detection
             " keeps SGD at the official lr from wrecking them; --no-rescale-convs turns this off)"
         )
     rows = [names.index(n) for n in report.new_classes]
-    if rows and cfg.fit_new_classes and getattr(model.head, "anchor_sizes", None) is None:
+    if rows and cfg.fit_new_classes and not anchor_based(model):
         fit = fit_class_rows(model, rows, _fit_batches(cfg, data), torch.device("cpu"))
         log(f"fine-tuning: {fit.message(names)}")
 

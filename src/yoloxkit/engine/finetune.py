@@ -16,6 +16,7 @@ from torch import nn
 
 from ..coco_names import fallback_names
 from ..errors import WeightsMismatchError
+from ..models import anchor_based
 from ..models.blocks import ConvBnAct
 from ..models.head import is_pss_key
 from ..weights import WeightsFile
@@ -130,7 +131,7 @@ def load_for_finetune(
     if source_names is None and source_classes == len(names):
         same_classes = True  # nothing to map by; same class count: take the rows as they are
     rows = map_classes(list(names), source_names)
-    if getattr(getattr(model, "head", None), "anchor_sizes", None) is not None:
+    if anchor_based(model):
         rows = [None] * len(names)  # an anchor-based head interleaves its class rows per anchor: no mapping
 
     new_state: dict[str, torch.Tensor] = {}

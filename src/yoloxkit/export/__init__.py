@@ -17,11 +17,10 @@ from torch import nn
 from ..errors import ExportError
 from ..io import check_writable
 from ..weights.formats import FileFormat, find_format
-from .options import FORMATS, ExportOptions, ExportResult, anchor_based, default_output_path, options_for_model
+from ..models import anchor_based
+from .options import FORMATS, ExportOptions, ExportResult, default_output_path, options_for_model
 
-__all__ = [
-    "FORMATS", "ExportOptions", "ExportResult", "anchor_based", "default_output_path", "export_model", "options_for_model",
-]
+__all__ = ["FORMATS", "ExportOptions", "ExportResult", "default_output_path", "export_model", "options_for_model"]
 
 Writer = Callable[[nn.Module, "str | os.PathLike", ExportOptions], ExportResult]
 

@@ -15,7 +15,7 @@ from .nms_graph import NMS_OUTPUT_NAMES
 
 __all__ = [
     "FORMATS", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "DEFAULT_TOPK", "ExportOptions", "ExportResult",
-    "options_for_model", "anchor_based", "default_suffix",
+    "options_for_model", "default_suffix",
 ]
 
 logger = logging.getLogger("yoloxkit")
@@ -98,12 +98,6 @@ def default_suffix(fmt: str) -> str:
 def output_names(options: ExportOptions) -> tuple[str, ...]:
     """The graph's output names: the official ``output``, or the four detection outputs."""
     return NMS_OUTPUT_NAMES if options.detections else ("output",)
-
-
-def anchor_based(model: object) -> bool:
-    """Whether ``model``'s head predicts from anchor priors (``head.anchor_sizes``, the roadmap rows
-    with YOLOv3 anchors) rather than from its strides."""
-    return getattr(getattr(model, "head", None), "anchor_sizes", None) is not None
 
 
 def options_for_model(options: ExportOptions, end_to_end: bool, anchor_based: bool = False) -> ExportOptions:

@@ -242,11 +242,9 @@ def yolox_loss_flat(
 
 
 def _objectness_loss(obj_logits: torch.Tensor, fg: torch.Tensor, ignore: torch.Tensor | None) -> torch.Tensor:
-    """Summed objectness BCE ``[B, A]`` against the positives; ``ignore`` anchors (never positives)
-    weigh 0."""
-    if ignore is None:
-        return F.binary_cross_entropy_with_logits(obj_logits, fg.float(), reduction="sum")
-    weight = (~(ignore & ~fg)).float()
+    """Summed objectness BCE ``[B, A]`` against the positives; ``ignore`` anchors (never positives:
+    :class:`~yoloxkit.assign.simota.Assignment`) weigh 0."""
+    weight = None if ignore is None else (~ignore).float()
     return F.binary_cross_entropy_with_logits(obj_logits, fg.float(), weight=weight, reduction="sum")
 
 

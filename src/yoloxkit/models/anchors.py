@@ -18,6 +18,7 @@ __all__ = [
     "group_strides",
     "group_anchor_sizes",
     "split_anchor_channels",
+    "group_priors",
     "size_priors",
 ]
 
@@ -64,6 +65,16 @@ def split_anchor_channels(x: torch.Tensor, num_anchors: int) -> tuple[torch.Tens
     return torch.chunk(x, num_anchors, dim=1) if num_anchors > 1 else (x,)
 
 
+def group_priors(
+    strides: tuple[int, ...], anchor_sizes: tuple[tuple[float, float], ...] | None = None
+) -> tuple[tuple[float, float], ...]:
+    """The size prior ``(w, h)`` of every output group: its anchor, or its stride twice without
+    ``anchor_sizes`` (``strides`` and ``anchor_sizes`` per group)."""
+    if anchor_sizes is not None:
+        return tuple((float(w), float(h)) for w, h in anchor_sizes)
+    return tuple((float(s), float(s)) for s in strides)
+
+
 def size_priors(
     shapes: list[tuple[int, int]] | tuple[tuple[int, int], ...],
     strides: tuple[int, ...],
@@ -76,7 +87,7 @@ def size_priors(
     ``shapes`` ``(h, w)``, ``strides`` and ``anchor_sizes`` are per group."""
     if anchor_sizes is not None and len(anchor_sizes) != len(shapes):
         raise ValueError(f"{len(anchor_sizes)} anchor sizes for {len(shapes)} output groups")
-    priors = anchor_sizes if anchor_sizes is not None else [(float(s), float(s)) for s in strides]
+    priors = group_priors(strides, anchor_sizes)
     counts = torch.tensor([h * w for h, w in shapes], device=device)
     table = torch.tensor(priors, dtype=dtype, device=device).reshape(-1, 2)
     return table.repeat_interleave(counts, dim=0)

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import YoloxkitError
 from .anchors import Anchors, check_anchors, group_anchor_sizes, group_strides, size_priors
 
-__all__ = ["DetectionHead", "LevelOutput", "make_grid", "decode_outputs", "flatten_levels"]
+__all__ = ["DetectionHead", "LevelOutput", "make_grid", "decode_outputs", "flatten_levels", "anchor_based"]
 
 # Per group: (reg [B,4,H,W], obj logits [B,1,H,W], cls logits [B,C,H,W]).
 LevelOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -65,6 +65,12 @@ def decode_outputs(
         prior = size_priors(shapes, strides, anchor_sizes, outputs.dtype, outputs.device)
     sizes = torch.exp(outputs[..., 2:4]) * prior
     return torch.cat([centers, sizes, outputs[..., 4:]], dim=-1)
+
+
+def anchor_based(model: object) -> bool:
+    """Whether ``model``'s head predicts from anchor priors (``head.anchor_sizes``, the roadmap rows
+    with YOLOv3 anchors) rather than from its strides."""
+    return getattr(getattr(model, "head", None), "anchor_sizes", None) is not None
 
 
 class DetectionHead(nn.Module):

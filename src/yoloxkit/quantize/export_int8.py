@@ -14,11 +14,12 @@ from torch import nn
 
 from ..data import DetectionData
 from ..errors import ExportError
-from ..export import ExportOptions, anchor_based, default_output_path, options_for_model
+from ..export import ExportOptions, default_output_path, options_for_model
 from ..export.graph import export_module
 from ..export.onnx import check_opset, write_onnx
 from ..export.verify import sample_input
 from ..infer.classes import default_names
+from ..models import anchor_based
 from ..io import check_writable, staging_dir
 from ..optional import import_openvino
 from ..weights import find_format

@@ -51,9 +51,9 @@ def test_openvino_export_with_nms_runs_in_the_openvino_runtime(nano, tmp_path):
 
 
 def test_cli_rejects_bad_format_and_old_opset(capsys):
-    assert main(["export", "--model", "yolox-nano", "--format", "tflite"]) == 2
+    assert main(["export", "--model", "yolox-nano", "--format", "coreml"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: unsupported --format 'tflite'; choose one of: onnx, torchscript, openvino"
+    assert err == "error: unsupported --format 'coreml'; choose one of: onnx, torchscript, openvino, ncnn, mnn, tflite"
     assert main(["export", "--model", "yolox-nano", "--opset", "9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --opset 9 is too old: the minimum is 11") and "\n" not in err

@@ -129,8 +129,8 @@ def test_exported_onnx_imports_back_into_pytorch(nano, default_export):
 def test_opset_too_old_and_unknown_format_are_rejected(nano, tmp_path):
     with pytest.raises(ExportError, match="minimum is 11"):
         export_model(nano, "onnx", tmp_path / "a.onnx", ExportOptions(size=SIZE, opset=9))
-    with pytest.raises(ExportError, match="unsupported export format 'tflite'.*onnx, torchscript, openvino"):
-        export_model(nano, "tflite", tmp_path / "a.tfl", ExportOptions(size=SIZE))
+    with pytest.raises(ExportError, match="unsupported export format 'coreml'.*onnx, torchscript, openvino, ncnn"):
+        export_model(nano, "coreml", tmp_path / "a.mlmodel", ExportOptions(size=SIZE))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,5 +1,6 @@
 """Every file `yoloxkit export` writes runs in Detector, predict, eval, serve and benchmark, and
-its detections on dog.jpg agree with those of the .pth it came from (issue 11, item 7)."""
+its detections on dog.jpg agree with those of the .pth it came from (issue 11, item 7; the edge
+formats ncnn, MNN and LiteRT: issue 28)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,15 @@ EXPORTS = [
     ("torchscript", ()),
     ("torchscript", ("--decode",)),
     ("torchscript", ("--nms",)),
+    # the edge runtimes (issue 28): the network at batch 1, NMS in yoloxkit
+    ("ncnn", ()),
+    ("mnn", ("--decode",)),
+    ("tflite", ("--decode",)),
 ]
-SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".torchscript"}
-DEFAULT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "torchscript": "torch"}
+SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".torchscript", "ncnn": ".param", "mnn": ".mnn",
+          "tflite": ".tflite"}
+DEFAULT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "torchscript": "torch", "ncnn": "ncnn", "mnn": "mnn",
+                   "tflite": "litert"}
 
 
 def _id(case) -> str:

@@ -36,14 +36,14 @@ def test_default_backends_come_from_the_registry(tmp_path):
 
 
 def test_export_formats_and_paths_come_from_the_registry():
-    assert FORMATS == export_format_names() == ("onnx", "torchscript", "openvino")
+    assert FORMATS == export_format_names() == ("onnx", "torchscript", "openvino", "ncnn", "mnn", "tflite")
     assert find_format("checkpoint").writer is None and "checkpoint" not in FORMATS
     options = ExportOptions(nms=True)
     assert default_output_path("yolox-nano", "onnx", options).as_posix() == "yolox-nano-nms.onnx"
     assert default_output_path("yolox-nano", "torchscript", ExportOptions()).as_posix() == "yolox-nano.torchscript"
     assert default_output_path("m", "openvino", ExportOptions()).as_posix() == "m_openvino/m.xml"
-    with pytest.raises(ExportError, match="unsupported export format 'tflite'; choose one of: onnx, torchscript"):
-        export_model(yoloxkit.build_model("yolox-nano"), "tflite", None, ExportOptions())
+    with pytest.raises(ExportError, match="unsupported export format 'coreml'; choose one of: onnx, torchscript"):
+        export_model(yoloxkit.build_model("yolox-nano"), "coreml", None, ExportOptions())
 
 
 def test_a_registered_format_is_recognised_and_exported(tmp_path, monkeypatch):

@@ -148,7 +148,7 @@ def test_an_export_over_the_ap_drop_is_refused_and_leaves_nothing(coco_mini, val
     (["--calib", "{missing}"], "calibration folder not found"),
     (["--calib", "{coco}", "--calib-count", "0"], "invalid --calib-count 0"),
     (["--calib", "{coco}", "--opset", "11"], "--int8 needs --opset 13"),
-    (["--calib", "{coco}", "--format", "torchscript"], "--int8 exports onnx and openvino, not torchscript"),
+    (["--calib", "{coco}", "--format", "torchscript"], "--int8 exports onnx, openvino, tflite, not torchscript"),
     (["--calib", "{coco}", "--max-ap-drop", "1"], "--max-ap-drop needs --val-data"),
 ])
 def test_bad_int8_input_is_one_line_and_exit_2(extra, message, coco_mini, tmp_path, capsys):

@@ -11,7 +11,34 @@ import numpy as np
 
 from .imaging import letterbox_batch
 
-__all__ = ["TimingStats", "time_calls", "summarize", "detector_timers", "BenchmarkRow", "format_table"]
+__all__ = ["TimingStats", "time_calls", "summarize", "detector_timers", "BenchmarkRow", "format_table", "cpu_features"]
+
+#: the instruction sets that decide which precision is fast on a CPU, as /proc/cpuinfo names them
+_FEATURES = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"),
+             ("avx512_bf16", "AVX-512 BF16"), ("avx512_fp16", "AVX-512 FP16"), ("amx_bf16", "AMX-BF16"),
+             ("amx_int8", "AMX-INT8"), ("asimddp", "NEON dot product"), ("fphp", "NEON fp16"))
+
+
+def cpu_features(cpuinfo: str | None = None) -> str:
+    """The CPU's model name and the features of :data:`_FEATURES` it has, from ``/proc/cpuinfo``
+    (or the text given), e.g. ``Intel(R) Xeon(R) Processor; AVX2, AVX-512, AVX-512 VNNI, AMX-INT8``;
+    ``unknown CPU`` where it cannot be read."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return "unknown CPU"
+    name, flags = "unknown CPU", set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "hardware") and name == "unknown CPU":
+            name = value.strip()
+        elif key in ("flags", "features"):
+            flags.update(value.split())
+    found = [label for flag, label in _FEATURES if flag in flags]
+    return f"{name}; {', '.join(found) or 'none of ' + ', '.join(label for _, label in _FEATURES[:4])}"
 
 
 @dataclass(frozen=True)
@@ -80,14 +107,15 @@ class BenchmarkRow:
     end_to_end: TimingStats
     network: TimingStats | None = None
     baseline: TimingStats | None = None  # end-to-end timings of the baseline, for speed-up columns
+    precision: str = ""  # what the network computed in (Backend.precision)
 
 
 def format_table(rows: Sequence[BenchmarkRow]) -> str:
     """A Markdown table of the rows (speed-ups of the median and best call vs ``baseline``)."""
     lines = [
         "| model | size | batch | path | median ms | p90 ms | best ms | images/s | network-only median ms"
-        " | speed-up (median) | speed-up (best) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " | speed-up (median) | speed-up (best) | precision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         e2e = row.end_to_end
@@ -98,6 +126,6 @@ def format_table(rows: Sequence[BenchmarkRow]) -> str:
             speedups = "- | -"
         lines.append(
             f"| {row.model} | {row.size} | {row.batch} | {row.label} | {e2e.median_ms:.1f} | {e2e.p90_ms:.1f} |"
-            f" {e2e.best_ms:.1f} | {e2e.images_per_s:.1f} | {network} | {speedups} |"
+            f" {e2e.best_ms:.1f} | {e2e.images_per_s:.1f} | {network} | {speedups} | {row.precision or '-'} |"
         )
     return "\n".join(lines)

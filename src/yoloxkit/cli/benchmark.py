@@ -19,7 +19,9 @@ def register(subparsers) -> None:
             " of NMS-free -e2e models) and the"
             " network alone, for each backend; prints median and p90 latency per batch and images per second."
             " Uses the bundled demo picture unless --image is given. --int8 adds an INT8 row after the float row of"
-            " each onnxruntime and openvino backend, with its speed-up over that float row."
+            " each onnxruntime and openvino backend, with its speed-up over that float row. The table says the precision"
+            " each backend computed in (OpenVINO runs float files in fp32 here, although on a CPU with AMX its own"
+            " default is bf16), and the line above it names the CPU's features (AVX-512 VNNI, AMX)."
         ),
     )
     p.add_argument("--model", help="model name (default: the one --weights names or stores, else yolox-nano)")
@@ -95,7 +97,7 @@ def _detector(args: argparse.Namespace, backend: str):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..benchmarking import BenchmarkRow, detector_timers, format_table, summarize, time_calls
+    from ..benchmarking import BenchmarkRow, cpu_features, detector_timers, format_table, summarize, time_calls
     from ..imaging import load_images
     from ..infer import Detector
     from ..infer.loading import DEFAULT_MODEL
@@ -115,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         end_to_end, network = detector_timers(detector, images)
         e2e = summarize(time_calls(end_to_end, args.iters, args.warmup), args.batch_size)
         net = summarize(time_calls(network, args.iters, args.warmup), args.batch_size)
-        return BenchmarkRow(label, detector.model_name, detector.size[0], args.batch_size, e2e, net, baseline)
+        return BenchmarkRow(label, detector.model_name, detector.size[0], args.batch_size, e2e, net, baseline,
+                            precision=detector.network.precision)
 
     # --int8 quantises the PyTorch model of the weights (random-init builds its own per backend);
     # like the Detector, no --model and no --weights means the default model
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 path = _int8_file(model, detector, backend.lower(), args, Path(work))
                 int8 = Detector(weights=path, backend=backend, device=args.device)
                 rows.append(measure(int8, f"{backend} int8", baseline=rows[-1].end_to_end))
-    print(f"{torch.get_num_threads()} threads, device {args.device}")
+    print(f"{torch.get_num_threads()} threads, device {args.device}; CPU: {cpu_features()}")
     print(format_table(rows))
     return 0
 

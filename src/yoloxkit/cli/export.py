@@ -8,14 +8,14 @@ from ..export.options import DEFAULT_OPSET, DEFAULT_TOPK
 from ..infer.defaults import DEFAULT_CONF, DEFAULT_MAX_DETS, DEFAULT_NMS
 from ..quantize.calibration import DEFAULT_CALIB_COUNT
 from ..quantize.onnx_int8 import CALIBRATION_METHODS, INT8_MIN_OPSET, OnnxInt8Recipe
-from ..weights.formats import export_format_names
+from ..weights.formats import export_format_names, find_format
 from .argtypes import WEIGHTS_HELP
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "export",
-        help="export a model to ONNX, TorchScript or OpenVINO (verified against PyTorch)",
+        help="export a model to ONNX, TorchScript, OpenVINO, ncnn, MNN or LiteRT (verified against PyTorch)",
         description=(
             "Export a YOLOX model for deployment. The default ONNX interface is the official one: input"
             " 'images' [B,3,H,W] (BGR, 0-255, letterboxed), output 'output' [B,A,5+C], undecoded. --decode"
@@ -26,6 +26,8 @@ def register(subparsers) -> None:
             " exports that top-k graph (a note says so). Every export is run in its runtime and compared with"
             " PyTorch; the max abs difference is printed. The file stores the model and class names, the"
             " input size and its output kind, so predict, eval, serve, benchmark and Detector run it as is."
+            " The edge formats (ncnn, mnn, tflite: docs/deploy.md) hold the network and --decode at batch 1;"
+            " their metadata is a .json beside the file, and --half stores fp16 weights."
         ),
     )
     p.add_argument("--model", help="model name: yolox-nano, -tiny, -s, -m, -l, -x, -darknet53, each also -e2e,"
@@ -49,7 +51,9 @@ def register(subparsers) -> None:
     p.add_argument("--nms-iou", type=float, default=DEFAULT_NMS, help=f"--nms IoU threshold (default {DEFAULT_NMS:g})")
     p.add_argument("--max-dets", type=int, default=DEFAULT_MAX_DETS, help=f"--nms detections kept per image (default {DEFAULT_MAX_DETS})")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
-    q = p.add_argument_group("INT8 (--format onnx: onnxruntime QDQ; --format openvino: NNCF; docs/int8.md)")
+    p.add_argument("--half", action="store_true", help="fp16 weights (--format ncnn, mnn, tflite; docs/deploy.md)")
+    q = p.add_argument_group("INT8 (--format onnx: onnxruntime QDQ; openvino: NNCF; tflite: ai-edge-quantizer;"
+                             " docs/int8.md, docs/deploy.md)")
     q.add_argument("--int8", action="store_true", help="quantise to INT8 after calibration on --calib images;"
                    " the output is compared with float in the same runtime")
     q.add_argument("--calib", metavar="DIR", help="folder of calibration images, searched recursively (default: the"
@@ -58,10 +62,11 @@ def register(subparsers) -> None:
                    help=f"calibration images, spread over the folder (default {DEFAULT_CALIB_COUNT})")
     q.add_argument("--calib-method", choices=CALIBRATION_METHODS, help="onnxruntime's activation calibration"
                    f" (default {OnnxInt8Recipe().method}, chosen by AP; NNCF calibrates its own way)")
-    q.add_argument("--val-data", metavar="DIR", help="dataset (COCO, VOC or YOLO) to measure the float and INT8 AP on")
+    q.add_argument("--val-data", metavar="DIR", help="dataset (COCO, VOC or YOLO) to measure the float and INT8 AP on"
+                   " (also the AP of an ncnn, mnn or tflite file against PyTorch float, without --int8)")
     q.add_argument("--val-split", help="split of --val-data (default: the one starting with 'val')")
     q.add_argument("--max-ap-drop", type=float, metavar="X", help="refuse the export (no file written) when INT8 loses"
-                   " more than X AP points against float on --val-data")
+                   " more than X AP points against float on --val-data (edge formats: the file against PyTorch)")
     p.add_argument("--out", help="output file (default: MODEL[-nms|-topk|-decoded].onnx / .torchscript / _openvino/*.xml)")
     p.set_defaults(func=run)
 
@@ -74,21 +79,34 @@ def _check_args(args: argparse.Namespace) -> str:
     formats = export_format_names()
     if fmt not in formats:
         raise ExportError(f"unsupported --format {args.format!r}; choose one of: {', '.join(formats)}")
+    edge = find_format(fmt).edge
     if fmt == "openvino":
         from ..optional import import_openvino
 
         import_openvino()  # fail before any work when openvino is missing
+    if edge:
+        from ..export.edge import check_edge_options, require_converter
+        from ..export.options import ExportOptions
+
+        require_converter(fmt)
+        check_edge_options(fmt, ExportOptions(batch=args.batch_size, dynamic=args.dynamic, nms=args.nms, topk=args.topk))
     if args.opset is None:
         args.opset = INT8_MIN_OPSET if args.int8 else DEFAULT_OPSET
     if fmt in ("onnx", "openvino"):
         from ..export.onnx import check_opset
 
         check_opset(args.opset)
-    int8_flags = [flag for flag, value in (("--calib", args.calib), ("--calib-method", args.calib_method),
-                                           ("--val-data", args.val_data), ("--max-ap-drop", args.max_ap_drop))
+    gate_flags = () if edge else (("--val-data", args.val_data), ("--max-ap-drop", args.max_ap_drop))
+    int8_flags = [flag for flag, value in (("--calib", args.calib), ("--calib-method", args.calib_method), *gate_flags)
                   if value is not None]
     if int8_flags and not args.int8:
         raise ExportError(f"{int8_flags[0]} is an --int8 option; add --int8")
+    if args.max_ap_drop is not None and args.val_data is None:
+        raise ExportError("--max-ap-drop needs --val-data, the split to measure the AP on")
+    if args.half and not edge:
+        raise ExportError(f"--half is offered for --format ncnn, mnn and tflite, not {fmt}")
+    if args.half and args.int8:
+        raise ExportError("--half and --int8 exclude each other: choose fp16 weights or INT8")
     for flag, value, ok in (
         ("--batch-size", args.batch_size, args.batch_size >= 1),
         ("--conf", args.conf, 0 <= args.conf <= 1),
@@ -127,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         size=size, batch=args.batch_size, dynamic=args.dynamic, decode=args.decode, nms=args.nms,
         opset=args.opset, conf=args.conf, nms_iou=args.nms_iou, max_dets=args.max_dets, topk=args.topk,
         simplify=not args.no_simplify, names=tuple(names) if names is not None else None, model_name=model_name,
+        half=args.half,
     )
     if args.int8:
         result = _export_int8(args, fmt, model, options, loaded.info.path)
@@ -135,9 +154,24 @@ def run(args: argparse.Namespace) -> int:
         if advice:
             print(advice)
         return 0
-    result = export_model(model, fmt, args.out, options)
+    result = export_model(model, fmt, args.out, options, check=_accuracy_check(args, fmt, model, options))
     print(result.summary())
     return 0
+
+
+def _accuracy_check(args: argparse.Namespace, fmt: str, model, options):
+    """``--val-data [--max-ap-drop X]`` of an edge export: the AP gate its writer calls on the
+    staged file (:func:`~yoloxkit.quantize.accuracy.accuracy_gate`), else None."""
+    if args.val_data is None:
+        return None
+    from ..data import load_dataset
+    from ..infer.classes import default_names
+    from ..quantize.accuracy import accuracy_gate
+
+    val_data = load_dataset(args.val_data, split=args.val_split, default_prefix="val")
+    names = list(options.names) if options.names else default_names(int(model.head.num_classes))
+    return accuracy_gate(model, names, options.size, val_data, find_format(fmt).backend, args.max_ap_drop,
+                         report=lambda line: print(line, flush=True))
 
 
 def _export_int8(args: argparse.Namespace, fmt: str, model, options, weights_path):

@@ -1,6 +1,7 @@
 """Export for deployment: ONNX (official interface, optional in-graph decode and NMS, or the
-NMS-free top-k graph of end-to-end models), TorchScript and OpenVINO IR. Every export is verified
-in its own runtime against PyTorch.
+NMS-free top-k graph of end-to-end models), TorchScript, OpenVINO IR and the edge runtimes'
+formats (ncnn, MNN, LiteRT: :mod:`.edge`). Every export is verified in its own runtime against
+PyTorch.
 
 The formats, their suffixes and their writers come from the one format registry,
 :mod:`yoloxkit.weights.formats`: each entry names its writer, a function of a module here.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from typing import Callable
 
 from torch import nn
@@ -20,9 +22,14 @@ from ..weights.formats import FileFormat, find_format
 from ..models import anchor_based
 from .options import FORMATS, ExportOptions, ExportResult, default_output_path, options_for_model
 
-__all__ = ["FORMATS", "ExportOptions", "ExportResult", "default_output_path", "export_model", "options_for_model"]
+__all__ = [
+    "FORMATS", "ExportOptions", "ExportResult", "FileCheck", "default_output_path", "export_model", "options_for_model",
+]
 
-Writer = Callable[[nn.Module, "str | os.PathLike", ExportOptions], ExportResult]
+Writer = Callable[..., ExportResult]  # (model, path, options[, check=...]) -> ExportResult
+#: an accuracy check of the staged file before it is moved into place (edge formats): raises
+#: :class:`ExportError` to refuse it
+FileCheck = Callable[[Path], None]
 
 
 def export_format(fmt: str) -> FileFormat:
@@ -40,10 +47,15 @@ def writer_of(entry: FileFormat) -> Writer:
 
 
 def export_model(
-    model: nn.Module, fmt: str, path: str | os.PathLike | None, options: ExportOptions
+    model: nn.Module, fmt: str, path: str | os.PathLike | None, options: ExportOptions,
+    check: FileCheck | None = None,
 ) -> ExportResult:
-    """Export ``model`` to ``fmt`` (``onnx``, ``torchscript`` or ``openvino``) at ``path``,
-    verify it in that format's runtime and return where it went and the max abs difference.
+    """Export ``model`` to ``fmt`` (``onnx``, ``torchscript``, ``openvino``, ``ncnn``, ``mnn`` or
+    ``tflite``) at ``path``, verify it in that format's runtime and return where it went and the
+    max abs difference (and, for the edge formats, its latency against onnxruntime).
+
+    ``options.half`` (fp16 weights) and ``check`` (called on the staged file before it is moved
+    into place; e.g. an AP gate that raises :class:`ExportError`) are for the edge formats.
 
     ``options`` are first fitted to the model (:func:`~.options.options_for_model`: ``nms`` on an
     end-to-end model becomes ``topk``); ``path=None`` is :func:`default_output_path` of
@@ -51,8 +63,13 @@ def export_model(
     work (:class:`~yoloxkit.errors.OutputError`).
     """
     entry = export_format(fmt)
+    if (options.half or check is not None) and not entry.edge:
+        what = "--half" if options.half else "an accuracy check of the file (--val-data without --int8)"
+        raise ExportError(f"{what} is offered for the edge formats (ncnn, mnn, tflite), not --format {entry.name}")
     options = options_for_model(options, bool(getattr(model, "end_to_end", False)), anchor_based(model))
     if path is None:
         path = default_output_path(options.model_name or "yolox", entry.name, options)
     check_writable(path)
+    if check is not None:
+        return writer_of(entry)(model, path, options, check=check)
     return writer_of(entry)(model, path, options)

@@ -39,6 +39,7 @@ class ExportOptions:
     (K, for end-to-end models) appends decoding, best-class selection, the ``conf`` threshold and
     TopK, without NMS (the same four outputs, K per image). ``nms`` and ``topk`` exclude each
     other; :func:`options_for_model` turns ``nms`` into ``topk`` for an end-to-end model.
+    ``half`` stores the weights in float16 (the edge formats that offer it: ncnn, MNN, LiteRT).
     """
 
     size: tuple[int, int] = (640, 640)
@@ -52,6 +53,7 @@ class ExportOptions:
     max_dets: int = DEFAULT_MAX_DETS
     topk: int | None = None
     simplify: bool = True
+    half: bool = False
     # Written into every export's metadata with its size and output interface
     # (:func:`~.graph.export_entries`); yoloxkit reads them back when it runs the file.
     names: tuple[str, ...] | None = None
@@ -77,12 +79,21 @@ class ExportResult:
     output_names: tuple[str, ...]
     max_abs_diff: float
     runtime: str
+    precision: str = "float32"  # of the weights: "float32", or "float16" (--half)
+    ms: float | None = None  # median latency of the file in its runtime, batch 1, the export's threads
+    reference_ms: float | None = None  # the same for the float ONNX graph in ``reference_runtime``
+    reference_runtime: str | None = None
 
     def summary(self) -> str:
-        return (
-            f"exported {self.format} to {self.path} (outputs: {', '.join(self.output_names)}); "
+        weights = "" if self.precision == "float32" else f" ({self.precision} weights)"
+        text = (
+            f"exported {self.format}{weights} to {self.path} (outputs: {', '.join(self.output_names)}); "
             f"verified in {self.runtime}: max abs diff vs PyTorch {self.max_abs_diff:.3g}"
         )
+        if self.ms is not None and self.reference_ms is not None:
+            text += (f"; {self.ms:.1f} ms per image here vs {self.reference_ms:.1f} ms in"
+                     f" {self.reference_runtime} ({self.reference_ms / self.ms:.2f}x)")
+        return text
 
 
 def default_suffix(fmt: str) -> str:
@@ -128,6 +139,7 @@ def options_for_model(options: ExportOptions, end_to_end: bool, anchor_based: bo
 
 def default_output_path(model_name: str, fmt: str, options: ExportOptions) -> Path:
     """``yolox-nano.onnx``, ``yolox-nano-nms.onnx``, ``yolox-nano-e2e-topk.onnx``,
-    ``yolox-nano_openvino/yolox-nano.xml`` ..."""
+    ``yolox-nano_openvino/yolox-nano.xml``, ``yolox-nano-fp16_ncnn/yolox-nano-fp16.param`` ..."""
     suffix = "-topk" if options.topk else "-nms" if options.nms else "-decoded" if options.decode else ""
-    return find_format(fmt).output_path(model_name + suffix)
+    half = "-fp16" if options.half else ""
+    return find_format(fmt).output_path(model_name + half + suffix)

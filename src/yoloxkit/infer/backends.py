@@ -1,5 +1,6 @@
-"""All inference backends: importing this module registers ``torch``, ``onnxruntime`` and
-``openvino`` (the openvino package itself is imported only when that backend is built).
+"""All inference backends: importing this module registers ``torch``, ``onnxruntime``,
+``openvino`` and the edge runtimes ``ncnn``, ``mnn`` and ``litert`` (each runtime's package is
+imported only when its backend is built).
 TorchScript exports run in the ``torch`` backend (:class:`TorchScriptBackend`).
 
 The interface and the registry live in :mod:`.registry`, one module per backend beside it;
@@ -9,6 +10,9 @@ this module gathers their public names.
 from __future__ import annotations
 
 from .device import resolve_device
+from .litert_backend import LiteRtBackend
+from .mnn_backend import MnnBackend
+from .ncnn_backend import NcnnBackend
 from .official import STRIDES, decode_official_output, onnx_bytes_from_model, predictions_from_outputs
 from .onnxruntime_backend import OnnxRuntimeBackend
 from .openvino_backend import OpenVinoBackend
@@ -22,6 +26,9 @@ __all__ = [
     "TorchScriptBackend",
     "OnnxRuntimeBackend",
     "OpenVinoBackend",
+    "NcnnBackend",
+    "MnnBackend",
+    "LiteRtBackend",
     "register_backend",
     "make_backend",
     "backend_names",

@@ -27,7 +27,7 @@ from ..weights import ExportInfo
 from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
 from .registry import Backend, register_backend
 
-__all__ = ["OpenVinoBackend"]
+__all__ = ["OpenVinoBackend", "openvino_precision"]
 
 
 class OpenVinoBackend(Backend):
@@ -49,6 +49,7 @@ class OpenVinoBackend(Backend):
         self._label = label
         self._threads = int(threads or torch.get_num_threads())
         self.interface = export.interface if export is not None else "raw"
+        self.precision = openvino_precision(self._core, export)
         try:
             if isinstance(model_source, bytes):
                 self._model = ov.convert_model(io.BytesIO(model_source))
@@ -116,6 +117,18 @@ class OpenVinoBackend(Backend):
             runs.append([np.asarray(result[out]) for out in compiled.outputs])
         outputs = [torch.from_numpy(np.concatenate(parts))[: len(batch)] for parts in zip(*runs)]
         return predictions_from_outputs(outputs, self.interface, (height, width), self.num_classes, self._label)
+
+
+def openvino_precision(core: Any, export: ExportInfo | None) -> str:
+    """What the compiled model computes in: int8 for an INT8 IR, else f32, which this backend
+    forces (on a CPU with AMX or AVX-512 BF16, OpenVINO's own default for float models is bf16)."""
+    if export is not None and export.precision == "int8":
+        return "int8 (NNCF; float where the recipe keeps it)"
+    try:
+        default = core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+    except Exception:  # an OpenVINO without the property: say only what runs
+        return "fp32"
+    return "fp32" if default == "f32" else f"fp32 (forced; OpenVINO's default on this CPU: {default})"
 
 
 def _openvino_factory(*, model: nn.Module | None = None, onnx_path=None, size=None, device="cpu",

@@ -51,6 +51,9 @@ class Backend(ABC):
     interface: str = "raw"
     #: a ``--topk`` export: the K its graph keeps per image; None otherwise
     graph_topk: int | None = None
+    #: the precision the network computes in as this backend runs it (``fp32``, ``fp16``, ``int8``, with
+    #: notes such as OpenVINO's own default on this CPU), for ``benchmark``'s table
+    precision: str = "fp32"
 
     @property
     def nms_free(self) -> bool:

@@ -33,6 +33,7 @@ class TorchBackend(Backend):
         if half and self.device.type != "cuda":
             raise InferenceError("half precision (float16) needs a CUDA device; use float32 on the CPU")
         self.dtype = torch.float16 if half else torch.float32
+        self.precision = "fp16" if half else "fp32"
         self.model = fuse_model(model).to(self.device, dtype=self.dtype, memory_format=torch.channels_last)
         self.model.head.decode_in_inference = True
         self.num_classes = int(self.model.head.num_classes)

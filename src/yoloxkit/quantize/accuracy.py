@@ -17,9 +17,14 @@ from ..evaluate import evaluate
 from ..infer import Detector
 from ..infer.defaults import EVAL_CONF, EVAL_NMS
 from ..infer.official import predictions_from_outputs
+from ..errors import ExportError
 from ..infer.registry import Backend
+from ..infer.torch_backend import TorchBackend
 
-__all__ = ["EVAL_CONF", "EVAL_NMS", "CompiledOpenVinoBackend", "compiled_accuracy", "detector_accuracy", "file_accuracy"]
+__all__ = [
+    "EVAL_CONF", "EVAL_NMS", "CompiledOpenVinoBackend", "accuracy_gate", "compiled_accuracy", "detector_accuracy",
+    "file_accuracy", "model_accuracy",
+]
 
 
 
@@ -71,3 +76,32 @@ def compiled_accuracy(compiled: Any, data: DetectionData, size: tuple[int, int],
     detector = Detector.from_backend(backend, size, names=names, conf=EVAL_CONF, nms=EVAL_NMS,
                                      batch_size=max(8, static_batch))
     return detector_accuracy(detector, data)
+
+
+def model_accuracy(model: torch.nn.Module, data: DetectionData, size: tuple[int, int], names: Sequence[str]) -> float:
+    """AP in percent of an in-memory PyTorch model (float32, CPU) on ``data`` at ``size``."""
+    backend = TorchBackend(model.eval())
+    detector = Detector.from_backend(backend, size, names=names, conf=EVAL_CONF, nms=EVAL_NMS)
+    return detector_accuracy(detector, data)
+
+
+def accuracy_gate(model: torch.nn.Module, names: Sequence[str], size: tuple[int, int], data: DetectionData,
+                  backend: str, max_drop: float | None, report=None):
+    """A check for :func:`~yoloxkit.export.export_model` (``--val-data [--max-ap-drop X]`` on an
+    edge export): it measures the AP of the float PyTorch model and of the staged file in
+    ``backend`` on ``data``, reports both, and raises :class:`ExportError` (the export then
+    writes nothing) when the file loses more than ``max_drop`` AP points."""
+    say = report or (lambda line: None)
+
+    def check(staged: Path) -> None:
+        say(f"measuring AP on {data.root} {data.split} ({len(data.records)} images): PyTorch float, then the"
+            f" exported file in {backend}")
+        reference = model_accuracy(model, data, size, names)
+        measured = file_accuracy(staged, backend, data, size)
+        drop = reference - measured
+        say(f"AP {measured:.2f} in {backend} vs {reference:.2f} PyTorch float (drop {drop:.2f})")
+        if max_drop is not None and drop > max_drop:
+            raise ExportError(f"export refused: AP {measured:.2f} is {drop:.2f} below PyTorch float {reference:.2f},"
+                              f" over --max-ap-drop {max_drop:g}; nothing written")
+
+    return check

@@ -11,7 +11,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..export.mnn import run_mnn_file
+from ..export.ncnn import run_ncnn_file
 from ..export.openvino import compile_openvino, run_openvino
+from ..export.tflite import run_tflite_file
 from ..export.verify import max_abs_diff
 from ..ort_session import ort_session
 
@@ -22,6 +25,9 @@ TIMED_CALLS = 10  # calls of each file timed for the speed-up the export reports
 
 def file_runner(fmt: str, path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
     """The file compiled once in its runtime with ``threads`` threads, as a function of a batch."""
+    edge_runner = {"ncnn": run_ncnn_file, "mnn": run_mnn_file, "tflite": run_tflite_file}.get(fmt)
+    if edge_runner is not None:
+        return edge_runner(path, threads)
     if fmt == "onnx":
         session = ort_session(path, threads=threads)
         name = session.get_inputs()[0].name

@@ -1,6 +1,7 @@
 """``export --int8``: the float graph of :mod:`yoloxkit.export`, quantised by the runtime's own
-tool (:mod:`.onnx_int8`, :mod:`.openvino_int8`), compared with float in the same runtime, and
-refused when it loses more AP than allowed. Nothing is written until the file has passed."""
+tool (:mod:`.onnx_int8`, :mod:`.openvino_int8`, and for the edge formats :mod:`.edge_int8`:
+MNN's and LiteRT's quantisers), compared with float in the same runtime, and refused when it
+loses more AP than allowed. Nothing is written until the file has passed."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from ..data import DetectionData
 from ..errors import ExportError
 from ..export import ExportOptions, default_output_path, options_for_model
 from ..export.graph import export_module
+from ..export.edge import check_edge_options, move_into_place
 from ..export.onnx import check_opset, write_onnx
 from ..export.verify import sample_input
 from ..infer.classes import default_names
+from ..infer.openvino_backend import openvino_precision
 from ..models import anchor_based
 from ..io import check_writable, staging_dir
 from ..optional import import_openvino
@@ -27,12 +30,13 @@ from .accuracy import file_accuracy
 from .calibration import DEFAULT_CALIB_COUNT, calibration_inputs, calibration_files
 from .onnx_int8 import INT8_MIN_OPSET, OnnxInt8Recipe, quantize_onnx
 from .compare import compare_files
+from .edge_int8 import EDGE_INT8_FORMATS, EdgeInt8Recipes, check_edge_int8, quantize_edge
 from .nncf_worker import quantize_openvino_in_child
 from .openvino_int8 import OpenVinoInt8Recipe, require_nncf
 
 __all__ = ["INT8_FORMATS", "INT8_MIN_OPSET", "check_int8", "Int8Settings", "Int8Result", "export_int8", "int8_output_path"]
 
-INT8_FORMATS = ("onnx", "openvino")
+INT8_FORMATS = ("onnx", "openvino", *EDGE_INT8_FORMATS)
 _CHECK_IMAGES = 8  # calibration images the float/int8 output comparison runs on
 
 
@@ -51,6 +55,7 @@ class Int8Settings:
     max_ap_drop: float | None = None
     onnx_recipe: OnnxInt8Recipe = field(default_factory=OnnxInt8Recipe)
     openvino_recipe: OpenVinoInt8Recipe = field(default_factory=OpenVinoInt8Recipe)
+    edge_recipes: EdgeInt8Recipes = field(default_factory=EdgeInt8Recipes)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Int8Result:
     int8_ms: float = 0.0
     float_ap: float | None = None  # percent, with --val-data
     int8_ap: float | None = None
+    float_precision: str = "fp32"  # what the float file computed in when it was timed (Backend.precision)
 
     @property
     def ap_drop(self) -> float | None:
@@ -83,7 +89,8 @@ class Int8Result:
         if self.ap_drop is not None:
             text += f"; AP {self.int8_ap:.2f} int8 vs {self.float_ap:.2f} float (drop {self.ap_drop:.2f})"
         if self.int8_ms > 0:
-            text += f"; {self.int8_ms:.1f} ms vs {self.float_ms:.1f} ms float here ({self.speedup:.2f}x)"
+            text += (f"; {self.int8_ms:.1f} ms vs {self.float_ms:.1f} ms float here ({self.speedup:.2f}x; float computed"
+                     f" in {self.float_precision})")
         return text
 
     @property
@@ -108,8 +115,11 @@ def int8_output_path(model_name: str, fmt: str, options: ExportOptions) -> Path:
 def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings) -> None:
     """Raise :class:`ExportError` (or :class:`MissingDependencyError`) for settings that cannot
     work, before any calibration image is read."""
+    check_edge_int8(fmt)  # ncnn: no INT8 tools in its pip packages
     if fmt not in INT8_FORMATS:
-        raise ExportError(f"--int8 exports {' and '.join(INT8_FORMATS)}, not {fmt}")
+        raise ExportError(f"--int8 exports {', '.join(INT8_FORMATS)}, not {fmt}")
+    if find_format(fmt).edge:
+        check_edge_options(fmt, options)
     check_opset(options.opset)
     if options.opset < INT8_MIN_OPSET:
         raise ExportError(f"--int8 needs --opset {INT8_MIN_OPSET} or newer (per-channel QDQ), got {options.opset}")
@@ -133,8 +143,9 @@ def export_int8(
     settings: Int8Settings,
     report: Callable[[str], None] | None = None,
 ) -> Int8Result:
-    """Export ``model`` as INT8 ``fmt`` (``onnx``: onnxruntime QDQ; ``openvino``: NNCF) at
-    ``path`` (None: :func:`int8_output_path`), calibrated on ``settings.calib``.
+    """Export ``model`` as INT8 ``fmt`` (``onnx``: onnxruntime QDQ; ``openvino``: NNCF; ``mnn``,
+    ``tflite``: :mod:`.edge_int8`) at ``path`` (None: :func:`int8_output_path`), calibrated on
+    ``settings.calib``.
 
     The INT8 file is compared with the float graph in the same runtime; with ``val_data`` the AP
     of both is measured, and with ``max_ap_drop`` a larger drop raises :class:`ExportError`,
@@ -153,27 +164,53 @@ def export_int8(
     images, skipped = calibration_inputs(files, options.size)
     if skipped:
         say(f"calibration: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}")
-    recipe = settings.onnx_recipe if fmt == "onnx" else settings.openvino_recipe
+    recipe = _recipe(fmt, settings)
     runtime = find_format(fmt).backend
     with staging_dir(path) as work:
-        float_path = work / "float.onnx"
-        write_onnx(export_module(model, options), sample_input(options.size, options.batch), float_path, options)
         source = "the checkpoint's training images" if isinstance(settings.calib, list) else settings.calib
         say(f"calibrating on {len(images)} images of {source} ({recipe.describe()})")
-        int8_path = work / path.name
         if options.batch == 1:
             checked = [images[i : i + 1] for i in range(min(len(images), _CHECK_IMAGES))]
         else:  # a static batch: the first images, as many as it takes
             checked = [np.resize(images, (options.batch, *images.shape[1:]))]
-        compared = _quantize(model, fmt, float_path, int8_path, images, checked, options, settings, say)
+        if fmt in EDGE_INT8_FORMATS:
+            float_path, int8_path = quantize_edge(model, fmt, options, images, work, settings.edge_recipes)
+            compared = compare_files(fmt, float_path, int8_path, checked, scores_only=not options.detections)
+        else:
+            float_path, int8_path = work / "float.onnx", work / path.name
+            write_onnx(export_module(model, options), sample_input(options.size, options.batch), float_path, options)
+            compared = _quantize(model, fmt, float_path, int8_path, images, checked, options, settings, say)
         float_ap, int8_ap = _gate(float_path, int8_path, runtime, options, settings, say)
-        if fmt == "openvino":
-            os.replace(int8_path.with_suffix(".bin"), path.with_suffix(".bin"))
-        os.replace(int8_path, path)
+        _move(fmt, int8_path, path)
     return Int8Result(path, fmt, runtime, recipe.describe(), len(images), compared.max_abs_diff, compared.scale,
                       compared="outputs" if options.detections else "scores",
                       compared_images=sum(len(batch) for batch in checked), float_ms=compared.float_ms,
-                      int8_ms=compared.int8_ms, float_ap=float_ap, int8_ap=int8_ap)
+                      int8_ms=compared.int8_ms, float_ap=float_ap, int8_ap=int8_ap,
+                      float_precision=_float_precision(fmt))
+
+
+def _float_precision(fmt: str) -> str:
+    """What the float file computed in when the export timed it: fp32 in every runtime here
+    (OpenVINO is told to; its own default on a CPU with AMX or AVX-512 BF16 is bf16)."""
+    return openvino_precision(import_openvino().Core(), None) if fmt == "openvino" else "fp32"
+
+
+def _recipe(fmt: str, settings: Int8Settings):
+    """The recipe ``fmt`` is quantised with (it describes itself for the report)."""
+    if fmt in EDGE_INT8_FORMATS:
+        return settings.edge_recipes.of(fmt)
+    return settings.onnx_recipe if fmt == "onnx" else settings.openvino_recipe
+
+
+def _move(fmt: str, staged: Path, path: Path) -> None:
+    """Move the verified INT8 file (with its companions: OpenVINO's .bin, an edge file's metadata)
+    from the staging folder onto ``path``."""
+    if find_format(fmt).edge:
+        move_into_place(staged, path)
+        return
+    if fmt == "openvino":
+        os.replace(staged.with_suffix(".bin"), path.with_suffix(".bin"))
+    os.replace(staged, path)
 
 
 def _quantize(model: nn.Module, fmt: str, float_path: Path, int8_path: Path, images: np.ndarray,

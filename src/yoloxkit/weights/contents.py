@@ -28,11 +28,13 @@ from .checkpoint import load_state_dict_checked, read_checkpoint, stored_input_s
 from .exported import ExportInfo, onnx_export_info, openvino_export_info, torchscript_export_info
 from .identify import guess_model_name, identify_state_dict, num_classes_of
 from .onnx_reader import OnnxWeights, read_onnx_weights
+from .sidecar import sidecar_export_info
 from .unfold import import_onnx_into
 
 __all__ = [
     "CheckpointContents", "ExportContents", "OnnxContents", "WeightsInfo", "default_names",
-    "read_checkpoint_file", "read_onnx_file", "read_openvino_file", "read_torchscript_file", "runtime_only_error",
+    "read_checkpoint_file", "read_onnx_file", "read_openvino_file", "read_torchscript_file", "read_ncnn_file",
+    "read_mnn_file", "read_tflite_file", "runtime_only_error",
 ]
 
 logger = logging.getLogger("yoloxkit")
@@ -179,3 +181,19 @@ def read_openvino_file(path: Path) -> ExportContents:
 
 def read_torchscript_file(path: Path) -> ExportContents:
     return ExportContents(path, torchscript_export_info(_existing(path)), "a TorchScript export")
+
+
+def read_ncnn_file(path: Path) -> ExportContents:
+    """An ncnn model: ``STEM.param`` with its weights ``STEM.bin`` and metadata beside it."""
+    weights = _existing(path).with_suffix(".bin")
+    if not weights.is_file():
+        raise WeightsError(f"ncnn model {path} needs its weights file {weights.name} beside it (not found)")
+    return ExportContents(path, sidecar_export_info(path, "ncnn"), "an ncnn model")
+
+
+def read_mnn_file(path: Path) -> ExportContents:
+    return ExportContents(path, sidecar_export_info(_existing(path), "mnn"), "an MNN model")
+
+
+def read_tflite_file(path: Path) -> ExportContents:
+    return ExportContents(path, sidecar_export_info(_existing(path), "tflite"), "a LiteRT (.tflite) model")

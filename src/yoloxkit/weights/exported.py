@@ -33,13 +33,14 @@ __all__ = [
     "TORCHSCRIPT_METADATA",
     "ExportInfo",
     "export_metadata",
+    "export_info_from_metadata",
     "is_torchscript_archive",
     "onnx_export_info",
     "openvino_export_info",
     "torchscript_export_info",
 ]
 
-ExportKind = Literal["onnx", "openvino", "torchscript"]
+ExportKind = Literal["onnx", "openvino", "torchscript", "ncnn", "mnn", "tflite"]
 Interface = Literal["raw", "decoded", "nms", "topk"]
 #: the output interfaces (see the module docstring); ``nms`` and ``topk`` give final detections
 INTERFACES: tuple[str, ...] = ("raw", "decoded", "nms", "topk")
@@ -67,7 +68,7 @@ class ExportInfo:
     end_to_end: bool = False  # an end-to-end (NMS-free) network: its scores are final without NMS
     topk: int | None = None  # ``topk`` exports: K, the detections kept per image
     topk_conf: float | None = None  # ``topk`` exports: the score threshold fixed in the graph
-    precision: str = "float32"  # "int8" for ``export --int8`` files (their ``quantization`` metadata)
+    precision: str = "float32"  # "int8" for ``export --int8`` files; "float16" for ``--half`` edge exports
 
 
 def export_metadata(
@@ -117,7 +118,7 @@ def _parse(path: Path, metadata: Mapping[str, str], key: str, kind: type):
     return value
 
 
-def _info(
+def export_info_from_metadata(
     path: Path,
     kind: ExportKind,
     metadata: Mapping[str, str],
@@ -163,7 +164,10 @@ def _info(
 
 
 def _precision(path: Path, metadata: Mapping[str, str]) -> str:
-    """``int8`` when the ``quantization`` metadata (``export --int8``) says so, else ``float32``."""
+    """The ``precision`` entry (the edge formats: ``float32``, ``float16``, ``int8``), else ``int8``
+    when the ``quantization`` metadata (``export --int8``) says so, else ``float32``."""
+    if metadata.get("precision") in ("float32", "float16", "int8"):
+        return str(metadata["precision"])
     if "quantization" not in metadata:
         return "float32"
     try:
@@ -176,7 +180,7 @@ def _precision(path: Path, metadata: Mapping[str, str]) -> str:
 def onnx_export_info(weights: OnnxWeights) -> ExportInfo:
     """The export description of an ONNX file already read by :func:`~.onnx_reader.read_onnx_weights`."""
     interface: Interface = "nms" if tuple(weights.output_shapes) == NMS_OUTPUTS else "raw"
-    return _info(
+    return export_info_from_metadata(
         weights.path, "onnx", weights.metadata, interface=interface, static_size=weights.input_hw,
         num_classes=weights.num_classes,
     )
@@ -222,7 +226,8 @@ def openvino_export_info(path: str | os.PathLike) -> ExportInfo:
         if out_shape.rank.is_static and out_shape.rank.get_length() == 3 and out_shape[2].is_static:
             num_classes = int(out_shape[2].get_length()) - 5
     interface: Interface = "nms" if outputs == NMS_OUTPUTS else "raw"
-    return _info(path, "openvino", metadata, interface=interface, static_size=static, num_classes=num_classes)
+    return export_info_from_metadata(path, "openvino", metadata, interface=interface, static_size=static,
+                                     num_classes=num_classes)
 
 
 def _archive_names(path: Path) -> list[str] | None:
@@ -256,5 +261,6 @@ def torchscript_export_info(path: str | os.PathLike) -> ExportInfo:
             f"{path} is a TorchScript file without yoloxkit metadata (its outputs and input size are"
             " unknown); export it with `yoloxkit export --format torchscript`"
         )
-    return _info(path, "torchscript", {str(k): str(v) for k, v in metadata.items()}, interface="raw",
+    return export_info_from_metadata(path, "torchscript", {str(k): str(v) for k, v in metadata.items()},
+                                     interface="raw",
                  static_size=None, num_classes=None)

@@ -19,11 +19,14 @@ import torch
 from torch import nn
 
 from .calibration import CalibrationSource
-from .contents import WeightsInfo, read_checkpoint_file, read_onnx_file, read_openvino_file, read_torchscript_file
+from .contents import (
+    WeightsInfo, read_checkpoint_file, read_mnn_file, read_ncnn_file, read_onnx_file, read_openvino_file,
+    read_tflite_file, read_torchscript_file,
+)
 from .exported import is_torchscript_archive
 
 __all__ = [
-    "Contents", "FileFormat", "export_format_names", "find_format", "format_of", "register_format",
+    "Contents", "FileFormat", "export_format_names", "find_format", "format_of", "known_suffixes", "register_format",
 ]
 
 
@@ -43,7 +46,7 @@ class Contents(Protocol):
 class FileFormat:
     """One file format: how to recognise, read, run and write it."""
 
-    name: str  # "checkpoint", "onnx", "openvino", "torchscript"
+    name: str  # "checkpoint", "onnx", "openvino", "torchscript", "ncnn", "mnn", "tflite"
     label: str  # the file in words, for messages: "an OpenVINO IR"
     read: Callable[[Path], Contents]  # the reader; raises WeightsError naming the file
     suffixes: tuple[str, ...] = ()  # recognised by name (lower case, with the dot)
@@ -53,6 +56,7 @@ class FileFormat:
     runs_as_is: bool = True  # an export run by its backend as it is (a checkpoint builds a model first)
     output_suffix: str = ""  # the suffix of the files the writer makes
     own_folder: bool = False  # written into a folder of its own (OpenVINO: ``.xml`` and ``.bin``)
+    edge: bool = False  # an edge runtime's format (ncnn, MNN, LiteRT): static batch 1, metadata beside it
     writer: str | None = None  # ``module:function`` under ``yoloxkit.export``; None: not an export
 
     def output_path(self, stem: str) -> Path:
@@ -82,6 +86,15 @@ def export_format_names() -> tuple[str, ...]:
     return tuple(name for name, fmt in _FORMATS.items() if fmt.writer is not None)
 
 
+def known_suffixes() -> tuple[str, ...]:
+    """The suffixes the registry recognises files by (``.onnx``, ``.xml``, ``.param``, ...), and
+    ``.pth``/``.torchscript`` (a checkpoint's and a TorchScript export's usual names, recognised by
+    content)."""
+    suffixes = [s for fmt in _FORMATS.values() for s in fmt.suffixes]
+    suffixes += [fmt.output_suffix for fmt in _FORMATS.values() if fmt.output_suffix]
+    return tuple(dict.fromkeys([".pth", *suffixes]))
+
+
 def format_of(path: str | os.PathLike) -> FileFormat:
     """The format of ``path``: the one claiming its suffix, else the first whose sniffer
     recognises the file's content (an existing file), else a checkpoint."""
@@ -108,6 +121,19 @@ register_format(FileFormat(
 register_format(FileFormat(
     "openvino", "an OpenVINO IR", read_openvino_file, suffixes=(".xml",), backend="openvino",
     output_suffix=".xml", own_folder=True, writer="openvino:export_openvino",
+))
+# The edge runtimes (docs/deploy.md): each file with its metadata in a JSON file beside it (.sidecar).
+register_format(FileFormat(
+    "ncnn", "an ncnn model", read_ncnn_file, suffixes=(".param",), backend="ncnn",
+    output_suffix=".param", own_folder=True, edge=True, writer="ncnn:export_ncnn",
+))
+register_format(FileFormat(
+    "mnn", "an MNN model", read_mnn_file, suffixes=(".mnn",), backend="mnn",
+    output_suffix=".mnn", own_folder=True, edge=True, writer="mnn:export_mnn",
+))
+register_format(FileFormat(
+    "tflite", "a LiteRT (.tflite) model", read_tflite_file, suffixes=(".tflite",), backend="litert",
+    output_suffix=".tflite", own_folder=True, edge=True, writer="tflite:export_tflite",
 ))
 register_format(FileFormat(
     "checkpoint", "a checkpoint", read_checkpoint_file, holds_torch_weights=True,

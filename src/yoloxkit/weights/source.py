@@ -12,6 +12,7 @@ from ..errors import UnknownModelError, WeightsError, WeightsMismatchError
 from ..models import get_spec, model_names
 from ..packaged import BUNDLED_MODEL, bundled_weights_path
 from . import hub
+from .formats import known_suffixes
 
 __all__ = ["WeightsKind", "WeightsSource", "resolve_weights_source", "zoo_name"]
 
@@ -67,8 +68,8 @@ def _folder_error(folder: Path, weights: str | os.PathLike) -> WeightsError:
     ``best.pth``/``last.pth``, else its one weights file, e.g. the ``.xml`` of an OpenVINO export)."""
     candidates = [folder / name for name in _LIKELY_FILES if (folder / name).is_file()]
     if not candidates:
-        candidates = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".pth", ".onnx", ".xml", ".torchscript")
-                            and p.is_file())
+        suffixes = known_suffixes()
+        candidates = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
     hint = f" (did you mean {candidates[0]}?)" if candidates else ""
     return WeightsError(f"--weights {os.fspath(weights)} is a folder, not a weights file{hint}")
 

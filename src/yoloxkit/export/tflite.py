@@ -1,0 +1,156 @@
+"""LiteRT (TFLite) export: ``STEM.tflite`` with its metadata in ``STEM.tflite.json`` beside it,
+converted from the PyTorch module by ``litert-torch`` (the graph's NCHW float32 input kept) and
+verified in the LiteRT interpreter.
+
+``--half`` stores the weights of the convolutions in float16 (``ai-edge-quantizer``'s
+``float_casting`` weight-only recipe): the file is about half the size, and LiteRT dequantises the
+weights once when it loads the file, so the arithmetic stays float32. The float16 rounding of the
+weights alone moves nano's raw box outputs by up to about 5% of their largest value, so a
+``--half`` file is checked on the anchors that score, within :data:`HALF_RTOL`.
+
+Conversion never reaches the network (``litert-torch`` imports ``transformers`` lazily and this
+path does not), and its progress lines and native logs are captured; a failed conversion quotes
+the last line they printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..errors import ExportError, first_line
+from ..infer.litert_backend import LiteRtRunner, litert_runner, open_interpreter
+from ..native_output import native_output
+from ..io import staging_dir
+from ..optional import import_ai_edge_quantizer, import_litert, import_litert_torch
+from .edge import (
+    HALF_RTOL, check_edge_options, median_ms, move_into_place, onnxruntime_reference, scored_anchors, write_edge_sidecar,
+)
+from .graph import export_module, quiet_tracing
+from .options import ExportOptions, ExportResult, output_names
+from .verify import check_close, sample_input, torch_outputs
+
+__all__ = ["export_tflite", "run_tflite_file", "convert_tflite", "float16_weights", "import_converter"]
+
+#: ``litert-torch``'s switch for its progress lines (``(00:03) [START] LiteRT-Torch Convert ...``)
+_PROGRESS_SWITCH = "LITERT_TORCH_SHOW_PROGRESS"
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` inside the block, restored afterwards."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def import_converter():
+    """The ``litert_torch`` converter module, imported without what its dependencies print on
+    import (absl and oneDNN notices, a torch deprecation warning);
+    :class:`~yoloxkit.errors.MissingDependencyError` with the install hint when it is missing."""
+    with native_output():
+        return import_litert_torch()
+
+
+def convert_tflite(module: nn.Module, images: torch.Tensor, target: Path) -> Path:
+    """Convert the eval-mode ``module`` (traced on ``images``, ``[1,3,H,W]`` float32) to the
+    ``.tflite`` file ``target`` with ``litert-torch``, quietly; :class:`ExportError` quoting the
+    converter's reason when it fails."""
+    litert_torch = import_converter()
+    with native_output() as printed, _env(_PROGRESS_SWITCH, "n"), quiet_tracing():
+        try:
+            litert_torch.convert(module, (images,)).export(str(target))
+        except Exception as exc:  # the converter raises from torch.export, MLIR and its own passes
+            said = _last_line(printed())
+            detail = f" (it printed: {said})" if said else ""
+            raise ExportError(f"litert-torch cannot convert the model to {target.name}: {first_line(exc)}{detail}") from None
+    return target
+
+
+def float16_weights(float_file: Path, target: Path) -> Path:
+    """Write ``target``: ``float_file`` with the weights of its convolutions stored in float16
+    (``ai-edge-quantizer``'s weight-only ``float_casting``; the arithmetic stays float32)."""
+    aeq = import_ai_edge_quantizer()
+    from ai_edge_quantizer import algorithm_manager, qtyping  # noqa: PLC0415 (optional, imported above)
+
+    quantizer = aeq.Quantizer(str(float_file))
+    quantizer.add_weight_only_config(
+        regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+        algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING,
+    )
+    try:
+        with native_output():
+            result = quantizer.quantize(enable_progress_bar=False, enable_progress_report=False)
+    except Exception as exc:  # the quantiser raises ValueError/RuntimeError for what it cannot cast
+        raise ExportError(f"ai-edge-quantizer cannot store {float_file.name} with float16 weights: {first_line(exc)}") from None
+    target.write_bytes(bytes(result.quantized_model))
+    return target
+
+
+def run_tflite_file(path: str | os.PathLike, threads: int) -> LiteRtRunner:
+    """The ``.tflite`` file at ``path`` loaded once in LiteRT with ``threads`` threads: a function
+    of a float32 NCHW batch of one ``[1,3,H,W]`` (BGR 0-255, letterboxed: the ONNX input)
+    returning the outputs as numpy arrays in graph order."""
+    run, _ = litert_runner(open_interpreter(path, threads), str(path))
+    return run
+
+
+def export_tflite(model: nn.Module, path: str | os.PathLike, options: ExportOptions,
+                  check: Callable[[Path], None] | None = None) -> ExportResult:
+    """Write the LiteRT file ``path`` (``.tflite``; its metadata goes to ``path.json``) of
+    ``model``'s raw or ``--decode`` graph, batch 1 at ``options.size``, float32 or with fp16
+    weights (``options.half``).
+
+    The file is verified in LiteRT against PyTorch on the demo picture, timed against the float
+    ONNX graph in onnxruntime (both with ``torch.get_num_threads()`` threads), passed to ``check``
+    (an accuracy gate that raises :class:`ExportError`) and only then moved into place with its
+    metadata; nothing is left behind when a step fails.
+    """
+    check_edge_options("tflite", options)
+    import_converter()
+    import_litert()
+    if options.half:
+        import_ai_edge_quantizer()
+    path = Path(path)
+    if path.suffix != ".tflite":
+        path = path.with_suffix(".tflite")
+    module = export_module(model, options)
+    images = sample_input(options.size, 1)
+    expected = torch_outputs(module, images)
+    threads = torch.get_num_threads()
+    precision = "float16" if options.half else "float32"
+    with staging_dir(path) as work:
+        staged = work / path.name
+        float_file = convert_tflite(module, images, work / "float.tflite" if options.half else staged)
+        if options.half:
+            float16_weights(float_file, staged)
+        write_edge_sidecar(staged, module, options, "tflite", precision)
+        run = run_tflite_file(staged, threads)
+        actual = run(images.numpy())
+        if options.half:
+            diff = check_close(*scored_anchors(expected, actual), "LiteRT (float16 weights)", rtol=HALF_RTOL)
+        else:
+            diff = check_close(expected, actual, "LiteRT")
+        ms = median_ms(run, images.numpy())
+        _, reference_ms = onnxruntime_reference(module, images, options, work, threads)
+        if check is not None:
+            check(staged)
+        move_into_place(staged, path)
+    return ExportResult(path, "tflite", output_names(options), diff, "LiteRT", precision=precision, ms=ms,
+                        reference_ms=reference_ms, reference_runtime="onnxruntime")

@@ -4,11 +4,13 @@ letterboxed image.
 
 Rows: ONNX (onnxruntime) float and INT8, TorchScript, OpenVINO float (fp32, as yoloxkit runs it),
 OpenVINO float at OpenVINO's own default precision (bf16 on a CPU with AMX or AVX-512 BF16) and
-INT8, ncnn float and fp16 weights, MNN float, fp16 weights and INT8, LiteRT float, fp16 weights
-and INT8. The precision column is what each runtime computed in (``Backend.precision``). The
-weights are the bundled ones for nano and freshly initialised ones for s (speed does not depend
-on them); INT8 files are calibrated on 16 coco-mini train images (accuracy: docs/deploy.md).
-Each latency is the median of ``--iters`` calls after 3 warm-up calls, ``--threads`` threads.
+INT8, ncnn float and fp16 weights, MNN float and fp16 weights (MNN INT8 is not offered), LiteRT
+float, fp16 weights and INT8. The precision column is what each runtime computed in
+(``Backend.precision``). The weights are the bundled ones for nano and freshly initialised ones
+for s (speed does not depend on them); INT8 files are calibrated on 16 coco-mini train images
+(accuracy: docs/deploy.md). Each file is timed in a fresh Python process of its own (the runtimes'
+idle thread pools slow each other down when they share a process): the median of ``--iters``
+calls after 3 warm-up calls, ``--threads`` threads.
 
     .venv/bin/python benchmarks/bench_formats.py                 # about 15 minutes
     .venv/bin/python benchmarks/bench_formats.py --models yolox-nano
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import platform
+import subprocess
 import sys
 import tempfile
 from importlib import metadata
@@ -52,7 +56,6 @@ ROWS = [
     ("ncnn fp16", "ncnn", {"half": True}, False),
     ("mnn", "mnn", {}, False),
     ("mnn fp16", "mnn", {"half": True}, False),
-    ("mnn int8", "mnn", {"opset": INT8_MIN_OPSET}, True),
     ("tflite", "tflite", {}, False),
     ("tflite fp16", "tflite", {"half": True}, False),
     ("tflite int8", "tflite", {}, True),
@@ -88,23 +91,39 @@ def _time(run, batch, iters: int) -> float:
     return 1e3 * float(np.median(time_calls(lambda: run(batch), iters, warmup=3)))
 
 
+def time_file(path: Path, threads: int, iters: int, openvino_default: bool) -> tuple[str, float]:
+    """(precision, median ms) of the exported file at ``path``, network only, in this process."""
+    torch.set_num_threads(threads)
+    network = Detector(weights=path).network
+    size = network.fixed_size or Detector(weights=path).size
+    batch, _ = letterbox_batch([cv2.imread(str(bundled_demo_image()))], size)
+    if openvino_default:
+        run, precision = _openvino_default(path, threads)
+        return precision, _time(run, np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32), iters)
+    return network.precision, _time(network.infer, batch, iters)
+
+
+def _time_in_child(path: Path, threads: int, iters: int, openvino_default: bool = False) -> tuple[str, float]:
+    command = [sys.executable, __file__, "--time-file", str(path), "--threads", str(threads), "--iters", str(iters)]
+    done = subprocess.run(command + (["--openvino-default"] if openvino_default else []), capture_output=True,
+                          text=True, check=True)
+    precision, ms = json.loads(done.stdout.strip().splitlines()[-1])
+    return precision, float(ms)
+
+
 def bench(name: str, threads: int, iters: int, work: Path) -> list[tuple[str, str, float]]:
     spec = get_spec(name)
     size = (spec.input_size, spec.input_size) if isinstance(spec.input_size, int) else tuple(spec.input_size)
     model = _model(name)
     options = ExportOptions(size=size, model_name=name, names=None)
-    batch, _ = letterbox_batch([cv2.imread(str(bundled_demo_image()))], size)
     results = []
     for label, fmt, changes, int8 in ROWS:
         path = _export(model, label, fmt, changes, int8, options, work / name)
-        network = Detector(weights=path).network
-        results.append((label, network.precision, _time(network.infer, batch, iters)))
-        print(f"  {name} {label}: {results[-1][2]:.1f} ms ({results[-1][1]})", flush=True)
-        if label == "openvino":
-            run, precision = _openvino_default(path, threads)
-            chw = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
-            results.append(("openvino, its default precision", precision, _time(run, chw, iters)))
-            print(f"  {name} openvino default: {results[-1][2]:.1f} ms ({precision})", flush=True)
+        timed = [(label, False)] + ([("openvino, its default precision", True)] if label == "openvino" else [])
+        for row, default in timed:
+            precision, ms = _time_in_child(path, threads, iters, default)
+            results.append((row, precision, ms))
+            print(f"  {name} {row}: {ms:.1f} ms ({precision})", flush=True)
     return results
 
 
@@ -120,7 +139,12 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["yolox-nano", "yolox-s"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--time-file", type=Path, help=argparse.SUPPRESS)  # the child: time one file
+    parser.add_argument("--openvino-default", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.time_file is not None:
+        print(json.dumps(time_file(args.time_file, args.threads, args.iters, args.openvino_default)))
+        return 0
     torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_features()}; {args.threads} threads; Python {platform.python_version()}; "
           + ", ".join(f"{p} {_version(p)}" for p in VERSIONS), flush=True)

@@ -146,3 +146,27 @@ def test_import_and_help_load_no_runtime():
             "assert not loaded, loaded\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-1000:]
+
+
+def test_int8_without_calibration_images_is_one_line(tmp_path, capsys):
+    out = tmp_path / "out" / "m.tflite"
+    assert main(["export", "--weights", PTH, "--format", "tflite", "--int8", "--size", "160", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--int8 needs calibration images: give --calib DIR" in err and len(err.splitlines()) == 1
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", EDGE)
+def test_a_corrupt_edge_file_given_as_weights_is_one_line_and_exit_2(fmt, tmp_path, dog_jpg):
+    """Garbage with valid metadata beside it: predict fails in one line naming the file (run in a
+    child process, so that a runtime crash would fail the test instead of the test worker)."""
+    model_file = tmp_path / f"m{EDGE[fmt]}"
+    model_file.write_bytes(bytes(range(256)) * 40)
+    if fmt == "ncnn":
+        model_file.with_suffix(".bin").write_bytes(bytes(1000))
+    write_sidecar(model_file, _entries(fmt))
+    done = subprocess.run([sys.executable, "-m", "yoloxkit", "predict", str(dog_jpg), "--weights", str(model_file),
+                           "--save-dir", str(tmp_path / "pred")], capture_output=True, text=True, timeout=300)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, done.stderr[-2000:]
+    assert model_file.name in err[0] and "Traceback" not in done.stderr

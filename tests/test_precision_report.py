@@ -48,3 +48,26 @@ def test_benchmark_prints_the_cpu_and_each_rows_precision(capsys):
     assert f"CPU: {cpu_features()}" in out
     rows = [line for line in out.splitlines() if line.startswith("| yolox-nano")]
     assert rows[0].endswith("| fp32 |") and "| fp32" in rows[1]
+
+
+def _int8_result(**changes):
+    from pathlib import Path
+
+    from yoloxkit.quantize.export_int8 import Int8Result
+
+    values = dict(path=Path("m.xml"), format="openvino", runtime="openvino", recipe="NNCF mixed", calibration_images=8,
+                  max_abs_diff=0.01, output_scale=1.0, compared_images=8, float_ms=110.0, int8_ms=39.0,
+                  float_precision="fp32 (forced; OpenVINO's default on this CPU: bf16)")
+    values.update(changes)
+    return Int8Result(**values)
+
+
+def test_int8_report_names_the_float_precision_and_warns_where_bf16_float_is_as_fast():
+    # yolox-s at 640 on an AMX CPU (docs/int8.md): fp32 110 ms, bf16 30 ms, INT8 39 ms
+    result = _int8_result(float_default=("bf16", 30.4))
+    assert "float computed in fp32 (forced; OpenVINO's default on this CPU: bf16)" in result.summary()
+    assert "the float model at OpenVINO's default bf16: 30.4 ms" in result.summary()
+    assert "no slower than int8 (39.0 ms): deploy the float IR with OpenVINO's defaults" in result.advice()
+    # where int8 beats the default float, or the default is f32, no such note
+    assert _int8_result(float_default=("bf16", 60.0)).advice() is None
+    assert _int8_result(float_default=None).advice() is None

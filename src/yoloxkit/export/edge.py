@@ -25,11 +25,13 @@ from ..ort_session import ort_session
 from ..weights.sidecar import sidecar_path, write_sidecar
 from .graph import export_entries
 from .onnx import write_onnx
-from .options import ExportOptions
+from .options import ExportOptions, ExportResult, output_names
+from .verify import check_close
 
 __all__ = [
     "EDGE_RUNTIMES", "HALF_RTOL", "TIMED_CALLS", "check_edge_options", "edge_entries", "median_ms", "require_converter",
-    "move_into_place", "onnxruntime_reference", "scored_anchors", "write_edge_sidecar",
+    "move_into_place", "onnxruntime_reference", "scored_anchors", "write_edge_sidecar", "edge_path",
+    "verify_and_place", "weights_precision",
 ]
 
 #: the runtime of each edge format, in words
@@ -128,6 +130,41 @@ def move_into_place(staged_model: Path, target: Path, companions: Iterable[str] 
         os.replace(staged_model.with_suffix(suffix), target.with_suffix(suffix))
     os.replace(sidecar_path(staged_model), sidecar_path(target))
     os.replace(staged_model, target)
+
+
+def edge_path(path: str | os.PathLike, suffix: str) -> Path:
+    """``path`` with the format's suffix (``.param``, ``.mnn``, ``.tflite``) if it has another."""
+    path = Path(path)
+    return path if path.suffix == suffix else path.with_suffix(suffix)
+
+
+def verify_and_place(fmt: str, module: nn.Module, options: ExportOptions, images: torch.Tensor,
+                     expected: list[np.ndarray], run: Callable[[np.ndarray], list[np.ndarray]], staged: Path,
+                     target: Path, check: Callable[[Path], None] | None = None,
+                     companions: Iterable[str] = ()) -> ExportResult:
+    """The end of every edge export: the staged file (its sidecar written beside it), run by
+    ``run`` on ``images``, compared with PyTorch's ``expected`` outputs (a ``--half`` file on the
+    anchors that score, within :data:`HALF_RTOL`), timed against the same graph in onnxruntime,
+    passed to ``check`` (an accuracy gate that raises :class:`ExportError`), and only then moved
+    onto ``target``; what it reports."""
+    runtime = EDGE_RUNTIMES[fmt]
+    actual = run(images.numpy())
+    if options.half:
+        diff = check_close(*scored_anchors(expected, actual), f"{runtime} (float16 weights)", rtol=HALF_RTOL)
+    else:
+        diff = check_close(expected, actual, runtime)
+    ms = median_ms(run, images.numpy())
+    _, reference_ms = onnxruntime_reference(module, images, options, staged.parent, torch.get_num_threads())
+    if check is not None:
+        check(staged)
+    move_into_place(staged, target, companions)
+    return ExportResult(target, fmt, output_names(options), diff, runtime, precision=weights_precision(options),
+                        ms=ms, reference_ms=reference_ms, reference_runtime="onnxruntime")
+
+
+def weights_precision(options: ExportOptions) -> str:
+    """``float16`` for ``--half``, else ``float32``: the precision an edge export's sidecar records."""
+    return "float16" if options.half else "float32"
 
 
 def write_edge_sidecar(staged_model: Path, module: nn.Module, options: ExportOptions, fmt: str,

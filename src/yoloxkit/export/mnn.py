@@ -23,13 +23,11 @@ from ..infer.mnn_backend import import_mnn_quietly, load_mnn_runner
 from ..native_output import native_output
 from ..io import staging_dir
 from ..optional import import_optional
-from .edge import (
-    HALF_RTOL, check_edge_options, median_ms, move_into_place, onnxruntime_reference, scored_anchors, write_edge_sidecar,
-)
+from .edge import check_edge_options, edge_path, verify_and_place, weights_precision, write_edge_sidecar
 from .graph import export_module
 from .onnx import write_onnx
-from .options import ExportOptions, ExportResult, output_names
-from .verify import check_close, sample_input, torch_outputs
+from .options import ExportOptions, ExportResult
+from .verify import sample_input, torch_outputs
 
 __all__ = ["export_mnn", "run_mnn_file", "convert_to_mnn", "write_mnn"]
 
@@ -88,28 +86,13 @@ def export_mnn(model: nn.Module, path: str | os.PathLike, options: ExportOptions
     """
     check_edge_options("mnn", options)
     _converter()  # a missing package: one line before any work
-    path = Path(path)
-    if path.suffix != ".mnn":
-        path = path.with_suffix(".mnn")
+    path = edge_path(path, ".mnn")
     module = export_module(model, options)
     images = sample_input(options.size, 1)
     expected = torch_outputs(module, images)
-    threads = torch.get_num_threads()
-    precision = "float16" if options.half else "float32"
     with staging_dir(path) as workdir:
         staged = workdir / path.name
         write_mnn(module, images, staged, options)
-        write_edge_sidecar(staged, module, options, "mnn", precision)
-        run = run_mnn_file(staged, threads)
-        actual = run(images.numpy())
-        if options.half:
-            diff = check_close(*scored_anchors(expected, actual), "MNN (float16 weights)", rtol=HALF_RTOL)
-        else:
-            diff = check_close(expected, actual, "MNN")
-        ms = median_ms(run, images.numpy())
-        _, reference_ms = onnxruntime_reference(module, images, options, workdir, threads)
-        if check is not None:
-            check(staged)
-        move_into_place(staged, path)
-    return ExportResult(path, "mnn", output_names(options), diff, "MNN", precision=precision, ms=ms,
-                        reference_ms=reference_ms, reference_runtime="onnxruntime")
+        write_edge_sidecar(staged, module, options, "mnn", weights_precision(options))
+        run = run_mnn_file(staged, torch.get_num_threads())
+        return verify_and_place("mnn", module, options, images, expected, run, staged, path, check)

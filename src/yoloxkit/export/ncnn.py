@@ -37,13 +37,11 @@ from ..errors import ExportError
 from ..infer.ncnn_backend import load_ncnn_runner
 from ..io import staging_dir
 from ..optional import import_ncnn, import_pnnx
-from .edge import (
-    HALF_RTOL, check_edge_options, median_ms, move_into_place, onnxruntime_reference, scored_anchors, write_edge_sidecar,
-)
+from .edge import check_edge_options, edge_path, verify_and_place, weights_precision, write_edge_sidecar
 from .focus_conv import focus_as_conv
 from .graph import export_module, quiet_tracing
-from .options import ExportOptions, ExportResult, output_names
-from .verify import check_close, sample_input, torch_outputs
+from .options import ExportOptions, ExportResult
+from .verify import sample_input, torch_outputs
 
 __all__ = ["export_ncnn", "run_ncnn_file", "write_ncnn", "unconverted_operators", "half_weights"]
 
@@ -180,29 +178,14 @@ def export_ncnn(model: nn.Module, path: str | os.PathLike, options: ExportOption
     check_edge_options("ncnn", options)
     import_pnnx()  # a missing package: one line before any work
     import_ncnn()
-    path = Path(path)
-    if path.suffix != ".param":
-        path = path.with_suffix(".param")
+    path = edge_path(path, ".param")
     module = export_module(model, options)
     convertible = _convertible(module)
     images = sample_input(options.size, 1)
     expected = torch_outputs(module, images)
-    threads = torch.get_num_threads()
-    precision = "float16" if options.half else "float32"
     with staging_dir(path) as workdir:
         staged = workdir / path.name
         write_ncnn(convertible, images, staged, half=options.half)
-        write_edge_sidecar(staged, module, options, "ncnn", precision)
-        run = run_ncnn_file(staged, threads)
-        actual = run(images.numpy())
-        if options.half:
-            diff = check_close(*scored_anchors(expected, actual), "ncnn (float16 weights)", rtol=HALF_RTOL)
-        else:
-            diff = check_close(expected, actual, "ncnn")
-        ms = median_ms(run, images.numpy())
-        _, reference_ms = onnxruntime_reference(module, images, options, workdir, threads)
-        if check is not None:
-            check(staged)
-        move_into_place(staged, path, companions=(".bin",))
-    return ExportResult(path, "ncnn", output_names(options), diff, "ncnn", precision=precision, ms=ms,
-                        reference_ms=reference_ms, reference_runtime="onnxruntime")
+        write_edge_sidecar(staged, module, options, "ncnn", weights_precision(options))
+        run = run_ncnn_file(staged, torch.get_num_threads())
+        return verify_and_place("ncnn", module, options, images, expected, run, staged, path, check, (".bin",))

@@ -24,16 +24,15 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, first_line
-from ..infer.litert_backend import LiteRtRunner, litert_runner, open_interpreter
+from ..infer.edge_backend import Runner
+from ..infer.litert_backend import litert_runner, open_interpreter
 from ..native_output import native_output
 from ..io import staging_dir
 from ..optional import import_ai_edge_quantizer, import_litert, import_litert_torch
-from .edge import (
-    HALF_RTOL, check_edge_options, median_ms, move_into_place, onnxruntime_reference, scored_anchors, write_edge_sidecar,
-)
+from .edge import check_edge_options, edge_path, verify_and_place, weights_precision, write_edge_sidecar
 from .graph import export_module, quiet_tracing
-from .options import ExportOptions, ExportResult, output_names
-from .verify import check_close, sample_input, torch_outputs
+from .options import ExportOptions, ExportResult
+from .verify import sample_input, torch_outputs
 
 __all__ = ["export_tflite", "run_tflite_file", "convert_tflite", "float16_weights", "import_converter"]
 
@@ -103,7 +102,7 @@ def float16_weights(float_file: Path, target: Path) -> Path:
     return target
 
 
-def run_tflite_file(path: str | os.PathLike, threads: int) -> LiteRtRunner:
+def run_tflite_file(path: str | os.PathLike, threads: int) -> Runner:
     """The ``.tflite`` file at ``path`` loaded once in LiteRT with ``threads`` threads: a function
     of a float32 NCHW batch of one ``[1,3,H,W]`` (BGR 0-255, letterboxed: the ONNX input)
     returning the outputs as numpy arrays in graph order."""
@@ -127,30 +126,15 @@ def export_tflite(model: nn.Module, path: str | os.PathLike, options: ExportOpti
     import_litert()
     if options.half:
         import_ai_edge_quantizer()
-    path = Path(path)
-    if path.suffix != ".tflite":
-        path = path.with_suffix(".tflite")
+    path = edge_path(path, ".tflite")
     module = export_module(model, options)
     images = sample_input(options.size, 1)
     expected = torch_outputs(module, images)
-    threads = torch.get_num_threads()
-    precision = "float16" if options.half else "float32"
     with staging_dir(path) as work:
         staged = work / path.name
         float_file = convert_tflite(module, images, work / "float.tflite" if options.half else staged)
         if options.half:
             float16_weights(float_file, staged)
-        write_edge_sidecar(staged, module, options, "tflite", precision)
-        run = run_tflite_file(staged, threads)
-        actual = run(images.numpy())
-        if options.half:
-            diff = check_close(*scored_anchors(expected, actual), "LiteRT (float16 weights)", rtol=HALF_RTOL)
-        else:
-            diff = check_close(expected, actual, "LiteRT")
-        ms = median_ms(run, images.numpy())
-        _, reference_ms = onnxruntime_reference(module, images, options, work, threads)
-        if check is not None:
-            check(staged)
-        move_into_place(staged, path)
-    return ExportResult(path, "tflite", output_names(options), diff, "LiteRT", precision=precision, ms=ms,
-                        reference_ms=reference_ms, reference_runtime="onnxruntime")
+        write_edge_sidecar(staged, module, options, "tflite", weights_precision(options))
+        run = run_tflite_file(staged, torch.get_num_threads())
+        return verify_and_place("tflite", module, options, images, expected, run, staged, path, check)

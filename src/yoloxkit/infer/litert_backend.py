@@ -19,21 +19,18 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import InferenceError, first_line
 from ..optional import import_litert
 from ..native_output import native_output
 from ..weights import ExportInfo
-from .device import resolve_device
-from .official import DETECTION_INTERFACES, predictions_from_outputs
-from .registry import Backend, register_backend
+from .edge_backend import EdgeBackend, Runner
+from .registry import register_backend
 
-__all__ = ["LiteRtBackend", "LiteRtRunner", "open_interpreter", "litert_runner"]
+__all__ = ["LiteRtBackend", "Runner", "open_interpreter", "litert_runner"]
 
 
 def open_interpreter(path: str | os.PathLike, threads: int, label: str | None = None) -> Any:
@@ -78,10 +75,8 @@ def _from_tensor(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 #: a float32 NCHW batch of one ``[1,3,H,W]`` -> the outputs in graph order
-LiteRtRunner = Callable[[np.ndarray], "list[np.ndarray]"]
 
-
-def litert_runner(interpreter: Any, label: str = "model") -> tuple[LiteRtRunner, tuple[int, int]]:
+def litert_runner(interpreter: Any, label: str = "model") -> tuple[Runner, tuple[int, int]]:
     """``(run, (h, w))``: ``run`` feeds a float32 NCHW batch of one ``[1,3,H,W]`` (BGR 0-255,
     letterboxed) to ``interpreter`` and returns its outputs as float32 numpy arrays in graph
     order (one call at a time: a lock guards the interpreter); ``(h, w)`` is its static input size."""
@@ -105,52 +100,19 @@ def litert_runner(interpreter: Any, label: str = "model") -> tuple[LiteRtRunner,
     return run, (int(size[0]), int(size[1]))
 
 
-class LiteRtBackend(Backend):
-    """The LiteRT interpreter on a ``.tflite`` file (threads follow ``torch.get_num_threads()``),
-    one image at a time at the file's static size."""
+class LiteRtBackend(EdgeBackend):
+    """The LiteRT interpreter on a ``.tflite`` file, one image at a time at the file's static size."""
 
-    name = "litert"
+    name, kind, runtime, files, quantizer = "litert", "tflite", "LiteRT", ".tflite files", "ai-edge-quantizer"
 
-    def __init__(self, export: ExportInfo, device: str | torch.device = "cpu", threads: int | None = None) -> None:
-        self.device = resolve_device(device)
-        if self.device.type != "cpu":
-            raise InferenceError("the litert backend runs on the CPU here; use --device cpu")
-        self._label = str(export.path)
-        if export.interface in DETECTION_INTERFACES:
-            raise InferenceError(f"{self._label} is an --{export.interface} export; LiteRT files hold the raw or"
-                                 " --decode graph")
-        if not export.num_classes:
-            raise InferenceError(f"{self._label}: its metadata does not give the class count")
-        self.interface = export.interface
-        self.num_classes = int(export.num_classes)
-        interpreter = open_interpreter(export.path, int(threads or torch.get_num_threads()), self._label)
-        self._run, self.fixed_size = litert_runner(interpreter, self._label)
-        count = len(interpreter.get_output_details())
-        if count != 1:
-            raise InferenceError(f"{self._label} is not a YOLOX export: {count} outputs, expected 1")
-        wanted = export.fixed_size or export.input_size
-        if wanted is not None and tuple(wanted) != self.fixed_size:
-            raise InferenceError(f"{self._label} has an input of {self.fixed_size[0]}x{self.fixed_size[1]} but its"
-                                 f" metadata says {wanted[0]}x{wanted[1]}")
-
-    def infer(self, batch: np.ndarray) -> torch.Tensor:
-        batch = np.ascontiguousarray(batch, dtype=np.uint8)
-        height, width = batch.shape[1:3]
-        if (height, width) != self.fixed_size:
-            raise InferenceError(f"{self._label} runs at {self.fixed_size[0]}x{self.fixed_size[1]}, not {height}x{width}")
-        images = batch.transpose(0, 3, 1, 2).astype(np.float32)
-        outputs = [self._run(images[i : i + 1])[0] for i in range(len(images))]
-        stacked = torch.from_numpy(np.concatenate(outputs))
-        return predictions_from_outputs([stacked], self.interface, (height, width), self.num_classes, self._label)
+    def load(self, export: ExportInfo, threads: int) -> tuple[Runner, int]:
+        interpreter = open_interpreter(export.path, threads, self._label)
+        run, size = litert_runner(interpreter, self._label)
+        if self.fixed_size is not None and tuple(self.fixed_size) != size:
+            raise InferenceError(f"{self._label} has an input of {size[0]}x{size[1]} but its metadata says"
+                                 f" {self.fixed_size[0]}x{self.fixed_size[1]}")
+        self.fixed_size = size
+        return run, len(interpreter.get_output_details())
 
 
-def _litert_factory(*, model: nn.Module | None = None, onnx_path=None, size=None, device="cpu",
-                    export: ExportInfo | None = None) -> Backend:
-    if export is None or export.kind != "tflite":
-        given = f"{export.path} ({export.kind})" if export is not None else onnx_path or "a PyTorch model"
-        raise InferenceError(f"the litert backend runs .tflite files, not {given}; make one with"
-                             " `yoloxkit export --format tflite`")
-    return LiteRtBackend(export, device)
-
-
-register_backend("litert", _litert_factory)
+register_backend("litert", LiteRtBackend.factory())

@@ -25,33 +25,21 @@ import sys
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import InferenceError
 from ..native_output import native_output
 from ..optional import import_mnn
 from ..weights import ExportInfo
-from .device import resolve_device
-from .official import DETECTION_INTERFACES, predictions_from_outputs
-from .registry import Backend, register_backend
+from .edge_backend import EdgeBackend, Runner
+from .registry import register_backend
 
 __all__ = ["MnnBackend", "MNN_PRECISION", "import_mnn_quietly", "load_mnn_runner"]
 
 #: MNN's CPU precision mode for every file yoloxkit runs: float32 arithmetic (see the module doc)
 MNN_PRECISION = "high"
-
-#: what each kind of file computes in (``Backend.precision``)
-_PRECISIONS = {
-    "float32": "fp32",
-    "float16": "fp32 (fp16 weights)",
-    "int8": "int8 (MNN; float where the recipe keeps it)",
-}
-
-MnnRunner = Callable[[np.ndarray], "list[np.ndarray]"]
 
 
 def import_mnn_quietly() -> ModuleType:
@@ -65,7 +53,7 @@ def import_mnn_quietly() -> ModuleType:
         return import_mnn()
 
 
-def load_mnn_runner(path: str | os.PathLike, threads: int, label: str | None = None) -> tuple[MnnRunner, int]:
+def load_mnn_runner(path: str | os.PathLike, threads: int, label: str | None = None) -> tuple[Runner, int]:
     """Load the MNN file at ``path`` once for ``threads`` CPU threads in float32 (``precision:
     "high"``); returns ``(run, num_outputs)``: ``run`` maps a float32 NCHW batch of one
     ``[1,3,H,W]`` (BGR 0-255, letterboxed) to the outputs as numpy arrays in graph order.
@@ -107,48 +95,14 @@ def load_mnn_runner(path: str | os.PathLike, threads: int, label: str | None = N
     return run, len(info["outputNames"])
 
 
-class MnnBackend(Backend):
-    """MNN's CPU runtime on a ``.mnn`` file (float32 arithmetic; threads follow
-    ``torch.get_num_threads()``), one image at a time at the file's static size."""
+class MnnBackend(EdgeBackend):
+    """MNN's CPU runtime on a ``.mnn`` file (float32 arithmetic), one image at a time at the
+    file's static size."""
 
-    name = "mnn"
+    name, kind, runtime, files, quantizer = "mnn", "mnn", "MNN", ".mnn files", "MNN"
 
-    def __init__(self, export: ExportInfo, device: str | torch.device = "cpu", threads: int | None = None) -> None:
-        self.device = resolve_device(device)
-        if self.device.type != "cpu":
-            raise InferenceError("the mnn backend runs on the CPU; use --device cpu")
-        self._label = str(export.path)
-        if export.interface in DETECTION_INTERFACES:
-            raise InferenceError(f"{self._label} is an --{export.interface} export; MNN files hold the raw or"
-                                 " --decode graph")
-        if not export.num_classes:
-            raise InferenceError(f"{self._label}: its metadata does not give the class count")
-        self.interface = export.interface
-        self.precision = _PRECISIONS.get(export.precision, export.precision)
-        self.num_classes = int(export.num_classes)
-        self.fixed_size = export.fixed_size or export.input_size
-        self._run, outputs = load_mnn_runner(export.path, int(threads or torch.get_num_threads()), self._label)
-        if outputs != 1:
-            raise InferenceError(f"{self._label} is not a YOLOX export: {outputs} outputs, expected 1")
-
-    def infer(self, batch: np.ndarray) -> torch.Tensor:
-        batch = np.ascontiguousarray(batch, dtype=np.uint8)
-        height, width = batch.shape[1:3]
-        if self.fixed_size is not None and (height, width) != tuple(self.fixed_size):
-            raise InferenceError(f"{self._label} runs at {self.fixed_size[0]}x{self.fixed_size[1]}, not {height}x{width}")
-        images = batch.transpose(0, 3, 1, 2).astype(np.float32)
-        outputs = [self._run(images[i : i + 1])[0] for i in range(len(images))]
-        stacked = torch.from_numpy(np.concatenate(outputs))
-        return predictions_from_outputs([stacked], self.interface, (height, width), self.num_classes, self._label)
+    def load(self, export: ExportInfo, threads: int) -> tuple[Runner, int]:
+        return load_mnn_runner(export.path, threads, self._label)
 
 
-def _mnn_factory(*, model: nn.Module | None = None, onnx_path=None, size=None, device="cpu",
-                 export: ExportInfo | None = None) -> Backend:
-    if export is None or export.kind != "mnn":
-        given = f"{export.path} ({export.kind})" if export is not None else onnx_path or "a PyTorch model"
-        raise InferenceError(f"the mnn backend runs .mnn files, not {given}; make one with"
-                             " `yoloxkit export --format mnn`")
-    return MnnBackend(export, device)
-
-
-register_backend("mnn", _mnn_factory)
+register_backend("mnn", MnnBackend.factory())

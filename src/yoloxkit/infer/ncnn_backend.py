@@ -27,26 +27,21 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import InferenceError
 from ..optional import import_ncnn
 from ..weights import ExportInfo
-from .device import resolve_device
 from ..native_output import native_output
-from .official import DETECTION_INTERFACES, predictions_from_outputs
-from .registry import Backend, register_backend
+from .edge_backend import EdgeBackend, Runner
+from .registry import register_backend
 
 __all__ = ["NcnnBackend", "FP32_FLAGS", "load_ncnn_runner"]
 
 #: the ``ncnn.Option`` switches turned off so that every CPU computes in float32 (see above)
 FP32_FLAGS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_packed", "use_bf16_storage")
-
-NcnnRunner = Callable[[np.ndarray], "list[np.ndarray]"]
 
 
 def _reason(said: str, default: str) -> str:
@@ -80,7 +75,7 @@ def _load_net(ncnn: Any, param: Path, weights: Path, threads: int, label: str) -
 
 
 def load_ncnn_runner(path: str | os.PathLike, threads: int,
-                     label: str | None = None) -> tuple[NcnnRunner, int]:
+                     label: str | None = None) -> tuple[Runner, int]:
     """Load the ncnn model ``path`` (``.param``, its weights the ``.bin`` beside it) once for
     ``threads`` CPU threads in float32 (:data:`FP32_FLAGS`); returns ``(run, num_outputs)``:
     ``run`` maps a float32 NCHW batch of one ``[1,3,H,W]`` (BGR 0-255, letterboxed: the ONNX
@@ -117,48 +112,14 @@ def load_ncnn_runner(path: str | os.PathLike, threads: int,
     return run, len(outputs)
 
 
-class NcnnBackend(Backend):
-    """ncnn's CPU runtime on a ``.param``/``.bin`` pair (float32 arithmetic; threads follow
-    ``torch.get_num_threads()``), one image at a time at the file's static size."""
+class NcnnBackend(EdgeBackend):
+    """ncnn's CPU runtime on a ``.param``/``.bin`` pair (float32 arithmetic), one image at a time
+    at the file's static size."""
 
-    name = "ncnn"
+    name, kind, runtime, files, quantizer = "ncnn", "ncnn", "ncnn", "ncnn .param/.bin files", "ncnn"
 
-    def __init__(self, export: ExportInfo, device: str | torch.device = "cpu", threads: int | None = None) -> None:
-        self.device = resolve_device(device)
-        if self.device.type != "cpu":
-            raise InferenceError("the ncnn backend runs on the CPU here; use --device cpu")
-        self._label = str(export.path)
-        if export.interface in DETECTION_INTERFACES:
-            raise InferenceError(f"{self._label} is an --{export.interface} export; ncnn files hold the raw or"
-                                 " --decode graph")
-        if not export.num_classes:
-            raise InferenceError(f"{self._label}: its metadata does not give the class count")
-        self.interface = export.interface
-        self.num_classes = int(export.num_classes)
-        self.fixed_size = export.fixed_size or export.input_size
-        self._run, outputs = load_ncnn_runner(export.path, int(threads or torch.get_num_threads()), self._label)
-        if outputs != 1:
-            raise InferenceError(f"{self._label} is not a YOLOX export: {outputs} outputs, expected 1")
-
-    def infer(self, batch: np.ndarray) -> torch.Tensor:
-        batch = np.ascontiguousarray(batch, dtype=np.uint8)
-        height, width = batch.shape[1:3]
-        if self.fixed_size is not None and (height, width) != tuple(self.fixed_size):
-            raise InferenceError(f"{self._label} runs at {self.fixed_size[0]}x{self.fixed_size[1]},"
-                                 f" not {height}x{width}")
-        images = batch.transpose(0, 3, 1, 2).astype(np.float32)
-        outputs = [self._run(images[i : i + 1])[0] for i in range(len(images))]
-        stacked = torch.from_numpy(np.concatenate(outputs))
-        return predictions_from_outputs([stacked], self.interface, (height, width), self.num_classes, self._label)
+    def load(self, export: ExportInfo, threads: int) -> tuple[Runner, int]:
+        return load_ncnn_runner(export.path, threads, self._label)
 
 
-def _ncnn_factory(*, model: nn.Module | None = None, onnx_path=None, size=None, device="cpu",
-                  export: ExportInfo | None = None) -> Backend:
-    if export is None or export.kind != "ncnn":
-        given = f"{export.path} ({export.kind})" if export is not None else onnx_path or "a PyTorch model"
-        raise InferenceError(f"the ncnn backend runs ncnn .param/.bin files, not {given}; make one with"
-                             " `yoloxkit export --format ncnn`")
-    return NcnnBackend(export, device)
-
-
-register_backend("ncnn", _ncnn_factory)
+register_backend("ncnn", NcnnBackend.factory())

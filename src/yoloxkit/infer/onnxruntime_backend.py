@@ -15,7 +15,7 @@ from ..ort_session import ort_session
 from .device import resolve_device
 from ..weights import ExportInfo
 from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
-from .registry import Backend, register_backend
+from .registry import Backend, file_precision, register_backend
 
 __all__ = ["OnnxRuntimeBackend"]
 
@@ -52,8 +52,8 @@ class OnnxRuntimeBackend(Backend):
             raise InferenceError(f"onnxruntime cannot load {label}: {first_line(exc)}") from None
         self.label = label
         self.interface = export.interface if export is not None else "raw"
-        if export is not None and export.precision == "int8":
-            self.precision = "int8 (QDQ; float where the recipe keeps it)"
+        if export is not None:
+            self.precision = file_precision(export, "QDQ")
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise InferenceError(f"{label} is not a YOLOX export: expected one input [B, 3, H, W]")

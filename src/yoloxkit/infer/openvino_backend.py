@@ -25,7 +25,7 @@ from ..optional import import_openvino
 from .device import resolve_device
 from ..weights import ExportInfo
 from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
-from .registry import Backend, register_backend
+from .registry import Backend, file_precision, register_backend
 
 __all__ = ["OpenVinoBackend", "openvino_precision"]
 
@@ -123,7 +123,7 @@ def openvino_precision(core: Any, export: ExportInfo | None) -> str:
     """What the compiled model computes in: int8 for an INT8 IR, else f32, which this backend
     forces (on a CPU with AMX or AVX-512 BF16, OpenVINO's own default for float models is bf16)."""
     if export is not None and export.precision == "int8":
-        return "int8 (NNCF; float where the recipe keeps it)"
+        return file_precision(export, "NNCF")
     try:
         default = core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
     except Exception:  # an OpenVINO without the property: say only what runs

@@ -26,6 +26,7 @@ __all__ = [
     "Backend",
     "BackendFactory",
     "register_backend",
+    "file_precision",
     "backend_names",
     "backend_key",
     "make_backend",
@@ -76,6 +77,15 @@ class Backend(ABC):
 BackendFactory = Callable[..., Backend]
 
 _REGISTRY: dict[str, BackendFactory] = {}
+
+
+def file_precision(export: ExportInfo, quantizer: str) -> str:
+    """``Backend.precision`` of an exported file that computes in float32 unless it is INT8 (the
+    edge runtimes, as yoloxkit runs them): ``fp32``, ``fp32 (fp16 weights)`` for ``--half``
+    files, whose weights the runtime widens at load, or ``int8 (QUANTIZER; ...)``."""
+    if export.precision == "int8":
+        return f"int8 ({quantizer}; float where the recipe keeps it)"
+    return "fp32 (fp16 weights)" if export.precision == "float16" else "fp32"
 
 
 def register_backend(name: str, factory: BackendFactory) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from torch import nn
 
 from ..data import DetectionData
@@ -32,7 +33,7 @@ from .onnx_int8 import INT8_MIN_OPSET, OnnxInt8Recipe, quantize_onnx
 from .compare import compare_files
 from .edge_int8 import EDGE_INT8_FORMATS, EdgeInt8Recipes, check_edge_int8, quantize_edge
 from .nncf_worker import quantize_openvino_in_child
-from .openvino_int8 import OpenVinoInt8Recipe, require_nncf
+from .openvino_int8 import OpenVinoInt8Recipe, default_precision_latency, require_nncf
 
 __all__ = ["INT8_FORMATS", "INT8_MIN_OPSET", "check_int8", "Int8Settings", "Int8Result", "export_int8", "int8_output_path"]
 
@@ -76,6 +77,8 @@ class Int8Result:
     float_ap: float | None = None  # percent, with --val-data
     int8_ap: float | None = None
     float_precision: str = "fp32"  # what the float file computed in when it was timed (Backend.precision)
+    # OpenVINO on a CPU whose default float precision is not f32 (bf16 with AMX): (precision, ms)
+    float_default: tuple[str, float] | None = None
 
     @property
     def ap_drop(self) -> float | None:
@@ -91,6 +94,8 @@ class Int8Result:
         if self.int8_ms > 0:
             text += (f"; {self.int8_ms:.1f} ms vs {self.float_ms:.1f} ms float here ({self.speedup:.2f}x; float computed"
                      f" in {self.float_precision})")
+        if self.float_default is not None:
+            text += f"; the float model at OpenVINO's default {self.float_default[0]}: {self.float_default[1]:.1f} ms"
         return text
 
     @property
@@ -100,6 +105,10 @@ class Int8Result:
 
     def advice(self) -> str | None:
         """A note when INT8 is no faster than float in this runtime here (docs/int8.md says why)."""
+        if self.float_default is not None and 0 < self.float_default[1] <= self.int8_ms:
+            return (f"note: on this CPU OpenVINO's default runs the float model in {self.float_default[0]} at"
+                    f" {self.float_default[1]:.1f} ms, no slower than int8 ({self.int8_ms:.1f} ms): deploy the float IR"
+                    " with OpenVINO's defaults unless you need fp32 results (docs/int8.md)")
         if self.int8_ms > 0 and self.speedup < 1.0:
             other = "--format openvino" if self.format == "onnx" else "the float export"
             return (f"note: on this CPU the int8 file runs slower than float in {self.runtime}"
@@ -120,9 +129,10 @@ def check_int8(fmt: str, options: ExportOptions, settings: Int8Settings) -> None
         raise ExportError(f"--int8 exports {', '.join(INT8_FORMATS)}, not {fmt}")
     if find_format(fmt).edge:
         check_edge_options(fmt, options)
-    check_opset(options.opset)
-    if options.opset < INT8_MIN_OPSET:
-        raise ExportError(f"--int8 needs --opset {INT8_MIN_OPSET} or newer (per-channel QDQ), got {options.opset}")
+    if fmt in ("onnx", "openvino"):  # quantised as ONNX QDQ or through it (the edge formats: their own graphs)
+        check_opset(options.opset)
+        if options.opset < INT8_MIN_OPSET:
+            raise ExportError(f"--int8 needs --opset {INT8_MIN_OPSET} or newer (per-channel QDQ), got {options.opset}")
     if settings.calib_count < 1:
         raise ExportError(f"invalid --calib-count {settings.calib_count}: it must be >= 1")
     if settings.max_ap_drop is not None:
@@ -181,12 +191,13 @@ def export_int8(
             write_onnx(export_module(model, options), sample_input(options.size, options.batch), float_path, options)
             compared = _quantize(model, fmt, float_path, int8_path, images, checked, options, settings, say)
         float_ap, int8_ap = _gate(float_path, int8_path, runtime, options, settings, say)
+        default = default_precision_latency(float_path, checked[0], torch.get_num_threads()) if fmt == "openvino" else None
         _move(fmt, int8_path, path)
     return Int8Result(path, fmt, runtime, recipe.describe(), len(images), compared.max_abs_diff, compared.scale,
                       compared="outputs" if options.detections else "scores",
                       compared_images=sum(len(batch) for batch in checked), float_ms=compared.float_ms,
                       int8_ms=compared.int8_ms, float_ap=float_ap, int8_ap=int8_ap,
-                      float_precision=_float_precision(fmt))
+                      float_precision=_float_precision(fmt), float_default=default)
 
 
 def _float_precision(fmt: str) -> str:

@@ -17,10 +17,13 @@ import numpy as np
 
 from ..errors import ExportError, MissingDependencyError
 from ..optional import import_openvino
+from ..export.edge import median_ms
 from .layers import group_patterns
 from .onnx_int8 import QUANTIZATION_METADATA
 
-__all__ = ["OpenVinoInt8Recipe", "import_nncf", "quantize_openvino", "require_nncf", "NNCF_HINT"]
+__all__ = [
+    "OpenVinoInt8Recipe", "default_precision_latency", "import_nncf", "quantize_openvino", "require_nncf", "NNCF_HINT",
+]
 
 NNCF_HINT = "pip install nncf (or pip install 'yoloxkit[int8]')"
 
@@ -113,3 +116,18 @@ def quantize_openvino(
                    **asdict(recipe)}
     quantized.set_rt_info(json.dumps(description), ["framework", QUANTIZATION_METADATA])
     return quantized
+
+
+def default_precision_latency(float_model: str | os.PathLike, images: np.ndarray, threads: int) -> tuple[str, float] | None:
+    """``(precision, median ms)`` of the float model compiled with OpenVINO's own default precision
+    on this CPU, where that is not f32 (bf16 on a CPU with AMX or AVX-512 BF16), else None:
+    yoloxkit runs float IRs in f32, but a deployment with OpenVINO's defaults runs them in bf16,
+    which can be as fast as INT8 (docs/int8.md)."""
+    ov = import_openvino()
+    core = ov.Core()
+    default = core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+    if default == "f32":
+        return None
+    compiled = core.compile_model(str(float_model), "CPU", {"INFERENCE_NUM_THREADS": int(threads),
+                                                            "PERFORMANCE_HINT": "LATENCY"})
+    return default, median_ms(lambda batch: compiled(batch), images)

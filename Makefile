@@ -8,6 +8,8 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 REFERENCE := pixeltable-yolox==0.4.3
 # A published YOLOv3 (the ultralytics line) whose target building the anchor assigner is checked against.
 REFERENCE_YOLOV3 := pytorchyolo==1.8.0
+# LiteRT's converter from PyTorch (export --format tflite), installed without its dependencies: see install-dev.
+LITERT_CONVERTER := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0
 # The tracking library, without its opencv-python requirement (yoloxkit[track] lists the rest).
 TRACKERS := trackers>=2.6,<2.7
 
@@ -27,10 +29,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	# The references (the parity suite; the YOLOv3 target check): installed without their pinned dependencies.
 	$(PIP) install -q --no-deps $(REFERENCE) $(REFERENCE_YOLOV3)
 	$(PIP) install -q --no-deps "$(TRACKERS)"
-	# litert-torch pins xdsl==0.28, which asks for typing-extensions<4.13 while selenium needs >=4.15;
-	# xdsl runs with the newer one (the LiteRT export tests), so the newer one is put back; pip then
-	# reports the conflict with xdsl's pin ("dependency conflicts"), which is expected.
-	$(PIP) install -q "typing-extensions>=4.15"
+	# LiteRT's converter: litert-converter pins xdsl==0.28, which asks for typing-extensions<4.13 while
+	# selenium and pydantic need >=4.14; resolving that makes pip backtrack for minutes. xdsl runs with
+	# the newer one, so these three go in without dependencies (the dev extra lists the rest).
+	$(PIP) install -q --no-deps $(LITERT_CONVERTER)
 	touch $@
 
 install: $(VENV)/.installed

@@ -46,10 +46,20 @@ def float_export(nano, tmp_path_factory):
     return export_model(nano[0], "tflite", path, _options(nano))
 
 
+def _reuse_float_conversion(patch: pytest.MonkeyPatch, module, float_file: Path) -> None:
+    """Make ``module.convert_tflite`` copy ``float_file`` (the same graph at the same size, already
+    converted) instead of converting again: a conversion takes about 15 s."""
+    patch.setattr(module, "convert_tflite", lambda graph, images, target: Path(shutil.copy(float_file, target)))
+
+
 @pytest.fixture(scope="module")
-def half_export(nano, tmp_path_factory):
+def half_export(nano, float_export, tmp_path_factory):
+    from yoloxkit.export import tflite
+
     path = tmp_path_factory.mktemp("half") / "nano.tflite"
-    return export_model(nano[0], "tflite", path, _options(nano, half=True))
+    with pytest.MonkeyPatch.context() as patch:
+        _reuse_float_conversion(patch, tflite, float_export.path)
+        return export_model(nano[0], "tflite", path, _options(nano, half=True))
 
 
 def _detect(weights, images, size):
@@ -185,11 +195,14 @@ def test_the_backend_runs_tflite_files_only(nano):
 def test_int8_file_keeps_float_io_and_the_main_objects(nano, float_export, coco_mini, dog_jpg, tmp_path, capfd):
     from yoloxkit.infer.litert_backend import open_interpreter
     from yoloxkit.quantize.calibration import calibration_files, calibration_inputs
+    from yoloxkit.quantize import tflite_int8
     from yoloxkit.quantize.tflite_int8 import TFLITE_LAYER_GROUPS, TfliteInt8Recipe, quantize_tflite
 
     images, _ = calibration_inputs(calibration_files(coco_mini / "train2017", 4), SIZE)
     recipe = TfliteInt8Recipe()
-    float_file, int8_file = quantize_tflite(nano[0], _options(nano), images, tmp_path, recipe)
+    with pytest.MonkeyPatch.context() as patch:
+        _reuse_float_conversion(patch, tflite_int8, float_export.path)
+        float_file, int8_file = quantize_tflite(nano[0], _options(nano), images, tmp_path, recipe)
     out, err = capfd.readouterr()
     assert out == "" and err == "", (out + err)[-2000:]  # the converter's and quantiser's chatter is captured
     assert read_sidecar(float_file, "tflite")["precision"] == "float32"

@@ -9,8 +9,10 @@ float, fp16 weights and INT8. The precision column is what each runtime computed
 (``Backend.precision``). The weights are the bundled ones for nano and freshly initialised ones
 for s (speed does not depend on them); INT8 files are calibrated on 16 coco-mini train images
 (accuracy: docs/deploy.md). Each file is timed in a fresh Python process of its own (the runtimes'
-idle thread pools slow each other down when they share a process): the median of ``--iters``
-calls after 3 warm-up calls, ``--threads`` threads.
+idle thread pools slow each other down when they share a process) with ``OMP_WAIT_POLICY=PASSIVE``,
+the environment the ``yoloxkit`` command sets up, and ncnn once more with ``ACTIVE`` (it runs on
+torch's OpenMP runtime, which passive waits slow down): the median of ``--iters`` calls after 3
+warm-up calls, ``--threads`` threads.
 
     .venv/bin/python benchmarks/bench_formats.py                 # about 15 minutes
     .venv/bin/python benchmarks/bench_formats.py --models yolox-nano
@@ -20,11 +22,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
+import os
 import platform
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -103,10 +108,15 @@ def time_file(path: Path, threads: int, iters: int, openvino_default: bool) -> t
     return network.precision, _time(network.infer, batch, iters)
 
 
-def _time_in_child(path: Path, threads: int, iters: int, openvino_default: bool = False) -> tuple[str, float]:
+def _time_in_child(path: Path, threads: int, iters: int, openvino_default: bool = False,
+                   policy: str = "PASSIVE") -> tuple[str, float]:
+    """Time ``path`` in a child process whose OpenMP wait policy is ``policy`` (PASSIVE: the
+    environment the ``yoloxkit`` command sets up)."""
+    gc.collect()  # the export's own sessions closed, and their spinning threads given time to sleep
+    time.sleep(2.0)
     command = [sys.executable, __file__, "--time-file", str(path), "--threads", str(threads), "--iters", str(iters)]
     done = subprocess.run(command + (["--openvino-default"] if openvino_default else []), capture_output=True,
-                          text=True, check=True)
+                          text=True, check=True, env=dict(os.environ, OMP_WAIT_POLICY=policy))
     precision, ms = json.loads(done.stdout.strip().splitlines()[-1])
     return precision, float(ms)
 
@@ -119,9 +129,13 @@ def bench(name: str, threads: int, iters: int, work: Path) -> list[tuple[str, st
     results = []
     for label, fmt, changes, int8 in ROWS:
         path = _export(model, label, fmt, changes, int8, options, work / name)
-        timed = [(label, False)] + ([("openvino, its default precision", True)] if label == "openvino" else [])
-        for row, default in timed:
-            precision, ms = _time_in_child(path, threads, iters, default)
+        timed = [(label, False, "PASSIVE")]
+        if label == "openvino":
+            timed.append(("openvino, its default precision", True, "PASSIVE"))
+        if label == "ncnn":  # ncnn runs on torch's OpenMP runtime, which passive waits slow down
+            timed.append(("ncnn, OMP_WAIT_POLICY=ACTIVE", False, "ACTIVE"))
+        for row, default, policy in timed:
+            precision, ms = _time_in_child(path, threads, iters, default, policy)
             results.append((row, precision, ms))
             print(f"  {name} {row}: {ms:.1f} ms ({precision})", flush=True)
     return results

@@ -5,7 +5,9 @@ in one line."""
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -17,10 +19,21 @@ from .device import resolve_device
 from .official import DETECTION_INTERFACES, predictions_from_outputs
 from .registry import Backend, BackendFactory, file_precision
 
-__all__ = ["EdgeBackend", "Runner"]
+__all__ = ["EdgeBackend", "Runner", "model_file"]
 
 #: a loaded file as a function of a float32 NCHW batch of one image -> its outputs in graph order
 Runner = Callable[[np.ndarray], "list[np.ndarray]"]
+
+
+def model_file(path: str | os.PathLike, label: str, runtime: str, what: str) -> Path:
+    """``path`` as a :class:`Path`, checked to be a file with content: :class:`InferenceError`
+    ``RUNTIME model not found: LABEL`` or ``LABEL is empty: not WHAT`` (``an MNN model``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InferenceError(f"{runtime} model not found: {label}")
+    if path.stat().st_size == 0:
+        raise InferenceError(f"{label} is empty: not {what}")
+    return path
 
 
 class EdgeBackend(Backend):

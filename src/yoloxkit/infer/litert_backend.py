@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from ..errors import InferenceError, first_line
 from ..optional import import_litert
 from ..native_output import native_output
 from ..weights import ExportInfo
-from .edge_backend import EdgeBackend, Runner
+from .edge_backend import EdgeBackend, Runner, model_file
 from .registry import register_backend
 
 __all__ = ["LiteRtBackend", "Runner", "open_interpreter", "litert_runner"]
@@ -37,12 +36,8 @@ def open_interpreter(path: str | os.PathLike, threads: int, label: str | None = 
     """The LiteRT interpreter of the ``.tflite`` file at ``path`` for ``threads`` CPU threads,
     tensors allocated; an unreadable file is an :class:`InferenceError` naming it."""
     litert = import_litert()
-    path = Path(path)
     label = label or str(path)
-    if not path.is_file():
-        raise InferenceError(f"LiteRT model not found: {label}")
-    if path.stat().st_size == 0:
-        raise InferenceError(f"{label} is empty: not a LiteRT (.tflite) model")
+    path = model_file(path, label, "LiteRT", "a LiteRT (.tflite) model")
     try:
         with native_output():
             interpreter = litert.Interpreter(model_path=str(path), num_threads=int(threads))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from pathlib import Path
 from types import ModuleType
 
 
@@ -33,7 +32,7 @@ from ..errors import InferenceError
 from ..native_output import native_output
 from ..optional import import_mnn
 from ..weights import ExportInfo
-from .edge_backend import EdgeBackend, Runner
+from .edge_backend import EdgeBackend, Runner, model_file
 from .registry import register_backend
 
 __all__ = ["MnnBackend", "MNN_PRECISION", "import_mnn_quietly", "load_mnn_runner"]
@@ -59,12 +58,8 @@ def load_mnn_runner(path: str | os.PathLike, threads: int, label: str | None = N
     ``[1,3,H,W]`` (BGR 0-255, letterboxed) to the outputs as numpy arrays in graph order.
     An unreadable file is an :class:`InferenceError` naming it."""
     mnn = import_mnn_quietly()
-    path = Path(path)
     label = label or str(path)
-    if not path.is_file():
-        raise InferenceError(f"MNN model not found: {label}")
-    if path.stat().st_size == 0:
-        raise InferenceError(f"{label} is empty: not an MNN model")
+    path = model_file(path, label, "MNN", "an MNN model")
     expr = mnn.expr
     config = {"backend": "CPU", "precision": MNN_PRECISION, "numThread": int(threads)}
     try:

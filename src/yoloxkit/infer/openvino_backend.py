@@ -27,7 +27,7 @@ from ..weights import ExportInfo
 from .official import DETECTION_INTERFACES, onnx_bytes_from_model, predictions_from_outputs
 from .registry import Backend, file_precision, register_backend
 
-__all__ = ["OpenVinoBackend", "openvino_precision"]
+__all__ = ["OpenVinoBackend", "default_float_precision", "openvino_precision"]
 
 
 class OpenVinoBackend(Backend):
@@ -124,11 +124,18 @@ def openvino_precision(core: Any, export: ExportInfo | None) -> str:
     forces (on a CPU with AMX or AVX-512 BF16, OpenVINO's own default for float models is bf16)."""
     if export is not None and export.precision == "int8":
         return file_precision(export, "NNCF")
+    default = default_float_precision(core)
+    return "fp32" if default is None else f"fp32 (forced; OpenVINO's default on this CPU: {default})"
+
+
+def default_float_precision(core: Any) -> str | None:
+    """OpenVINO's own default precision for float models on this CPU where it is not f32 (``bf16``
+    on a CPU with AMX or AVX-512 BF16), else None (also for an OpenVINO without the property)."""
     try:
         default = core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
-    except Exception:  # an OpenVINO without the property: say only what runs
-        return "fp32"
-    return "fp32" if default == "f32" else f"fp32 (forced; OpenVINO's default on this CPU: {default})"
+    except Exception:  # OpenVINO raises its own exception types
+        return None
+    return None if default == "f32" else default
 
 
 def _openvino_factory(*, model: nn.Module | None = None, onnx_path=None, size=None, device="cpu",

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ExportError, MissingDependencyError
 from ..optional import import_openvino
 from ..export.edge import median_ms
+from ..infer.openvino_backend import default_float_precision
 from .layers import group_patterns
 from .onnx_int8 import QUANTIZATION_METADATA
 
@@ -125,8 +126,8 @@ def default_precision_latency(float_model: str | os.PathLike, images: np.ndarray
     which can be as fast as INT8 (docs/int8.md)."""
     ov = import_openvino()
     core = ov.Core()
-    default = core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
-    if default == "f32":
+    default = default_float_precision(core)
+    if default is None:
         return None
     compiled = core.compile_model(str(float_model), "CPU", {"INFERENCE_NUM_THREADS": int(threads),
                                                             "PERFORMANCE_HINT": "LATENCY"})

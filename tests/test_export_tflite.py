@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from yoloxkit import Detector
 from yoloxkit.errors import ExportError, InferenceError
@@ -132,19 +133,30 @@ def test_a_refused_file_leaves_nothing_behind(nano, float_export, tmp_path, monk
     assert not folder.exists() or not any(folder.rglob("*"))
 
 
-def test_a_failed_conversion_is_one_line_quoting_the_converter(nano, tmp_path, monkeypatch):
-    from yoloxkit.export.tflite import import_converter
+class _CumulativeProduct(torch.nn.Module):
+    """``torch.export`` traces ``cumprod``; LiteRT has no lowering for it."""
 
-    def fail(*args, **kwargs):
-        print("converter chatter")
-        raise RuntimeError("unsupported op aten::foo\nstack trace ...")
+    def forward(self, images):
+        return torch.cumprod(images, dim=-1)
 
-    monkeypatch.setattr(import_converter(), "convert", fail)
+
+def test_a_failed_conversion_is_one_line_quoting_the_converter(tmp_path):
+    """The converting child answers with the converter's reason and the last line it printed;
+    nothing is left in the folder."""
+    from yoloxkit.export.tflite import convert_tflite
+
     with pytest.raises(ExportError) as caught:
-        export_model(nano[0], "tflite", tmp_path / "m.tflite", _options(nano))
+        convert_tflite(_CumulativeProduct().eval(), torch.rand(1, 3, 8, 8), tmp_path / "m.tflite")
     message = str(caught.value)
-    assert "\n" not in message and "unsupported op aten::foo" in message and "converter chatter" in message
-    assert not any(tmp_path.rglob("*.tflite*"))
+    assert "\n" not in message and message.startswith("litert-torch cannot convert the model to m.tflite:")
+    assert "aten.cumprod" in message and "(it printed: " in message
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_exporting_process_never_imports_the_converter(float_export):
+    """``litert-torch`` imports JAX, which makes later forks unsafe: the conversion ran in a child."""
+    assert float_export.path.is_file()
+    assert "litert_torch" not in sys.modules and "jax" not in sys.modules
 
 
 def test_options_the_format_does_not_hold_are_refused_before_any_work(nano, tmp_path):

@@ -9,16 +9,16 @@ weights alone moves nano's raw box outputs by up to about 5% of their largest va
 ``--half`` file is checked on the anchors that score, within :data:`HALF_RTOL`.
 
 Conversion never reaches the network (``litert-torch`` imports ``transformers`` lazily and this
-path does not), and its progress lines and native logs are captured; a failed conversion quotes
-the last line they printed.
+path does not). It runs in a child process (:mod:`.tflite_convert`: the converter imports JAX,
+which makes later forks of the converting process unsafe), with its progress lines and native
+logs captured; a failed conversion quotes the last line they printed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 from torch import nn
@@ -28,58 +28,14 @@ from ..infer.edge_backend import Runner
 from ..infer.litert_backend import litert_runner, open_interpreter
 from ..native_output import native_output
 from ..io import staging_dir
-from ..optional import import_ai_edge_quantizer, import_litert, import_litert_torch
+from ..optional import CONVERTERS, import_ai_edge_quantizer, import_litert, require_optional
 from .edge import check_edge_options, edge_path, verify_and_place, weights_precision, write_edge_sidecar
-from .graph import export_module, quiet_tracing
+from .graph import export_module
 from .options import ExportOptions, ExportResult
+from .tflite_convert import convert_tflite, import_converter
 from .verify import sample_input, torch_outputs
 
 __all__ = ["export_tflite", "run_tflite_file", "convert_tflite", "float16_weights", "import_converter"]
-
-#: ``litert-torch``'s switch for its progress lines (``(00:03) [START] LiteRT-Torch Convert ...``)
-_PROGRESS_SWITCH = "LITERT_TORCH_SHOW_PROGRESS"
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """``os.environ[name] = value`` inside the block, restored afterwards."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def import_converter():
-    """The ``litert_torch`` converter module, imported without what its dependencies print on
-    import (absl and oneDNN notices, a torch deprecation warning);
-    :class:`~yoloxkit.errors.MissingDependencyError` with the install hint when it is missing."""
-    with native_output():
-        return import_litert_torch()
-
-
-def convert_tflite(module: nn.Module, images: torch.Tensor, target: Path) -> Path:
-    """Convert the eval-mode ``module`` (traced on ``images``, ``[1,3,H,W]`` float32) to the
-    ``.tflite`` file ``target`` with ``litert-torch``, quietly; :class:`ExportError` quoting the
-    converter's reason when it fails."""
-    litert_torch = import_converter()
-    with native_output() as printed, _env(_PROGRESS_SWITCH, "n"), quiet_tracing():
-        try:
-            litert_torch.convert(module, (images,)).export(str(target))
-        except Exception as exc:  # the converter raises from torch.export, MLIR and its own passes
-            said = _last_line(printed())
-            detail = f" (it printed: {said})" if said else ""
-            raise ExportError(f"litert-torch cannot convert the model to {target.name}: {first_line(exc)}{detail}") from None
-    return target
 
 
 def float16_weights(float_file: Path, target: Path) -> Path:
@@ -122,7 +78,7 @@ def export_tflite(model: nn.Module, path: str | os.PathLike, options: ExportOpti
     metadata; nothing is left behind when a step fails.
     """
     check_edge_options("tflite", options)
-    import_converter()
+    require_optional(*CONVERTERS["tflite"])
     import_litert()
     if options.half:
         import_ai_edge_quantizer()

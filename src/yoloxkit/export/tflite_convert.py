@@ -1,0 +1,127 @@
+"""The LiteRT conversion in a child process (``python -m yoloxkit.export.tflite_convert JOB.json``).
+
+``litert-torch`` imports JAX, and JAX's threads make every later ``os.fork()`` of the importing
+process unsafe (JAX warns that it "will likely lead to a deadlock"): a training run's DataLoader
+workers, a multiprocessing pool, a test runner's workers. A test-suite worker that had converted a
+file once crashed later while forking DataLoader workers. So the exporting process never imports
+the converter: it exports the graph with ``torch.export`` and saves it (``graph.pt2``, read back
+with ``torch.export.load``; nothing is pickled), and a fresh interpreter converts it and writes
+the ``.tflite`` file. The exporting process then verifies that file against its own PyTorch
+module, so what the child converted is checked, not trusted.
+
+The child captures what the converter prints (its progress lines, absl and MLIR notes); a failed
+conversion is answered in ``result.json`` with the converter's reason and the last line it
+printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ExportError, first_line
+from ..native_output import native_output
+from ..optional import CONVERTERS, import_litert_torch, require_optional
+from .graph import quiet_tracing
+
+__all__ = ["convert_tflite", "import_converter", "run_job"]
+
+#: ``litert-torch``'s switch for its progress lines (``(00:03) [START] LiteRT-Torch Convert ...``)
+_PROGRESS_SWITCH = "LITERT_TORCH_SHOW_PROGRESS"
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` inside the block, restored afterwards."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def import_converter():
+    """The ``litert_torch`` converter module, imported without what its dependencies print on
+    import (absl and oneDNN notices, a torch deprecation warning);
+    :class:`~yoloxkit.errors.MissingDependencyError` with the install hint when it is missing.
+    This imports JAX: call it in the converting child only."""
+    with native_output():
+        return import_litert_torch()
+
+
+def convert_tflite(module: nn.Module, images: torch.Tensor, target: Path) -> Path:
+    """Convert the eval-mode ``module`` (exported on ``images``, ``[1,3,H,W]`` float32) to the
+    ``.tflite`` file ``target`` with ``litert-torch`` in a child process; :class:`ExportError`
+    quoting the converter's reason when it fails. The calling process never imports the
+    converter (see the module docstring)."""
+    require_optional(*CONVERTERS["tflite"])
+    target = Path(target)
+    work = target.parent
+    with quiet_tracing():
+        try:
+            program = torch.export.export(module, (images,), strict=False)
+        except Exception as exc:  # torch.export raises for what it cannot trace
+            raise ExportError(f"torch.export cannot export the model for {target.name}: {first_line(exc)}") from None
+    graph, inputs, result = work / f"{target.stem}.pt2", work / f"{target.stem}.input.npy", work / f"{target.stem}.result.json"
+    torch.export.save(program, graph)
+    np.save(inputs, images.numpy())
+    job = {"graph": str(graph), "images": str(inputs), "target": str(target), "result": str(result),
+           "threads": torch.get_num_threads()}
+    job_path = work / f"{target.stem}.job.json"
+    job_path.write_text(json.dumps(job))
+    try:
+        done = subprocess.run([sys.executable, "-m", "yoloxkit.export.tflite_convert", str(job_path)],
+                              capture_output=True, text=True)
+        answer = json.loads(result.read_text()) if result.is_file() else {}
+    finally:
+        for path in (graph, inputs, job_path, result):
+            path.unlink(missing_ok=True)
+    if done.returncode == 0 and answer.get("ok") and target.is_file():
+        return target
+    reason = answer.get("error") or _last_line(done.stderr) or f"the converting process ended with code {done.returncode}"
+    raise ExportError(f"litert-torch cannot convert the model to {target.name}: {reason}")
+
+
+def run_job(job_path: str | os.PathLike) -> dict:
+    """The child's side: convert the saved graph and answer ``{"ok": true}`` or
+    ``{"ok": false, "error": "..."}`` (the converter's reason and the last line it printed)."""
+    job = json.loads(Path(job_path).read_text())
+    torch.set_num_threads(int(job["threads"]))
+    litert_torch = import_converter()
+    module = torch.export.load(job["graph"]).module()
+    images = torch.from_numpy(np.load(job["images"]))
+    with native_output() as printed, _env(_PROGRESS_SWITCH, "n"), quiet_tracing():
+        try:
+            litert_torch.convert(module, (images,)).export(job["target"])
+        except Exception as exc:  # the converter raises from torch.export, MLIR and its own passes
+            said = _last_line(printed())
+            detail = f" (it printed: {said})" if said else ""
+            return {"ok": False, "error": f"{first_line(exc)}{detail}"}
+    return {"ok": True}
+
+
+if __name__ == "__main__":
+    try:
+        answer = run_job(sys.argv[1])
+    except Exception as exc:  # the parent reports the last stderr line
+        print(f"{type(exc).__name__}: {first_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+    Path(json.loads(Path(sys.argv[1]).read_text())["result"]).write_text(json.dumps(answer))

@@ -141,16 +141,26 @@ class _CumulativeProduct(torch.nn.Module):
 
 
 def test_a_failed_conversion_is_one_line_quoting_the_converter(tmp_path):
-    """The converting child answers with the converter's reason and the last line it printed;
-    nothing is left in the folder."""
+    """The converting child answers with the converter's reason in one line; nothing is left in
+    the folder."""
     from yoloxkit.export.tflite import convert_tflite
 
     with pytest.raises(ExportError) as caught:
         convert_tflite(_CumulativeProduct().eval(), torch.rand(1, 3, 8, 8), tmp_path / "m.tflite")
     message = str(caught.value)
     assert "\n" not in message and message.startswith("litert-torch cannot convert the model to m.tflite:")
-    assert "aten.cumprod" in message and "(it printed: " in message
+    assert "aten.cumprod" in message
+    assert "training mode" not in message  # the loaded graph is marked eval: no warning to quote
     assert not any(tmp_path.iterdir())
+
+
+def test_a_failure_quotes_the_last_line_the_converter_printed():
+    from yoloxkit.export.tflite_convert import failure_reason
+
+    exc = RuntimeError("Lowering not found: aten.cumprod.default\nstack trace ...")
+    assert failure_reason(exc, "progress\n  error: 'tfl.cumprod' op failed  \n\n") == (
+        "Lowering not found: aten.cumprod.default (it printed: error: 'tfl.cumprod' op failed)")
+    assert failure_reason(exc, "") == "Lowering not found: aten.cumprod.default"
 
 
 def test_the_exporting_process_never_imports_the_converter(float_export):

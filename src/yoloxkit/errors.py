@@ -19,6 +19,7 @@ __all__ = [
     "TrackingError",
     "OutputError",
     "first_line",
+    "last_line",
 ]
 
 
@@ -93,3 +94,10 @@ def first_line(exc: BaseException) -> str:
     one-line error quotes from a library's exception."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def last_line(text: str, default: str = "") -> str:
+    """The last non-blank line of ``text``, stripped (``default`` when there is none): what a
+    native library or a child process printed last, usually its report of what failed."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else default

@@ -32,10 +32,10 @@ from ..optional import CONVERTERS, import_ai_edge_quantizer, import_litert, requ
 from .edge import check_edge_options, edge_path, verify_and_place, weights_precision, write_edge_sidecar
 from .graph import export_module
 from .options import ExportOptions, ExportResult
-from .tflite_convert import convert_tflite, import_converter
+from .tflite_convert import convert_tflite
 from .verify import sample_input, torch_outputs
 
-__all__ = ["export_tflite", "run_tflite_file", "convert_tflite", "float16_weights", "import_converter"]
+__all__ = ["export_tflite", "run_tflite_file", "convert_tflite", "float16_weights"]
 
 
 def float16_weights(float_file: Path, target: Path) -> Path:

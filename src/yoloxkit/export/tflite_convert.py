@@ -16,46 +16,25 @@ printed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ExportError, first_line
+from ..errors import ExportError, first_line, last_line
 from ..native_output import native_output
 from ..optional import CONVERTERS, import_litert_torch, require_optional
 from .graph import quiet_tracing
 
-__all__ = ["convert_tflite", "import_converter", "run_job"]
+__all__ = ["convert_tflite", "failure_reason", "import_converter", "run_job"]
 
 #: ``litert-torch``'s switch for its progress lines (``(00:03) [START] LiteRT-Torch Convert ...``)
 _PROGRESS_SWITCH = "LITERT_TORCH_SHOW_PROGRESS"
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """``os.environ[name] = value`` inside the block, restored afterwards."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 def import_converter():
@@ -89,15 +68,22 @@ def convert_tflite(module: nn.Module, images: torch.Tensor, target: Path) -> Pat
     job_path.write_text(json.dumps(job))
     try:
         done = subprocess.run([sys.executable, "-m", "yoloxkit.export.tflite_convert", str(job_path)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env={**os.environ, _PROGRESS_SWITCH: "n"})
         answer = json.loads(result.read_text()) if result.is_file() else {}
     finally:
         for path in (graph, inputs, job_path, result):
             path.unlink(missing_ok=True)
     if done.returncode == 0 and answer.get("ok") and target.is_file():
         return target
-    reason = answer.get("error") or _last_line(done.stderr) or f"the converting process ended with code {done.returncode}"
+    reason = answer.get("error") or last_line(done.stderr, f"the converting process ended with code {done.returncode}")
     raise ExportError(f"litert-torch cannot convert the model to {target.name}: {reason}")
+
+
+def failure_reason(exc: BaseException, printed: str) -> str:
+    """The converter's reason for ``exc``, with the last line it ``printed`` (often the MLIR or
+    torch.export note that names the layer) when it printed one."""
+    said = last_line(printed)
+    return f"{first_line(exc)} (it printed: {said})" if said else first_line(exc)
 
 
 def run_job(job_path: str | os.PathLike) -> dict:
@@ -107,14 +93,15 @@ def run_job(job_path: str | os.PathLike) -> dict:
     torch.set_num_threads(int(job["threads"]))
     litert_torch = import_converter()
     module = torch.export.load(job["graph"]).module()
+    # the graph was exported in eval mode; its module refuses .eval() and would say "training",
+    # which the converter reports as a warning the failure message would then quote
+    module.training = False
     images = torch.from_numpy(np.load(job["images"]))
-    with native_output() as printed, _env(_PROGRESS_SWITCH, "n"), quiet_tracing():
+    with native_output() as printed, quiet_tracing():
         try:
             litert_torch.convert(module, (images,)).export(job["target"])
         except Exception as exc:  # the converter raises from torch.export, MLIR and its own passes
-            said = _last_line(printed())
-            detail = f" (it printed: {said})" if said else ""
-            return {"ok": False, "error": f"{first_line(exc)}{detail}"}
+            return {"ok": False, "error": failure_reason(exc, printed())}
     return {"ok": True}
 
 

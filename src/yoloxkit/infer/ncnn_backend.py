@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferenceError
+from ..errors import InferenceError, last_line
 from ..optional import import_ncnn
 from ..weights import ExportInfo
 from ..native_output import native_output
@@ -42,12 +42,6 @@ __all__ = ["NcnnBackend", "FP32_FLAGS", "load_ncnn_runner"]
 
 #: the ``ncnn.Option`` switches turned off so that every CPU computes in float32 (see above)
 FP32_FLAGS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_packed", "use_bf16_storage")
-
-
-def _reason(said: str, default: str) -> str:
-    """The last line ncnn wrote (its report of what failed), or ``default``."""
-    lines = [line.strip() for line in said.splitlines() if line.strip()]
-    return lines[-1] if lines else default
 
 
 def _load_net(ncnn: Any, param: Path, weights: Path, threads: int, label: str) -> Any:
@@ -63,12 +57,12 @@ def _load_net(ncnn: Any, param: Path, weights: Path, threads: int, label: str) -
     with native_output() as said:
         status = net.load_param(str(param))
     if status != 0:
-        reason = _reason(said(), "its layers do not parse")
+        reason = last_line(said(), "its layers do not parse")
         raise InferenceError(f"ncnn cannot read {label}: not a valid ncnn .param file ({reason})")
     with native_output() as said:
         status = net.load_model(str(weights))
     if status != 0:
-        reason = _reason(said(), "load_model failed")
+        reason = last_line(said(), "load_model failed")
         raise InferenceError(f"ncnn cannot read the weights {weights.name} of {label}: corrupt, truncated or"
                              f" not this graph's ({reason})")
     return net

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..data import DetectionData, load_dataset
-from ..errors import ExportError
+from ..errors import ExportError, last_line
 from .accuracy import compiled_accuracy
 from .compare import Comparison, compare_files
 from .openvino_int8 import OpenVinoInt8Recipe, quantize_openvino
@@ -69,8 +69,7 @@ def quantize_openvino_in_child(
                           capture_output=True, text=True)
     result = work / "result.json"
     if done.returncode != 0 or not out_xml.is_file() or not result.is_file():
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit code {done.returncode}"
+        reason = last_line(done.stderr, f"exit code {done.returncode}")
         raise ExportError(f"NNCF quantisation failed: {reason}")
     return Comparison(**json.loads(result.read_text()))
 

@@ -43,8 +43,10 @@ demo: install
 	$(VENV)/bin/yoloxkit predict --demo --save-dir runs/demo
 
 # Two pytest-xdist workers (one per core); OMP busy-waiting would make them fight over the cores.
+# A worker that dies is not replaced: pytest-xdist 3.8's file scheduler can wait forever for the
+# replacement's work (its issues 784 and 1378), so the run ends at once, naming the test it died on.
 test: install-dev browser-deps
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --max-worker-restart=0
 
 # The browser test drives Debian's chromium through its chromedriver: install both when missing.
 browser-deps:

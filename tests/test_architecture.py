@@ -23,7 +23,7 @@ MAX_FUNCTION_LINES = 60
 # Lowest first. A unit is a top-level module or subpackage of yoloxkit.
 LAYERS: list[set[str]] = [
     {"errors", "_version"},
-    {"io", "coco_names", "deprecation", "native_output", "optional", "ort_session", "packaged", "text"},
+    {"io", "child_job", "coco_names", "deprecation", "native_output", "optional", "ort_session", "packaged", "text"},
     {"imaging", "names"},
     {"models"},
     {"assign"},

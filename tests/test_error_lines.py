@@ -15,3 +15,11 @@ def test_last_line_is_the_last_non_blank_line_stripped():
     assert last_line("progress 10%\n  cannot lower aten.cumprod  \n\n   \n") == "cannot lower aten.cumprod"
     assert last_line("", "exit code 3") == "exit code 3"
     assert last_line(" \n\t\n") == ""
+
+
+def test_a_failing_child_job_ends_with_status_1_and_one_line_to_quote(tmp_path):
+    from yoloxkit.child_job import run_child_job
+
+    done = run_child_job("yoloxkit.export.tflite_convert", {"result": str(tmp_path / "r.json")}, tmp_path / "job.json")
+    assert done.returncode == 1 and done.stderr.strip() == "KeyError: 'threads'", done.stderr
+    assert last_line(done.stderr) == "KeyError: 'threads'" and not (tmp_path / "r.json").exists()

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..child_job import child_main, run_child_job
 from ..errors import ExportError, first_line, last_line
 from ..native_output import native_output
 from ..optional import CONVERTERS, import_litert_torch, require_optional
@@ -65,10 +64,8 @@ def convert_tflite(module: nn.Module, images: torch.Tensor, target: Path) -> Pat
     job = {"graph": str(graph), "images": str(inputs), "target": str(target), "result": str(result),
            "threads": torch.get_num_threads()}
     job_path = work / f"{target.stem}.job.json"
-    job_path.write_text(json.dumps(job))
     try:
-        done = subprocess.run([sys.executable, "-m", "yoloxkit.export.tflite_convert", str(job_path)],
-                              capture_output=True, text=True, env={**os.environ, _PROGRESS_SWITCH: "n"})
+        done = run_child_job("yoloxkit.export.tflite_convert", job, job_path, env={_PROGRESS_SWITCH: "n"})
         answer = json.loads(result.read_text()) if result.is_file() else {}
     finally:
         for path in (graph, inputs, job_path, result):
@@ -86,9 +83,10 @@ def failure_reason(exc: BaseException, printed: str) -> str:
     return f"{first_line(exc)} (it printed: {said})" if said else first_line(exc)
 
 
-def run_job(job_path: str | os.PathLike) -> dict:
+def run_job(job_path: str | os.PathLike) -> None:
     """The child's side: convert the saved graph and answer ``{"ok": true}`` or
-    ``{"ok": false, "error": "..."}`` (the converter's reason and the last line it printed)."""
+    ``{"ok": false, "error": "..."}`` (the converter's reason and the last line it printed) in the
+    job's result file."""
     job = json.loads(Path(job_path).read_text())
     torch.set_num_threads(int(job["threads"]))
     litert_torch = import_converter()
@@ -97,18 +95,14 @@ def run_job(job_path: str | os.PathLike) -> dict:
     # which the converter reports as a warning the failure message would then quote
     module.training = False
     images = torch.from_numpy(np.load(job["images"]))
+    answer = {"ok": True}
     with native_output() as printed, quiet_tracing():
         try:
             litert_torch.convert(module, (images,)).export(job["target"])
         except Exception as exc:  # the converter raises from torch.export, MLIR and its own passes
-            return {"ok": False, "error": failure_reason(exc, printed())}
-    return {"ok": True}
+            answer = {"ok": False, "error": failure_reason(exc, printed())}
+    Path(job["result"]).write_text(json.dumps(answer))
 
 
 if __name__ == "__main__":
-    try:
-        answer = run_job(sys.argv[1])
-    except Exception as exc:  # the parent reports the last stderr line
-        print(f"{type(exc).__name__}: {first_line(exc)}", file=sys.stderr)
-        sys.exit(1)
-    Path(json.loads(Path(sys.argv[1]).read_text())["result"]).write_text(json.dumps(answer))
+    child_main(run_job)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 
 from ..data import DetectionData, load_dataset
+from ..child_job import child_main, run_child_job
 from ..errors import ExportError, last_line
 from .accuracy import compiled_accuracy
 from .compare import Comparison, compare_files
@@ -62,11 +61,8 @@ def quantize_openvino_in_child(
         job["validation"] = {"data": str(val_data.root), "split": val_data.split, "names": list(names or []),
                              "size": list(size or ()), "interface": interface, "batch": int(static_batch),
                              "max_drop": float(max_drop), "images": [str(r.path) for r in val_data.records]}
-    job_path = work / "job.json"
-    job_path.write_text(json.dumps(job))
     # NNCF's telemetry is switched off in the child, where import_nncf imports it
-    done = subprocess.run([sys.executable, "-m", "yoloxkit.quantize.nncf_worker", str(job_path)],
-                          capture_output=True, text=True)
+    done = run_child_job("yoloxkit.quantize.nncf_worker", job, work / "job.json")
     result = work / "result.json"
     if done.returncode != 0 or not out_xml.is_file() or not result.is_file():
         reason = last_line(done.stderr, f"exit code {done.returncode}")
@@ -104,9 +100,4 @@ def run_job(job_path: str | os.PathLike) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        run_job(sys.argv[1])
-    except Exception as exc:  # the parent reports the last stderr line
-        print(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-              file=sys.stderr)
-        sys.exit(1)
+    child_main(run_job)

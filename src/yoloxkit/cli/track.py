@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..tracking import DEFAULT_TRACK_CONF, DEFAULT_TRACKER, TRACKER_NAMES
+from ..tracking import CONFIDENT_SCORE, DEFAULT_TRACK_CONF, DEFAULT_TRACKER, TRACKER_NAMES
 from .argtypes import positive_float, unit_float
 from .detector_options import add_detector_options, build_detector
 
@@ -18,7 +18,8 @@ frame.
 SOURCE is a video file, a webcam index such as 0, or a folder of frames (a MOTChallenge sequence
 folder with img1/ and seqinfo.ini works as it is). Every detector option of `predict` applies;
 --conf defaults to {DEFAULT_TRACK_CONF} here because ByteTrack-style trackers use low-score boxes in a second
-association round (--track-thresh is the score that starts a track).
+association round. A box starts a track, and is matched in the first round, from score {CONFIDENT_SCORE} (or --conf
+if higher): where the detector is more likely right than wrong (--track-thresh, --high-thresh).
 
 Outputs: the annotated video (boxes coloured by identity, "#id class score" and a short trail) in
 --save-dir; --mot-out writes MOTChallenge rows (frame,id,x,y,w,h,score,-1,-1,-1), to a .txt file
@@ -53,12 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_detector_options(p, conf=DEFAULT_TRACK_CONF)
     p.add_argument("--tracker", default=DEFAULT_TRACKER, choices=TRACKER_NAMES,
                    help=f"tracker (default {DEFAULT_TRACKER})")
-    p.add_argument("--track-thresh", type=unit_float, help="score that starts a track (default: the tracker's)")
+    p.add_argument("--track-thresh", type=unit_float,
+                   help=f"score that starts a track (default {CONFIDENT_SCORE}, or --conf if higher; iou: 0.25)")
     p.add_argument("--high-thresh", type=unit_float,
-                   help="score splitting the first (high) and second (low) association (bytetrack, botsort, ocsort)")
+                   help="score splitting the first (high) and second (low) association (bytetrack, botsort, ocsort; "
+                        f"default {CONFIDENT_SCORE}, or --conf if higher)")
     p.add_argument("--match-thresh", type=unit_float, help="lowest IoU of a match (default: the tracker's)")
     p.add_argument("--track-buffer", type=int, help="frames (at 30 fps) a lost track is kept (default 30)")
     p.add_argument("--min-hits", type=int, help="matched frames before a track gets its id (default: the tracker's)")
+    p.add_argument("--count-line", metavar="X1,Y1,X2,Y2",
+                   help="count tracks crossing this line (pixels), per class, in and out: drawn on the video, "
+                        "in the --json-out records and the summary line (in: from the right of the line to its "
+                        "left, walking from X1,Y1 to X2,Y2; the video's arrow points in)")
+    p.add_argument("--per-class", action="store_true",
+                   help="track every class on its own: a track never changes class (default: class-agnostic)")
     p.add_argument("--fps", type=positive_float, help="frame rate of a folder of frames (default: seqinfo.ini, else 30)")
     p.add_argument("--save-dir", default=DEFAULT_SAVE_DIR, help=f"folder for annotated videos (default {DEFAULT_SAVE_DIR})")
     p.add_argument("--no-save", action="store_true", help="do not write annotated videos")
@@ -107,8 +116,9 @@ def run_track(args: argparse.Namespace) -> int:
     from ..errors import OutputError, TrackingError
     from ..infer.classes import split_names
     from ..io import atomic_write_json_records
-    from ..tracking import Tracker, open_frames, track_sequence
+    from ..tracking import LineCounter, Tracker, open_frames, parse_count_line, track_sequence
 
+    line = parse_count_line(args.count_line) if args.count_line else None
     sequences = [open_frames(s, fps=args.fps) for s in args.sources]  # a bad source fails before any work
     names = [s.name for s in sequences]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -119,16 +129,17 @@ def run_track(args: argparse.Namespace) -> int:
     settings = {k: getattr(args, k) for k in ("track_thresh", "high_thresh", "match_thresh", "track_buffer", "min_hits")}
     detector = build_detector(args)
     tracker = Tracker(detector, args.tracker, classes=split_names(args.classes) if args.classes else None,
-                      **{k: v for k, v in settings.items() if v is not None})
+                      per_class=args.per_class, **{k: v for k, v in settings.items() if v is not None})
     print(detector.describe(), flush=True)
     print(repr(tracker), flush=True)
+    counter = LineCounter(line, detector.names) if line is not None else None
     records: list[dict] | None = [] if args.json_out else None
     code, failed = 0, None
     for frames, mot_path in zip(sequences, mot_paths):
         video = None if args.no_save else Path(args.save_dir) / f"{frames.name}.mp4"
         try:
             run = track_sequence(tracker, frames, video_path=video, mot_path=mot_path, records=records,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, counter=counter)
         except OutputError as exc:  # a full disk: the records of the frames done are still written
             code, failed = 2, exc
             break

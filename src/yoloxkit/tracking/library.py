@@ -19,7 +19,8 @@ from ..errors import TrackingError
 from ..optional import import_optional
 from .naive import IouTracker
 
-__all__ = ["TRACKER_NAMES", "TrackerSettings", "AssociationTracker", "make_tracker", "TRACKERS_HINT"]
+__all__ = ["TRACKER_NAMES", "TrackerSettings", "AssociationTracker", "make_tracker", "TRACKERS_HINT",
+           "CONFIDENT_SCORE", "default_score_thresholds"]
 
 #: ``yoloxkit[track]`` cannot list ``trackers`` itself: its ``opencv-python`` requirement would
 #: install a second OpenCV over ``opencv-python-headless`` (docs/tracking.md).
@@ -46,6 +47,25 @@ _LIBRARY = {
 _NAIVE = {"iou": {"track_thresh": "track_thresh", "match_thresh": "match_thresh"}}
 #: the trackers in the order ``--tracker`` lists them; ``iou`` is the naive baseline
 TRACKER_NAMES = (*_LIBRARY, *_NAIVE)
+
+
+#: the score above which a detection is more likely right than wrong, for a detector whose scores
+#: are calibrated probabilities (YOLOX's objectness x class probability; docs/tracking.md measures
+#: how well the bundled nano's are); ByteTrack's own YOLOX demo splits high and low boxes here too
+CONFIDENT_SCORE = 0.5
+
+
+def default_score_thresholds(tracker: str, conf: float | None = None) -> dict[str, float]:
+    """The score thresholds a tracker gets when none is given: a box starts a track, and is
+    matched in the first (high) round, when the detector is more likely right than wrong about it
+    (:data:`CONFIDENT_SCORE`), or at the detector's ``conf`` if that is higher; boxes between
+    ``conf`` and that score only continue tracks (ByteTrack's second round). The naive ``iou``
+    baseline keeps its own; each tracker gets only the thresholds it takes."""
+    key = str(tracker).lower()
+    if key not in _LIBRARY:
+        return {}
+    score = max(CONFIDENT_SCORE, float(conf or 0.0))
+    return {k: score for k in ("track_thresh", "high_thresh") if k in _LIBRARY[key][1]}
 
 
 @dataclass(frozen=True)

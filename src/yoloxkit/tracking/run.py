@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from ..imaging import PAD_VALUE
+from ..infer import Detections
 from ..infer.video import video_writer
+from .counting import LineCounter
 from .frames import FrameSource, frame_size
 from .mot import format_mot_rows, mot_writer
 from .tracker import Tracker
 
-__all__ = ["TrackRun", "track_sequence"]
+__all__ = ["TrackRun", "SequenceOutputs", "track_sequence"]
 
 
 @dataclass
@@ -38,6 +40,7 @@ class TrackRun:
     seconds: float = 0.0
     interrupted: bool = False
     outputs: list[Path] = field(default_factory=list)
+    counts: dict | None = None  # the LineCounter's JSON at the end, when a line was counted
 
     def describe(self) -> str:
         """One line: frames, tracks, boxes, speed and where the outputs went."""
@@ -45,8 +48,63 @@ class TrackRun:
         done = "interrupted after " if self.interrupted else ""
         skipped = f", {len(self.skipped)} unreadable frames skipped" if self.skipped else ""
         where = (" -> " + ", ".join(str(p) for p in self.outputs)) if self.outputs else ""
+        counted = ""
+        if self.counts is not None:
+            per_class = ", ".join(f"{name} {c['in']}/{c['out']}" for name, c in self.counts["per_class"].items())
+            counted = f", line crossings in {self.counts['in']} out {self.counts['out']}"
+            counted += f" ({per_class}, in/out)" if per_class else ""
         return (f"{self.name}: {done}{self.frames} frames, {len(self.tracks)} tracks, {self.boxes} tracked boxes, "
-                f"{fps:.1f} frames/s{skipped}{where}")
+                f"{fps:.1f} frames/s{counted}{skipped}{where}")
+
+
+class SequenceOutputs:
+    """What one tracked sequence writes, frame by frame: the annotated video (with the counting
+    line), the MOTChallenge rows, the JSON records (with ``"line_count"``) and the run's tallies.
+    Enter it (on an ``ExitStack``) to open the files; they are renamed into place on exit."""
+
+    def __init__(self, run: TrackRun, tracker: Tracker, size: tuple[int, int], fps: float,
+                 video_path: str | os.PathLike | None = None, mot_path: str | os.PathLike | None = None,
+                 records: list[dict] | None = None, counter: LineCounter | None = None) -> None:
+        self.run, self.tracker, self.size, self.fps = run, tracker, tuple(size), fps
+        self.video_path, self.mot_path, self.records, self.counter = video_path, mot_path, records, counter
+        self._writer = self._rows = None
+
+    def open(self, stack: contextlib.ExitStack) -> SequenceOutputs:
+        """Open the video and MOT files on ``stack``; starts the counter afresh."""
+        if self.counter is not None:
+            self.counter.reset()
+        if self.video_path is not None:
+            self._writer = stack.enter_context(video_writer(self.video_path, self.fps, self.size))
+            self.run.outputs.append(Path(self.video_path))
+        if self.mot_path is not None:
+            self._rows = stack.enter_context(mot_writer(self.mot_path))
+            self.run.outputs.append(Path(self.mot_path))
+        return self
+
+    def write(self, number: int, frame: np.ndarray | Exception, tracked: Detections) -> None:
+        """Frame ``number``'s outputs (an unreadable frame, an exception, is a grey video frame)."""
+        counter = self.counter
+        crossed = counter.update(tracked) if counter is not None else None
+        if self._writer is not None:  # an unreadable frame is a grey one, so the video keeps its timing
+            image = np.full((self.size[1], self.size[0], 3), PAD_VALUE, np.uint8) if isinstance(
+                frame, Exception) else frame
+            plotted = tracked.plot(image, trails=self.tracker.visible_trails(tracked))
+            self._writer.write(counter.draw(plotted) if counter is not None else plotted)
+        if self._rows is not None:
+            lines = format_mot_rows(number, tracked.track_ids, tracked.boxes, tracked.scores)
+            self._rows.write("".join(line + "\n" for line in lines))
+            self._rows.flush()
+        if self.records is not None:
+            tracked.image = self.run.name
+            record = {**tracked.to_json(), "frame": number}
+            if crossed is not None:
+                record["line_count"] = {**counter.to_json(), "crossed_in": tracked.track_ids[crossed[0]].tolist(),
+                                        "crossed_out": tracked.track_ids[crossed[1]].tolist()}
+            self.records.append(record)
+        self.run.frames = number
+        self.run.tracks.update(tracked.track_ids.tolist())
+        self.run.boxes += len(tracked)
+        self.run.counts = counter.to_json() if counter is not None else None
 
 
 def track_sequence(
@@ -56,10 +114,13 @@ def track_sequence(
     mot_path: str | os.PathLike | None = None,
     records: list[dict] | None = None,
     progress: bool = True,
+    counter: LineCounter | None = None,
 ) -> TrackRun:
     """Track every frame of ``frames``, writing the annotated video to ``video_path`` and the
     MOTChallenge rows to ``mot_path`` (each if given), and appending one JSON record per frame
     (the detections' shape, ``track_id`` per detection, plus ``frame``) to ``records``.
+    With a ``counter`` (started afresh), each record also gets ``"line_count"``: the crossings so
+    far and the ids that crossed in that frame; the video shows the line and its counts.
 
     Ctrl-C ends the run early with everything done kept (``TrackRun.interrupted``); a webcam
     runs until it stops delivering frames or Ctrl-C.
@@ -70,14 +131,8 @@ def track_sequence(
     frames = tracker.frames(frames)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        writer = None
-        if video_path is not None:
-            writer = stack.enter_context(video_writer(video_path, frames.fps, frames.size))
-            run.outputs.append(Path(video_path))
-        rows = None
-        if mot_path is not None:
-            rows = stack.enter_context(mot_writer(mot_path))
-            run.outputs.append(Path(mot_path))
+        outputs = SequenceOutputs(run, tracker, frames.size, frames.fps, video_path, mot_path, records,
+                                  counter).open(stack)
         bar = stack.enter_context(tqdm(total=frames.length, desc=frames.name, unit="frame", disable=not progress,
                                        leave=False, file=sys.stderr))
         try:
@@ -89,20 +144,7 @@ def track_sequence(
                 else:
                     frame = frame_size(frame, frames.size)
                     tracked = tracker.update(frame)
-                if writer is not None:  # an unreadable frame is a grey one, so the video keeps its timing
-                    image = np.full((frames.size[1], frames.size[0], 3), PAD_VALUE, np.uint8) if isinstance(
-                        frame, Exception) else frame
-                    writer.write(tracked.plot(image, trails=tracker.visible_trails(tracked)))
-                if rows is not None:
-                    lines = format_mot_rows(number, tracked.track_ids, tracked.boxes, tracked.scores)
-                    rows.write("".join(line + "\n" for line in lines))
-                    rows.flush()
-                if records is not None:
-                    tracked.image = frames.name
-                    records.append({**tracked.to_json(), "frame": number})
-                run.frames = number
-                run.tracks.update(tracked.track_ids.tolist())
-                run.boxes += len(tracked)
+                outputs.write(number, frame, tracked)
                 bar.update(1)
                 bar.set_postfix(tracks=len(run.tracks), refresh=False)
         except KeyboardInterrupt:

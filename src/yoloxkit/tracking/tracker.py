@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import ImageReadError, TrackingError
 from ..infer import Detections, Detector
 from .frames import FrameSource, open_frames
-from .library import AssociationTracker, TrackerSettings, make_tracker
+from .library import AssociationTracker, TrackerSettings, default_score_thresholds, make_tracker
+from .per_class import PerClassTracker
 
 __all__ = ["Tracker", "DEFAULT_TRACKER", "DEFAULT_TRACK_CONF", "TRAIL_LENGTH"]
 
@@ -29,7 +30,10 @@ class Tracker:
 
     ``tracker`` is ``bytetrack`` (default), ``botsort``, ``ocsort``, ``sort`` (from the
     ``trackers`` library) or ``iou`` (the naive baseline); the keyword thresholds are those of
-    :class:`TrackerSettings`. :meth:`update` takes one BGR frame and returns its
+    :class:`TrackerSettings`; the score thresholds left out follow
+    :func:`~yoloxkit.tracking.library.default_score_thresholds` (0.5, or the detector's ``conf``
+    if higher). ``per_class=True`` tracks every class on its own (:mod:`.per_class`); the
+    default is class-agnostic, as ByteTrack is. :meth:`update` takes one BGR frame and returns its
     :class:`Detections` with ``track_ids`` (only detections that belong to a confirmed track,
     ids from 1); :meth:`track` yields them for every frame of a video, webcam, folder or
     iterable of arrays. ``classes`` keeps only those classes (names or ids) before tracking.
@@ -40,24 +44,34 @@ class Tracker:
 
     def __init__(self, detector: Detector | None, tracker: str = DEFAULT_TRACKER, frame_rate: float | None = None,
                  trail_length: int = TRAIL_LENGTH, classes: Iterable[int | str] | None = None,
-                 **settings: float | int | None) -> None:
+                 per_class: bool = False, **settings: float | int | None) -> None:
         self.detector = detector
         self.classes = None if classes is None else list(classes)
         if self.classes is not None and detector is not None:
             detector.resolve_classes(self.classes)  # an unknown class fails here
         self._rate_given = frame_rate is not None  # else the source's frame rate, once known (30 until then)
+        self.per_class = bool(per_class)
+        conf = getattr(detector, "conf", None)
+        settings = {**default_score_thresholds(tracker, conf), **{k: v for k, v in settings.items() if v is not None}}
         try:
             self.settings = TrackerSettings(frame_rate=30.0 if frame_rate is None else frame_rate, **settings)
         except TypeError as exc:
             raise TrackingError(f"unknown tracker setting: {exc}") from None
-        self.backend: AssociationTracker = make_tracker(tracker, self.settings)
+        self._kind = tracker
+        self.backend: AssociationTracker | PerClassTracker = self._make_backend()
         self.name = self.backend.name
         self.trail_length = int(trail_length)
         self.trails: dict[int, deque] = {}
 
+    def _make_backend(self) -> AssociationTracker | PerClassTracker:
+        if self.per_class:
+            return PerClassTracker(lambda: make_tracker(self._kind, self.settings))
+        return make_tracker(self._kind, self.settings)
+
     def __repr__(self) -> str:
         given = ", ".join(f"{k}={v}" for k, v in self.settings.given().items())
-        return f"Tracker({self.name}{', ' + given if given else ''}, frame_rate={self.settings.frame_rate:g})"
+        per_class = ", per_class" if self.per_class else ""
+        return f"Tracker({self.name}{', ' + given if given else ''}{per_class}, frame_rate={self.settings.frame_rate:g})"
 
     def reset(self) -> None:
         """Forget every track (before a new sequence)."""
@@ -74,7 +88,10 @@ class Tracker:
     def update_detections(self, detections: Detections, frame: np.ndarray | None = None) -> Detections:
         """Track given detections of the next frame (``frame`` helps trackers that estimate
         camera motion, BoT-SORT); returns those in a track, with ``track_ids``, by score."""
-        index, ids = self.backend.update(detections.boxes, detections.scores, frame)
+        if self.per_class:
+            index, ids = self.backend.update(detections.boxes, detections.scores, frame, detections.class_ids)
+        else:
+            index, ids = self.backend.update(detections.boxes, detections.scores, frame)
         order = np.argsort(-detections.scores[index], kind="stable")
         tracked = detections.select(index[order])
         tracked.track_ids = ids[order]
@@ -101,7 +118,7 @@ class Tracker:
         frames = source if isinstance(source, FrameSource) else open_frames(source)
         if not self._rate_given and frames.fps != self.settings.frame_rate:
             self.settings = TrackerSettings(**{**self.settings.given(), "frame_rate": frames.fps})
-            self.backend = make_tracker(self.name, self.settings)  # a fresh tracker at the new rate
+            self.backend = self._make_backend()  # a fresh tracker at the new rate
             self.trails = {}
         else:
             self.reset()

@@ -6,12 +6,13 @@ import argparse
 import sys
 
 from .detector_options import add_detector_options, build_detector
+from .stream_options import STREAM_HELP, add_stream_options, stream_settings
 
 DESCRIPTION = """\
-Detect objects in images, folders of images, video files and webcams.
+Detect objects in images, folders of images, video files, webcams and live streams.
 
 SOURCE is an image file, a folder (all images inside, sorted), a video file (.mp4, .avi, .mov,
-.mkv, ...) or a webcam index such as 0. Each image gets one line listing what was found; the
+.mkv, ...), a webcam index such as 0, or a stream URL (rtsp://..., http://...). Each image gets one line listing what was found; the
 annotated pictures and videos go to --save-dir, and --json-out writes every result as JSON
 (video frames carry a "frame" index). --weights takes a file or a zoo name (--weights yolox-s);
 without --model and --weights the bundled yolox-nano COCO weights are used; --demo runs on the
@@ -29,6 +30,9 @@ playable video of the frames done; the exit status is then 130.
 --save-dir and --json-out are checked before any image runs. An annotated copy that still cannot
 be written (a full disk) ends the saving, not the run: every image gets its --json-out record, and
 the run exits with status 2 naming the first file that could not be written and why.
+
+""" + STREAM_HELP + """ Each stream gets its video (named
+after its host, port and path) and its --json-out records ("frame": its number in the stream).
 """
 
 DEFAULT_SAVE_DIR = "runs/predict"
@@ -39,8 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict", help="detect objects in images, folders, videos or a webcam", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("sources", nargs="*", metavar="SOURCE", help="image, folder, video file or webcam index")
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="image, folder, video file, webcam index or stream URL")
     add_detector_options(p)
+    add_stream_options(p)
     p.add_argument("--save-dir", default=DEFAULT_SAVE_DIR,
                    help=f"folder for annotated images and videos (default {DEFAULT_SAVE_DIR})")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images or videos")
@@ -118,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     # A single source that cannot be read is the run's error, as with --strict.
     run = predict_sources(detector, sources, classes, save_dir=None if args.no_save else args.save_dir,
                           batch_size=args.batch_size or 1, progress=not args.no_progress,
-                          strict=args.strict or len(sources) == 1)
+                          strict=args.strict or len(sources) == 1, stream_settings=stream_settings(args),
+                          max_frames=args.max_frames)
     if args.json_out:
         _write_json(run.records, args.json_out)
     code, message = _exit(run, sources, detector.slicing is not None, args.json_out)

@@ -10,13 +10,14 @@ from pathlib import Path
 from ..tracking import CONFIDENT_SCORE, DEFAULT_TRACK_CONF, DEFAULT_TRACKER, TRACKER_NAMES
 from .argtypes import positive_float, unit_float
 from .detector_options import add_detector_options, build_detector
+from .stream_options import STREAM_HELP, add_stream_options, stream_settings
 
 TRACK_DESCRIPTION = f"""\
 Detect objects in every frame and follow them: each gets an identity that it keeps from frame to
 frame.
 
-SOURCE is a video file, a webcam index such as 0, or a folder of frames (a MOTChallenge sequence
-folder with img1/ and seqinfo.ini works as it is). Every detector option of `predict` applies;
+SOURCE is a video file, a webcam index such as 0, a folder of frames (a MOTChallenge sequence
+folder with img1/ and seqinfo.ini works as it is), or a stream URL (rtsp://..., http://...). Every detector option of `predict` applies;
 --conf defaults to {DEFAULT_TRACK_CONF} here because ByteTrack-style trackers use low-score boxes in a second
 association round. A box starts a track, and is matched in the first round, from score {CONFIDENT_SCORE} (or --conf
 if higher): where the detector is more likely right than wrong (--track-thresh, --high-thresh).
@@ -32,6 +33,10 @@ first frame; one that still cannot be written (a full disk) stops the run with s
 Trackers (--tracker): bytetrack (default), botsort (with camera motion compensation), ocsort, sort,
 from the `trackers` library, and iou, the naive frame-to-frame IoU baseline. They need
 `pip install "yoloxkit[track]" && pip install --no-deps "trackers>=2.6,<2.7"` (docs/tracking.md).
+
+""" + STREAM_HELP + """ Files and folders run first, then
+the streams together, each with its own tracker, counting line and outputs (named after the
+stream's host, port and path).
 """
 
 EVAL_DESCRIPTION = """\
@@ -50,8 +55,9 @@ DEFAULT_SAVE_DIR = "runs/track"
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("track", help="detect and track objects through videos, webcams or frame folders",
                               description=TRACK_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sources", nargs="+", metavar="SOURCE", help="video file, webcam index or folder of frames")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="video file, webcam index, folder of frames or stream URL")
     add_detector_options(p, conf=DEFAULT_TRACK_CONF)
+    add_stream_options(p)
     p.add_argument("--tracker", default=DEFAULT_TRACKER, choices=TRACKER_NAMES,
                    help=f"tracker (default {DEFAULT_TRACKER})")
     p.add_argument("--track-thresh", type=unit_float,
@@ -112,15 +118,53 @@ def _check_outputs(args: argparse.Namespace, mot_paths: list[Path | None]) -> No
         check_writable_dir(args.save_dir, "--save-dir")
 
 
+def _track_files(args, make_tracker, sequences, mot_paths, records, make_counter) -> tuple[int, Exception | None]:
+    """Track the files and folders one after the other: the exit status so far and the output
+    error that stopped the run (a full disk), if any."""
+    from ..errors import OutputError
+    from ..tracking import track_sequence
+
+    tracker = make_tracker(None)
+    for frames, mot_path in zip(sequences, mot_paths):
+        video = None if args.no_save else Path(args.save_dir) / f"{frames.name}.mp4"
+        try:
+            run = track_sequence(tracker, frames, video_path=video, mot_path=mot_path, records=records,
+                                 progress=not args.no_progress, counter=make_counter())
+        except OutputError as exc:  # a full disk: the records of the frames done are still written
+            return 2, exc
+        print(run.describe(), flush=True)
+        if run.interrupted:
+            return 130, None
+    return 0, None
+
+
+def _track_stream_sources(args, detector, make_tracker, streams, mot_paths, records, make_counter) -> int:
+    """Track the live streams together; print a line per stream and one per stream given up."""
+    from ..tracking.stream_run import track_streams
+
+    done = track_streams(detector, make_tracker, streams, stream_settings(args),
+                         video_dir=None if args.no_save else args.save_dir, mot_paths=mot_paths, records=records,
+                         make_counter=make_counter, progress=not args.no_progress, max_frames=args.max_frames)
+    for run in done.runs:
+        print(run.describe(), flush=True)
+    for _, failure in done.failures:
+        print(f"error: {failure}", file=sys.stderr, flush=True)
+    return 130 if done.interrupted else 2 if done.failures else 0
+
+
 def run_track(args: argparse.Namespace) -> int:
-    from ..errors import OutputError, TrackingError
+    from ..errors import TrackingError
     from ..infer.classes import split_names
+    from ..infer.sources import Source
+    from ..infer.stream_urls import check_stream_url
     from ..io import atomic_write_json_records
-    from ..tracking import LineCounter, Tracker, open_frames, parse_count_line, track_sequence
+    from ..tracking import LineCounter, Tracker, open_frames, parse_count_line
 
     line = parse_count_line(args.count_line) if args.count_line else None
-    sequences = [open_frames(s, fps=args.fps) for s in args.sources]  # a bad source fails before any work
-    names = [s.name for s in sequences]
+    streams = [Source("stream", url=check_stream_url(s)) for s in args.sources if "://" in s]
+    sequences = [open_frames(s, fps=args.fps).strided(args.vid_stride)  # a bad source fails before any work
+                 for s in args.sources if "://" not in s]
+    names = [s.name for s in sequences] + [s.name for s in streams]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise TrackingError(f"two sources are both called {twice[0]}: their outputs would overwrite each other")
@@ -128,25 +172,21 @@ def run_track(args: argparse.Namespace) -> int:
     _check_outputs(args, mot_paths)
     settings = {k: getattr(args, k) for k in ("track_thresh", "high_thresh", "match_thresh", "track_buffer", "min_hits")}
     detector = build_detector(args)
-    tracker = Tracker(detector, args.tracker, classes=split_names(args.classes) if args.classes else None,
-                      per_class=args.per_class, **{k: v for k, v in settings.items() if v is not None})
+
+    def make_tracker(frame_rate: float | None) -> Tracker:
+        return Tracker(detector, args.tracker, frame_rate=frame_rate, per_class=args.per_class,
+                       classes=split_names(args.classes) if args.classes else None,
+                       **{k: v for k, v in settings.items() if v is not None})
+
     print(detector.describe(), flush=True)
-    print(repr(tracker), flush=True)
-    counter = LineCounter(line, detector.names) if line is not None else None
+    print(repr(make_tracker(None)), flush=True)
+    make_counter = (lambda: LineCounter(line, detector.names)) if line is not None else (lambda: None)
     records: list[dict] | None = [] if args.json_out else None
-    code, failed = 0, None
-    for frames, mot_path in zip(sequences, mot_paths):
-        video = None if args.no_save else Path(args.save_dir) / f"{frames.name}.mp4"
-        try:
-            run = track_sequence(tracker, frames, video_path=video, mot_path=mot_path, records=records,
-                                 progress=not args.no_progress, counter=counter)
-        except OutputError as exc:  # a full disk: the records of the frames done are still written
-            code, failed = 2, exc
-            break
-        print(run.describe(), flush=True)
-        if run.interrupted:
-            code = 130
-            break
+    code, failed = _track_files(args, make_tracker, sequences, mot_paths[:len(sequences)], records, make_counter)
+    if code == 0 and streams:
+        code = _track_stream_sources(args, detector, make_tracker, streams,
+                                     dict(zip(names[len(sequences):], mot_paths[len(sequences):])), records,
+                                     make_counter)
     if args.json_out:
         atomic_write_json_records(records, args.json_out, what="--json-out")
         print(f"wrote {len(records)} frame records to {args.json_out}", flush=True)

@@ -28,6 +28,8 @@ from ..io import atomic_path
 from .detections import Detections
 from .detector import Detector
 from .sources import Source
+from .stream_run import predict_streams
+from .streams import StreamSettings
 from .video import VideoInterrupted, predict_video
 
 __all__ = ["PredictRun", "OutputNames", "predict_sources"]
@@ -116,10 +118,17 @@ def _summary(det: Detections) -> str:
 
 
 def _consecutive_runs(sources: Sequence[Source]) -> list[list[Source]]:
-    """Split sources into runs of consecutive images and single videos/webcams."""
+    """Split sources into runs of consecutive images and single videos/webcams; the live streams
+    form one run, where the first of them is (they run together)."""
     runs: list[list[Source]] = []
+    streams: list[Source] | None = None
     for source in sources:
-        if source.kind == "image" and runs and runs[-1][0].kind == "image":
+        if source.kind == "stream":
+            if streams is None:
+                streams = []
+                runs.append(streams)
+            streams.append(source)
+        elif source.kind == "image" and runs and runs[-1][0].kind == "image":
             runs[-1].append(source)
         else:
             runs.append([source])
@@ -176,7 +185,7 @@ def _predict_images(detector: Detector, sources: list[Source], classes, output_n
 
 
 def _predict_video(detector: Detector, source: Source, classes, output_names: OutputNames | None,
-                   batch_size: int, progress: bool, run: PredictRun) -> None:
+                   batch_size: int, progress: bool, run: PredictRun, vid_stride: int = 1) -> None:
     """Detect in every frame of a video or webcam; print a summary line; add per-frame JSON to ``run``."""
     from tqdm import tqdm
 
@@ -189,7 +198,7 @@ def _predict_video(detector: Detector, source: Source, classes, output_names: Ou
         frames, _ = predict_video(
             lambda arrays: detector.predict_arrays(arrays, classes=classes),
             source, save_path=save_path, batch_size=batch_size, progress=progress,
-            on_save_error=lambda exc: run.save_failed(save_path, exc),
+            on_save_error=lambda exc: run.save_failed(save_path, exc), vid_stride=vid_stride,
         )
     except ImageReadError as exc:  # the video cannot be opened
         run.unreadable(source, exc)
@@ -205,7 +214,7 @@ def _predict_video(detector: Detector, source: Source, classes, output_names: Ou
     done = "interrupted after " if interrupted is not None else ""
     tqdm.write(f"{source.name}: {done}{len(frames)} frames, {found} detections{where}")
     for index, det in enumerate(frames):
-        run.records.append({**det.to_json(), "frame": index})
+        run.records.append({**det.to_json(), "frame": index * vid_stride})
     if interrupted is not None:
         raise interrupted
 
@@ -218,21 +227,30 @@ def predict_sources(
     batch_size: int = 1,
     progress: bool = True,
     strict: bool = False,
+    stream_settings: StreamSettings | None = None,
+    max_frames: int | None = None,
 ) -> PredictRun:
     """Detect in every source (from :func:`~.sources.expand_sources`) in order, printing a line
     per image and per video; annotated copies go to ``save_dir`` (None: none written), named
     after their sources. ``classes`` keeps only those class names or ids; ``batch_size`` images
     (or video frames) run per batch. See the module docstring for unreadable sources and Ctrl-C.
+    Live streams run together (:func:`~.stream_run.predict_streams`) with ``stream_settings``
+    (its ``vid_stride`` applies to video files too), each until ``max_frames`` frames if given.
     """
+    stream_settings = stream_settings or StreamSettings()
     output_names = OutputNames(save_dir) if save_dir is not None else None
     run = PredictRun(strict=strict)
     try:
         for run_sources in _consecutive_runs(sources):
             if run_sources[0].kind == "image":
                 _predict_images(detector, run_sources, classes, output_names, batch_size, progress, run)
+            elif run_sources[0].kind == "stream":
+                predict_streams(detector, run_sources, run, stream_settings, classes, output_names, progress,
+                                max_frames)
             else:
                 for source in run_sources:
-                    _predict_video(detector, source, classes, output_names, batch_size, progress, run)
+                    _predict_video(detector, source, classes, output_names, batch_size, progress, run,
+                                   stream_settings.vid_stride)
     except _Unreadable as exc:
         run.stopped = str(exc)
     except KeyboardInterrupt:

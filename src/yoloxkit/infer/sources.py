@@ -1,4 +1,5 @@
-"""Expanding ``yoloxkit predict`` SOURCE arguments: image files, folders, videos, webcams."""
+"""Expanding ``yoloxkit predict`` SOURCE arguments: image files, folders, videos, webcams and
+live streams (``rtsp://``, ``http://`` ...)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Iterable
 
 from ..errors import ImageReadError
 from ..imaging import is_image_file
+from .stream_urls import check_stream_url, stream_name
 
 __all__ = ["VIDEO_SUFFIXES", "Source", "expand_sources", "is_video_file"]
 
@@ -23,15 +25,18 @@ def is_video_file(path: str | os.PathLike) -> bool:
 
 @dataclass(frozen=True)
 class Source:
-    """One input: an image file, a video file or a webcam (``index``)."""
+    """One input: an image file, a video file, a webcam (``index``) or a live stream (``url``)."""
 
-    kind: str  # "image", "video" or "webcam"
+    kind: str  # "image", "video", "webcam" or "stream"
     path: Path | None = None
     index: int | None = None
+    url: str | None = None
 
     @property
     def name(self) -> str:
-        """Display name: the file name, or ``webcam0``."""
+        """Display name: the file name, ``webcam0``, or a stream's host, port and path."""
+        if self.url is not None:
+            return stream_name(self.url)
         return self.path.name if self.path is not None else f"webcam{self.index}"
 
 
@@ -40,6 +45,8 @@ def _folder_images(folder: Path) -> list[Path]:
 
 
 def _expand_one(argument: str) -> list[Source]:
+    if "://" in argument:  # a stream URL, or a one-line error for a wrong scheme
+        return [Source("stream", url=check_stream_url(argument))]
     path = Path(argument).expanduser()
     if argument.isdigit() and not path.exists():
         return [Source("webcam", index=int(argument))]
@@ -63,7 +70,8 @@ def _expand_one(argument: str) -> list[Source]:
 
 def expand_sources(arguments: Iterable[str]) -> list[Source]:
     """Turn SOURCE arguments into inputs, in order: a folder gives its images (sorted, not
-    recursive), a digit string that is not a file a webcam index, a glob pattern its matches.
+    recursive), a digit string that is not a file a webcam index, a glob pattern its matches,
+    ``scheme://...`` a live stream (rtsp, rtsps, http, https, rtmp; other schemes are refused).
 
     Raises :class:`ImageReadError` naming the argument for a missing path or an empty folder.
     File contents are checked later, when each image is read.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -15,7 +17,8 @@ from ..io import atomic_path
 from .detections import Detections
 from .sources import Source
 
-__all__ = ["VideoInfo", "VideoInterrupted", "open_capture", "read_frames", "video_writer", "predict_video"]
+__all__ = ["VideoInfo", "VideoInterrupted", "open_capture", "strided_frames", "read_frames", "video_writer",
+           "predict_video"]
 
 DEFAULT_FPS = 30.0
 
@@ -63,9 +66,50 @@ def _quiet_native_stderr() -> Iterator[None]:
         cv2.utils.logging.setLogLevel(previous)
 
 
+class _SharedQuiet:
+    """Native stderr silenced while any video or stream opens. Reference counted, so threads that open at
+    once never leave file descriptor 2 on /dev/null; log lines still reach the real stderr."""
+
+    def __init__(self) -> None:
+        self._lock, self._users, self._stack = threading.Lock(), 0, contextlib.ExitStack()
+        self._real_fd: int | None = None
+
+    @contextlib.contextmanager
+    def section(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                with contextlib.suppress(OSError):  # no file descriptor 2: nothing to keep
+                    self._real_fd = os.dup(2)
+                    self._stack.callback(os.close, self._real_fd)
+                self._stack.enter_context(_quiet_native_stderr())
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._stack.close()  # stderr back first, then the duplicate closed
+                    self._real_fd = None
+
+    def write_line(self, line: str) -> None:
+        """``line`` on stderr, also while a section has file descriptor 2 on /dev/null."""
+        with self._lock:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                if self._real_fd is not None and sys.stderr.fileno() == 2:
+                    sys.stderr.flush()
+                    os.write(self._real_fd, (line + "\n").encode("utf-8", "replace"))
+                    return
+        print(line, file=sys.stderr, flush=True)
+
+
+#: the one way to silence native stderr while opening videos and streams, from any thread
+QUIET_NATIVE_STDERR = _SharedQuiet()
+
+
 def open_capture(source: Source) -> tuple[cv2.VideoCapture, VideoInfo]:
     """Open a video file or webcam; :class:`ImageReadError` naming it if that fails."""
-    with _quiet_native_stderr():
+    with QUIET_NATIVE_STDERR.section():
         if source.kind == "webcam":
             capture = cv2.VideoCapture(int(source.index))
             what = f"webcam {source.index}"
@@ -87,13 +131,26 @@ def open_capture(source: Source) -> tuple[cv2.VideoCapture, VideoInfo]:
     return capture, info
 
 
-def read_frames(capture: cv2.VideoCapture, batch_size: int) -> Iterator[list[np.ndarray]]:
-    """Yield lists of up to ``batch_size`` BGR frames until the capture ends."""
-    batch: list[np.ndarray] = []
+def strided_frames(capture: cv2.VideoCapture, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, BGR frame)`` of every ``stride``-th frame until the capture ends: indices 0,
+    ``stride``, ``2 * stride``, ... of the source; the frames between are grabbed, not decoded."""
+    index = 0
     while True:
         ok, frame = capture.read()
         if not ok:
-            break
+            return
+        yield index, frame
+        for _ in range(stride - 1):
+            index += 1
+            if not capture.grab():
+                return
+        index += 1
+
+
+def read_frames(capture: cv2.VideoCapture, batch_size: int, stride: int = 1) -> Iterator[list[np.ndarray]]:
+    """Yield lists of up to ``batch_size`` BGR frames (every ``stride``-th) until the capture ends."""
+    batch: list[np.ndarray] = []
+    for _, frame in strided_frames(capture, stride):
         batch.append(frame)
         if len(batch) == batch_size:
             yield batch
@@ -137,6 +194,7 @@ def predict_video(
     batch_size: int = 1,
     progress: bool = True,
     on_save_error: Callable[[OutputError], None] | None = None,
+    vid_stride: int = 1,
 ) -> tuple[list[Detections], VideoInfo]:
     """Run ``predict`` (e.g. ``detector.predict_arrays``) on every frame of a video or webcam.
 
@@ -146,11 +204,16 @@ def predict_video(
     during a video file also keeps what was done: the annotated video of the frames done is
     closed and renamed into place, then :class:`VideoInterrupted` carries their results. When the
     annotated video cannot be written (:class:`OutputError`), ``on_save_error`` (if given) gets
-    the error and the frames still run: their results are returned.
+    the error and the frames still run: their results are returned. ``vid_stride`` N takes every
+    Nth frame (0, N, 2N, ...); the video then plays at the frame rate divided by N, and the
+    returned info is that of the frames taken.
     """
     from tqdm import tqdm
 
     capture, info = open_capture(source)
+    if vid_stride > 1:
+        taken = None if info.frames is None else -(-info.frames // vid_stride)
+        info = VideoInfo(fps=info.fps / vid_stride, width=info.width, height=info.height, frames=taken)
     results: list[Detections] = []
     interrupted = False
     try:
@@ -160,7 +223,7 @@ def predict_video(
                 tqdm(total=info.frames, desc=source.name, unit="frame", disable=not progress, leave=False)
             )
             try:
-                for frames in read_frames(capture, max(1, batch_size)):
+                for frames in read_frames(capture, max(1, batch_size), max(1, vid_stride)):
                     detections = predict(frames)
                     for frame, det in zip(frames, detections):
                         if writer is not None:

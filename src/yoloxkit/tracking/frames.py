@@ -1,4 +1,4 @@
-"""What ``track`` reads: a video file, a webcam, or a folder of frames, as one sequence.
+"""What ``track`` reads: a video file, a webcam, a folder of frames or a live stream, as one sequence.
 
 A folder holds the frames as images, in name order (those of its ``img1/`` if it has one); a
 MOTChallenge sequence folder gives the frames and the frame rate its ``seqinfo.ini`` names. Every problem is
@@ -9,7 +9,7 @@ video that cannot be decoded, a webcam index with no camera, a folder without im
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +20,9 @@ from ..data.mot_sequence import read_seqinfo, sequence_frames
 from ..errors import ImageReadError
 from ..imaging import is_image_file, read_image
 from ..infer.sources import Source, is_video_file
-from ..infer.video import DEFAULT_FPS, open_capture
+from ..infer.stream_urls import check_stream_url, stream_name
+from ..infer.streams import StreamReader, StreamSettings
+from ..infer.video import DEFAULT_FPS, open_capture, strided_frames
 
 __all__ = ["FrameSource", "open_frames"]
 
@@ -31,32 +33,56 @@ class FrameSource:
     unreadable frame of a folder is yielded as its :class:`ImageReadError` in its place."""
 
     name: str
-    kind: str  # "video", "webcam" or "frames"
+    kind: str  # "video", "webcam", "frames" or "stream"
     fps: float
     length: int | None  # frames, None when unknown (a webcam)
     size: tuple[int, int]  # (width, height) of the first frame
     source: Source | None = None
     files: list[Path] | None = None
+    stride: int = 1  # every stride-th frame is taken (numbers 1, 1 + stride, ...); fps and length are of those
+    url: str | None = None  # a live stream's, read with stream_settings (live mode: the newest frame)
+    stream_settings: StreamSettings | None = None
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | ImageReadError]]:
+        if self.url is not None:
+            yield from self._stream()
+            return
         if self.files is not None:
-            for number, path in enumerate(self.files, start=1):
+            for index in range(0, len(self.files), self.stride):
                 try:
-                    yield number, read_image(path)
+                    yield index + 1, read_image(self.files[index])
                 except ImageReadError as exc:
-                    yield number, exc
+                    yield index + 1, exc
             return
         capture, _ = open_capture(self.source)
         try:
-            number = 0
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                number += 1
-                yield number, frame
+            for index, frame in strided_frames(capture, self.stride):
+                yield index + 1, frame
         finally:
             capture.release()
+
+    def _stream(self) -> Iterator[tuple[int, np.ndarray]]:
+        """The stream's frames until it is given up (its :class:`ImageReadError` is raised) or
+        the caller stops; numbers are the stream's."""
+        settings = self.stream_settings or StreamSettings(vid_stride=self.stride)
+        with StreamReader(self.url, self.name, settings) as reader:
+            while True:
+                frame = reader.next()
+                if frame is None:
+                    if reader.failure is not None:
+                        raise reader.failure
+                    return
+                yield frame.number, frame.image
+
+    def strided(self, stride: int) -> FrameSource:
+        """These frames taking every ``stride``-th (``--vid-stride``): the frame rate and length
+        are those of the frames taken, the frame numbers those of the source."""
+        if stride < 1:
+            raise ImageReadError(f"the frame stride must be at least 1, got {stride}")
+        if stride == 1:
+            return self
+        length = None if self.length is None else -(-self.length // stride)
+        return replace(self, fps=self.fps / stride, length=length, stride=stride)
 
 
 def _frame_folder(folder: Path, fps: float | None) -> FrameSource:
@@ -76,9 +102,12 @@ def _frame_folder(folder: Path, fps: float | None) -> FrameSource:
 
 def open_frames(argument: str | os.PathLike | int, fps: float | None = None) -> FrameSource:
     """The frames of ``argument``: a video file, a webcam index (an int or a digit string that is
-    not a file) or a folder of frames. ``fps`` overrides the frame rate (a folder's default: its
-    ``seqinfo.ini``, else 30). The video or camera is opened here, so a bad one fails at once."""
+    not a file), a folder of frames or a live stream URL (read in live mode: the newest frame).
+    ``fps`` overrides the frame rate (a folder's default: its ``seqinfo.ini``, else 30). The
+    video, camera or stream is opened here, so a bad one fails at once."""
     text = str(argument)
+    if "://" in text:
+        return _stream_source(check_stream_url(text), fps)
     path = Path(text).expanduser()
     if isinstance(argument, int) or (text.isdigit() and not path.exists()):
         source = Source("webcam", index=int(text))
@@ -103,6 +132,19 @@ def open_frames(argument: str | os.PathLike | int, fps: float | None = None) -> 
         capture.release()
     return FrameSource(path.stem if source.kind == "video" else f"webcam{source.index}", source.kind,
                        fps or info.fps, info.frames, (info.width, info.height), source=source)
+
+
+def _stream_source(url: str, fps: float | None) -> FrameSource:
+    """A live stream, opened once here to fail at once and to learn its frame rate and size."""
+    settings = StreamSettings()
+    with StreamReader(url, stream_name(url), settings) as reader:
+        first = reader.next(timeout=settings.open_timeout)
+        if first is None:
+            raise reader.failure or ImageReadError(f"stream {reader.shown_url}: no frame within "
+                                                   f"{settings.open_timeout:g} s of opening it")
+        rate = reader.fps
+    size = (first.image.shape[1], first.image.shape[0])
+    return FrameSource(stream_name(url), "stream", fps or rate, None, size, url=url)
 
 
 def frame_size(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -161,7 +161,8 @@ def _one_error_line(code: int, err: str) -> str:
 def test_unreachable_url_and_wrong_scheme_are_one_line(command: str, capfd) -> None:
     url = f"rtsp://127.0.0.1:{_closed_port()}/cam"
     code = main([command, url, "--stream-timeout", "3", "--no-save", "--no-progress"])
-    assert "cannot open stream rtsp://127.0.0.1" in _one_error_line(code, capfd.readouterr().err)
+    line = _one_error_line(code, capfd.readouterr().err)
+    assert f"cannot open stream {stream_name(url)} ({url}) (unreachable" in line
     code = main([command, "ftp://127.0.0.1/cam", "--no-save", "--no-progress"])
     assert "unsupported stream scheme 'ftp'" in _one_error_line(code, capfd.readouterr().err)
 

@@ -11,7 +11,7 @@ if _cli.invoked_as_command():
 from . import errors
 from ._version import __version__
 from .errors import *  # noqa: F403 (every exception class, listed in errors.__all__)
-from .infer import Detections, Detector
+from .infer import Detections, Detector, StreamSettings, watch_streams
 from .models import YOLOX, model_names
 from .tracking import Tracker
 from .trainable import build_model
@@ -25,6 +25,8 @@ __all__ = [
     "Detector",
     "Detections",
     "Tracker",
+    "watch_streams",
+    "StreamSettings",
     "load_weights",
     *errors.__all__,
 ]

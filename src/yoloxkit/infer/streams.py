@@ -165,8 +165,9 @@ class StreamReader:
         """The opener's capture; :class:`ImageReadError` (one line, no password) if it fails."""
         try:
             capture = self._opener(self.url, self.settings)
-        except ImageReadError as exc:  # open_stream's own line, password hidden
-            raise ImageReadError(self._scrub(first_line(exc))) from None
+        except ImageReadError:  # open_stream's: said again with the stream's name
+            raise ImageReadError(f"cannot open stream {self.name}{self._where} (unreachable, or not a video "
+                                 "stream)") from None
         except Exception as exc:  # cv2.error, OSError...: the same one-line error
             reason = self._scrub(first_line(exc))
             raise ImageReadError(f"cannot open stream {self.name}{self._where}: {reason}") from None

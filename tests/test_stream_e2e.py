@@ -196,3 +196,32 @@ def test_vid_stride_takes_every_nth_frame_of_a_file(clip, tmp_path: Path) -> Non
     assert main(["track", str(avi), "--size", SIZE, "--vid-stride", "3", "--mot-out", str(tmp_path / "s.txt"),
                  "--no-save", "--no-progress"]) == 0
     assert set(read_mot(tmp_path / "s.txt").frames.tolist()) <= set(range(1, FRAMES + 1, 3))
+
+
+@pytest.mark.parametrize("command", ["predict", "track"])
+def test_ctrl_c_on_streams_keeps_playable_videos_and_the_records(command: str, clip, tmp_path: Path, monkeypatch,
+                                                                  capsys) -> None:
+    _, jpegs = clip
+    calls = {"n": 0}
+    real = Detector.predict_arrays
+
+    def predict_arrays(self, arrays, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(self, arrays, *args, **kwargs)
+
+    monkeypatch.setattr(Detector, "predict_arrays", predict_arrays)
+    with MjpegServer(jpegs, fps=60, loop=True) as server:
+        code = main([command, server.url, "--size", SIZE, "--stream-buffer", "--json-out", str(tmp_path / "f.json"),
+                     "--save-dir", str(tmp_path / "videos"), "--no-progress"])
+        name = stream_name(server.url)
+    assert code == 130, capsys.readouterr().err
+    records = _records(tmp_path / "f.json")
+    assert len(records) == 5 and {r["image"] for r in records} == {name}
+    video = cv2.VideoCapture(str(tmp_path / "videos" / f"{name}.mp4"))
+    frames = 0
+    while video.read()[0]:
+        frames += 1
+    assert frames == 5
+    assert not [p.name for p in (tmp_path / "videos").iterdir() if p.name.startswith(".")]  # no temporary files

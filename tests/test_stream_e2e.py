@@ -6,10 +6,12 @@ other stream finishes; bad URLs and garbage streams are one line and exit 2. Nan
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -91,6 +93,30 @@ def test_track_on_two_streams_batched_matches_the_file(clip, tmp_path: Path, cap
     records = _records(tmp_path / "frames.json")
     assert sorted({r["image"] for r in records}) == sorted(names)
     assert all("line_count" in r for r in records)
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+        pass
+
+
+def test_a_recorded_video_over_http_is_read_like_a_file(clip, tmp_path: Path, capsys) -> None:
+    avi, _ = clip
+    assert main(["predict", str(avi), "--size", SIZE, "--json-out", str(tmp_path / "file.json"), "--no-save",
+                 "--no-progress"]) == 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(avi.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:  # every frame, to its end, without --max-frames or --stream-buffer
+        url = f"http://127.0.0.1:{server.server_address[1]}/{avi.name}"
+        code = main(["predict", url, "--size", SIZE, "--json-out", str(tmp_path / "http.json"), "--no-save",
+                     "--no-progress"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, capsys.readouterr().err
+    from_file, over_http = _records(tmp_path / "file.json"), _records(tmp_path / "http.json")
+    assert [r["detections"] for r in over_http] == [r["detections"] for r in from_file]
+    assert len(over_http) == FRAMES
 
 
 def test_python_api_over_a_stream(clip) -> None:

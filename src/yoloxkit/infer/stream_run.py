@@ -23,7 +23,7 @@ from .detector import Detector
 from .sources import Source
 from .stream_set import StreamSet
 from .stream_urls import check_stream_url
-from .streams import StreamFrame, StreamReader, StreamSettings
+from .streams import StreamFrame, StreamReader, StreamSettings, settings_for
 from .video import video_writer
 
 __all__ = ["start_streams", "detect_streams", "watch_streams", "LazyVideo", "predict_streams"]
@@ -38,7 +38,8 @@ def start_streams(sources: Sequence[Source], settings: StreamSettings,
     try:
         for source in sources:
             try:
-                started.append((source, StreamReader(source.url, source.name, settings).start()))
+                reader = StreamReader(source.url, source.name, settings_for(source.url, settings))
+                started.append((source, reader.start()))
             except ImageReadError as exc:
                 on_error(source, exc)
     except BaseException:

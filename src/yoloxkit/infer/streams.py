@@ -9,18 +9,20 @@ import contextlib
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 from typing import Any, Callable, Union
 
 import cv2
 import numpy as np
 
 from ..errors import ImageReadError, InferenceError, first_line
+from .sources import is_video_file
 from .stream_urls import STREAM_SCHEMES, check_stream_url, is_stream_url, redact
 from .video import DEFAULT_FPS, QUIET_NATIVE_STDERR as _QUIET
 
 __all__ = ["STREAM_SCHEMES", "StreamFrame", "StreamReader", "StreamSettings", "check_stream_url", "is_stream_url",
-           "open_stream", "redact"]
+           "open_stream", "redact", "settings_for"]
 
 STOP_JOIN_TIMEOUT = 2.0  # s that StreamReader.stop waits for its thread (one in a native read ends later)
 Hook = Union[threading.Event, threading.Condition]
@@ -55,6 +57,15 @@ class StreamSettings:
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and _seconds(pair[0]) and _seconds(pair[1])
                 and pair[0] <= pair[1]):
             raise InferenceError(f"backoff must be (first, largest) seconds with 0 < first <= largest, got {pair!r}")
+
+
+def settings_for(url: str, settings: StreamSettings) -> StreamSettings:
+    """The settings of one URL: a recorded video served over the network (its path ends in a
+    video suffix, ``http://host/clip.mp4``) is read like a file, every frame to its end and no
+    reconnection; a live stream keeps ``settings``."""
+    if is_video_file(urlsplit(url).path):
+        return replace(settings, buffer=True, reconnect=False)
+    return settings
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..errors import ImageReadError
 from ..imaging import is_image_file, read_image
 from ..infer.sources import Source, is_video_file
 from ..infer.stream_urls import check_stream_url, stream_name
-from ..infer.streams import StreamReader, StreamSettings
+from ..infer.streams import StreamReader, StreamSettings, settings_for
 from ..infer.video import DEFAULT_FPS, open_capture, strided_frames
 
 __all__ = ["FrameSource", "open_frames"]
@@ -64,7 +64,7 @@ class FrameSource:
     def _stream(self) -> Iterator[tuple[int, np.ndarray]]:
         """The stream's frames until it is given up (its :class:`ImageReadError` is raised) or
         the caller stops; numbers are the stream's."""
-        settings = self.stream_settings or StreamSettings(vid_stride=self.stride)
+        settings = settings_for(self.url, self.stream_settings or StreamSettings(vid_stride=self.stride))
         with StreamReader(self.url, self.name, settings) as reader:
             while True:
                 frame = reader.next()
@@ -136,7 +136,7 @@ def open_frames(argument: str | os.PathLike | int, fps: float | None = None) -> 
 
 def _stream_source(url: str, fps: float | None) -> FrameSource:
     """A live stream, opened once here to fail at once and to learn its frame rate and size."""
-    settings = StreamSettings()
+    settings = settings_for(url, StreamSettings())
     with StreamReader(url, stream_name(url), settings) as reader:
         first = reader.next(timeout=settings.open_timeout)
         if first is None:

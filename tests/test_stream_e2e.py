@@ -208,7 +208,7 @@ def test_a_garbage_stream_fails_alone(clip, tmp_path: Path, capfd) -> None:
     assert len([r for r in records if r["image"] == fine]) == 8
 
 
-def test_vid_stride_takes_every_nth_frame_of_a_file(clip, tmp_path: Path) -> None:
+def test_vid_stride_takes_every_nth_frame_of_a_file(clip, tmp_path: Path, capsys) -> None:
     avi, _ = clip
     assert main(["predict", str(avi), "--size", SIZE, "--json-out", str(tmp_path / "all.json"), "--no-save",
                  "--no-progress"]) == 0
@@ -222,6 +222,7 @@ def test_vid_stride_takes_every_nth_frame_of_a_file(clip, tmp_path: Path) -> Non
     assert main(["track", str(avi), "--size", SIZE, "--vid-stride", "3", "--mot-out", str(tmp_path / "s.txt"),
                  "--no-save", "--no-progress"]) == 0
     assert set(read_mot(tmp_path / "s.txt").frames.tolist()) <= set(range(1, FRAMES + 1, 3))
+    assert f"clip: {len(range(0, FRAMES, 3))} frames," in capsys.readouterr().out  # frames done, not the last number
 
 
 @pytest.mark.parametrize("command", ["predict", "track"])

@@ -118,13 +118,12 @@ def _check_outputs(args: argparse.Namespace, mot_paths: list[Path | None]) -> No
         check_writable_dir(args.save_dir, "--save-dir")
 
 
-def _track_files(args, make_tracker, sequences, mot_paths, records, make_counter) -> tuple[int, Exception | None]:
+def _track_files(args, tracker, sequences, mot_paths, records, make_counter) -> tuple[int, Exception | None]:
     """Track the files and folders one after the other: the exit status so far and the output
     error that stopped the run (a full disk), if any."""
     from ..errors import OutputError
     from ..tracking import track_sequence
 
-    tracker = make_tracker(None)
     for frames, mot_path in zip(sequences, mot_paths):
         video = None if args.no_save else Path(args.save_dir) / f"{frames.name}.mp4"
         try:
@@ -179,10 +178,11 @@ def run_track(args: argparse.Namespace) -> int:
                        **{k: v for k, v in settings.items() if v is not None})
 
     print(detector.describe(), flush=True)
-    print(repr(make_tracker(None)), flush=True)
+    tracker = make_tracker(None)  # the files' (each stream gets its own, at its frame rate)
+    print(repr(tracker), flush=True)
     make_counter = (lambda: LineCounter(line, detector.names)) if line is not None else (lambda: None)
     records: list[dict] | None = [] if args.json_out else None
-    code, failed = _track_files(args, make_tracker, sequences, mot_paths[:len(sequences)], records, make_counter)
+    code, failed = _track_files(args, tracker, sequences, mot_paths[:len(sequences)], records, make_counter)
     if code == 0 and streams:
         code = _track_stream_sources(args, detector, make_tracker, streams,
                                      dict(zip(names[len(sequences):], mot_paths[len(sequences):])), records,

@@ -77,8 +77,9 @@ class PredictRun:
             self.save_error = str(exc)
         self.unsaved.append(str(path))
 
-    def unreadable(self, source: Source, exc: Exception) -> None:
-        """Record an error entry for ``source``; warn and go on, or stop (``strict``)."""
+    def unreadable(self, source: Source, exc: Exception, skipped: bool = True) -> None:
+        """Record an error entry for ``source``; warn and go on, or stop (``strict``). A live
+        stream given up after its frames were done is not ``skipped``: its warning says only why."""
         from tqdm import tqdm
 
         where = str(source.path) if source.path is not None else source.name
@@ -86,7 +87,7 @@ class PredictRun:
         self.failed.append(source.name)
         if self.strict:
             raise _Unreadable(str(exc))
-        tqdm.write(f"warning: {exc} (skipped)", file=sys.stderr)
+        tqdm.write(f"warning: {exc}{' (skipped)' if skipped else ''}", file=sys.stderr)
 
 
 def _write_image(path: Path, image: np.ndarray) -> None:

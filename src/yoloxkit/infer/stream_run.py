@@ -10,7 +10,6 @@ place) and keeps the records of the frames done.
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -104,6 +103,11 @@ class LazyVideo:
         self._size: tuple[int, int] = (0, 0)
         self.failed = path is None
 
+    @property
+    def wanted(self) -> bool:
+        """Whether frames are still to be written (a path, and no failed write)."""
+        return not self.failed
+
     def write(self, image: np.ndarray) -> None:
         if self.failed:
             return
@@ -124,28 +128,18 @@ class LazyVideo:
         return self._writer is not None and not self.failed
 
 
-def _stream_failed(run: Any, source: Source, exc: ImageReadError) -> None:
-    """Record a stream that could not be opened or was given up; warn, or stop a strict run."""
-    from tqdm import tqdm
-
-    run.records.append({"image": source.name, "source": source.name, "error": str(exc)})
-    run.failed.append(source.name)
-    if run.strict:
-        run.stopped = str(exc)
-        return
-    tqdm.write(f"warning: {exc}", file=sys.stderr)
-
-
 def predict_streams(detector: Detector, sources: Sequence[Source], run: Any, settings: StreamSettings,
                     classes: Sequence[int | str] | None = None,
                     output_names: Callable[[str, str], Path] | None = None,
                     progress: bool = True, max_frames: int | None = None) -> None:
     """Detect in every frame taken from the live ``sources`` at once (module docstring), adding
-    their records to ``run`` (a :class:`~.run.PredictRun`; ``"frame"``: the 0-based frame number
-    in the stream), the videos to ``output_names(name, ".mp4")``, and printing a line per stream. Raises KeyboardInterrupt after Ctrl-C, with every output kept."""
+    their records to ``run`` (a :class:`~.run.PredictRun`, whose ``unreadable`` takes the streams
+    that fail; ``"frame"``: the 0-based frame number in the stream), the videos to
+    ``output_names(name, ".mp4")``, and printing a line per stream. Raises KeyboardInterrupt
+    after Ctrl-C, with every output kept."""
     from tqdm import tqdm
 
-    started = start_streams(sources, settings, lambda source, exc: _stream_failed(run, source, exc))
+    started = start_streams(sources, settings, lambda source, exc: run.unreadable(source, exc, skipped=False))
     if not started:
         return
     streams = StreamSet([reader for _, reader in started])
@@ -163,7 +157,8 @@ def predict_streams(detector: Detector, sources: Sequence[Source], run: Any, set
             try:
                 for batch in detect_streams(detector, streams, classes, max_frames):
                     for index, frame, det in batch:
-                        videos[index].write(det.plot(frame.image))
+                        if videos[index].wanted:  # drawn only for a video to write
+                            videos[index].write(det.plot(frame.image))
                         det.source, det.image = None, started[index][0].name
                         run.records.append({**det.to_json(), "frame": frame.number - 1})
                         tally[index][0] += 1
@@ -178,6 +173,6 @@ def predict_streams(detector: Detector, sources: Sequence[Source], run: Any, set
         dropped = f", {reader.dropped} dropped (live mode keeps the newest frame)" if reader.dropped else ""
         tqdm.write(f"{source.name}: {frames} frames, {found} detections{dropped}{where}")
     for index, failure in streams.failures:
-        _stream_failed(run, started[index][0], failure)
+        run.unreadable(started[index][0], failure, skipped=False)
     if interrupted:
         raise KeyboardInterrupt

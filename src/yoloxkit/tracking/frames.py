@@ -136,15 +136,15 @@ def open_frames(argument: str | os.PathLike | int, fps: float | None = None) -> 
 
 def _stream_source(url: str, fps: float | None) -> FrameSource:
     """A live stream, opened once here to fail at once and to learn its frame rate and size."""
-    settings = settings_for(url, StreamSettings())
-    with StreamReader(url, stream_name(url), settings) as reader:
+    settings, name = settings_for(url, StreamSettings()), stream_name(url)
+    with StreamReader(url, name, settings) as reader:
         first = reader.next(timeout=settings.open_timeout)
         if first is None:
             raise reader.failure or ImageReadError(f"stream {reader.shown_url}: no frame within "
                                                    f"{settings.open_timeout:g} s of opening it")
         rate = reader.fps
     size = (first.image.shape[1], first.image.shape[0])
-    return FrameSource(stream_name(url), "stream", fps or rate, None, size, url=url)
+    return FrameSource(name, "stream", fps or rate, None, size, url=url)
 
 
 def frame_size(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

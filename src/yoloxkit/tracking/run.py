@@ -101,7 +101,7 @@ class SequenceOutputs:
                 record["line_count"] = {**counter.to_json(), "crossed_in": tracked.track_ids[crossed[0]].tolist(),
                                         "crossed_out": tracked.track_ids[crossed[1]].tolist()}
             self.records.append(record)
-        self.run.frames = number
+        self.run.frames += 1  # frames done (numbers skip frames with --vid-stride, or dropped live)
         self.run.tracks.update(tracked.track_ids.tolist())
         self.run.boxes += len(tracked)
         self.run.counts = counter.to_json() if counter is not None else None

@@ -61,7 +61,8 @@ def track_streams(
     if not started:
         return result
     streams = StreamSet([reader for _, reader in started])
-    trackers = [make_tracker(reader.fps / settings.vid_stride) for _, reader in started]
+    rates = [reader.fps / settings.vid_stride for _, reader in started]  # of the frames taken
+    trackers = [make_tracker(rate) for rate in rates]
     result.runs = [TrackRun(source.name) for source, _ in started]
     outputs: list[SequenceOutputs | None] = [None] * len(started)
     start = time.perf_counter()
@@ -76,9 +77,8 @@ def track_streams(
                         name = started[index][0].name
                         video = Path(video_dir) / f"{name}.mp4" if video_dir is not None else None
                         outputs[index] = SequenceOutputs(
-                            result.runs[index], trackers[index], frame.image.shape[1::-1],
-                            started[index][1].fps / settings.vid_stride, video, (mot_paths or {}).get(name),
-                            records, make_counter()).open(stack)
+                            result.runs[index], trackers[index], frame.image.shape[1::-1], rates[index], video,
+                            (mot_paths or {}).get(name), records, make_counter()).open(stack)
                     tracked = trackers[index].update_detections(det, frame.image)
                     outputs[index].write(frame.number, frame.image, tracked)
                 bar.update(len(batch))
